@@ -1,0 +1,100 @@
+/* Events: what leaves a worker. Workers fill these fixed-size binary records on the packet path
+ * (no text formatting there) and push them through their lock-free event queue; the output
+ * thread turns them into EVE JSON and hands them to the outputs.
+ */
+#ifndef TRIPLINE_EVENT_H
+#define TRIPLINE_EVENT_H
+
+#include <stdint.h>
+
+#include "flow.h"
+
+enum event_type {
+    EVENT_FLOW = 1,
+    EVENT_ALERT,        /* a rule matched */
+    EVENT_ANOMALY,      /* decoder / stream / app-layer anomaly on one packet */
+    EVENT_DETECTION,    /* an anomaly detector's alert (start, update, end) */
+};
+
+/* Flow identity carried by every event (a copy: the flow may be gone when it is formatted). */
+struct event_flow_ref {
+    uint64_t flow_id;
+    uint8_t src[16], dst[16]; /* as Suricata: the packet's direction for alerts/anomalies, */
+    uint16_t sport, dport;    /* the client -> server direction for flow events */
+    uint16_t vlan[2];
+    uint8_t vlan_count;
+    uint8_t proto;
+    uint8_t ip_version;
+    uint8_t has_flow; /* 0 when the packet had no flow (e.g. not IP) */
+    uint16_t app_proto;
+};
+
+struct event_flow {
+    uint64_t pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient;
+    uint64_t start_ns, end_ns;
+    uint8_t state;      /* enum flow_state */
+    uint8_t tcp_state;  /* enum tcp_state */
+    uint8_t reason;     /* enum flow_end_reason */
+    uint8_t tcp_flags, tcp_flags_ts, tcp_flags_tc;
+    uint8_t alerted;
+    uint64_t kernel_bypassed_pkts, kernel_bypassed_bytes; /* from XDP bypass, 0 otherwise */
+};
+
+struct rule_meta; /* rules/: message, classtype, metadata; lives until the sensor exits */
+
+struct event_alert {
+    const struct rule_meta *rule;
+    uint32_t sid, gid, rev;
+    uint8_t action;   /* enum rule_action */
+    uint8_t severity; /* 1 (highest) .. 4 */
+    uint8_t direction; /* enum flow_dir of the packet */
+    uint8_t in_stream; /* matched on reassembled stream data */
+    uint64_t tx_id;
+};
+
+struct event_anomaly {
+    uint16_t code;  /* enum decode_reason, or a stream/app-layer code by `layer` */
+    uint8_t layer;  /* 0 decode, 1 stream, 2 applayer */
+};
+
+#define DETECTION_MAX_METRICS 8
+#define DETECTION_MAX_PEERS 4
+
+enum detection_phase { DETECTION_START = 0, DETECTION_UPDATE, DETECTION_END };
+
+/* An anomaly detector's alert. Names are static strings owned by sensor/anomaly. */
+struct event_detection {
+    const char *class_name;  /* e.g. "syn-flood": alert.category and signature */
+    uint32_t sid;            /* synthetic signature id per class (gid 2) */
+    uint8_t phase;           /* enum detection_phase */
+    uint8_t severity;        /* escalation level 1 (highest) .. 4 */
+    uint8_t n_attackers, n_victims;
+    uint8_t attacker[DETECTION_MAX_PEERS][16];
+    uint8_t victim[DETECTION_MAX_PEERS][16];
+    uint8_t attacker_v6, victim_v6;
+    uint16_t victim_port;
+    uint64_t start_ns;
+    uint64_t incident_id;
+    uint8_t n_metrics;
+    struct {
+        const char *name; /* static string */
+        double value;
+    } metric[DETECTION_MAX_METRICS];
+    const char *asset_name; /* protected asset matched, or NULL */
+};
+
+struct event {
+    uint16_t type; /* enum event_type */
+    uint16_t worker;
+    uint32_t pad;
+    uint64_t ts_ns; /* packet time of the event */
+    struct event_flow_ref ref;
+    union {
+        struct event_flow flow;
+        struct event_alert alert;
+        struct event_anomaly anomaly;
+        struct event_detection detection;
+    } u;
+};
+
+#endif

@@ -1,0 +1,144 @@
+/* Flow table: bidirectional 5-tuple (+ VLAN) flows with per-protocol, per-TCP-state timeouts.
+ *
+ * One table per worker, owned by its thread; memory is fixed at flow_table_new() (a flow array
+ * and a bucket array sized from the config) and nothing is allocated per packet. Time is packet
+ * time: flows expire when the capture's clock passes their timeout, never by the wall clock, so
+ * a replay gives the same flows at any speed. When the table is full the least recently seen
+ * flow is evicted: counted, and still emitted, with reason "forced" as Suricata writes it.
+ */
+#ifndef TRIPLINE_FLOW_H
+#define TRIPLINE_FLOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "decode.h"
+
+/* Canonical key: addresses and ports ordered so both directions give the same key. */
+struct flow_key {
+    uint8_t addr[2][16]; /* [0] = lower (addr,port) endpoint, [1] = higher */
+    uint16_t port[2];
+    uint16_t vlan[2];
+    uint8_t proto;
+    uint8_t ip_version;
+    uint8_t pad[2];
+};
+
+enum flow_state {
+    FLOW_STATE_NEW = 0,     /* only one direction seen (or SYN sent) */
+    FLOW_STATE_ESTABLISHED, /* both directions seen (TCP: handshake complete or midstream) */
+    FLOW_STATE_CLOSING,     /* TCP FIN seen */
+    FLOW_STATE_CLOSED,      /* TCP RST, or both FINs acknowledged */
+};
+
+enum tcp_state {
+    TCP_NONE = 0,
+    TCP_SYN_SENT,
+    TCP_SYN_RECV,
+    TCP_ESTABLISHED,
+    TCP_FIN_WAIT, /* one side sent FIN */
+    TCP_CLOSING,  /* both sides sent FIN */
+    TCP_CLOSED,   /* RST, or both FINs acked */
+};
+
+enum flow_end_reason {
+    FLOW_END_TIMEOUT = 0, /* "timeout" */
+    FLOW_END_FORCED,      /* evicted to make room: "forced" */
+    FLOW_END_SHUTDOWN,    /* flushed at exit: "shutdown" */
+};
+
+/* Direction of a packet relative to the flow's initiator. */
+enum flow_dir { FLOW_TO_SERVER = 0, FLOW_TO_CLIENT = 1 };
+
+#define FLOW_MAX_FLOWBITS 16
+
+struct stream_dir; /* owned by sensor/stream */
+
+/* A flow. Fields after `key` are owned by the worker thread; other stages keep their per-flow
+ * state here (app_proto, flowbits, stream, detector marks). */
+struct flow {
+    struct flow_key key;
+    uint8_t client_side; /* which key endpoint (0/1) initiated the flow */
+    uint8_t state;       /* enum flow_state */
+    uint8_t tcp_state;   /* enum tcp_state */
+    uint8_t end_reason;  /* enum flow_end_reason, set when ended */
+    uint8_t tcp_flags_ts, tcp_flags_tc; /* OR of TCP flags each way */
+    uint16_t app_proto;                 /* enum app_proto (0 = unknown) */
+    uint32_t hash;
+    uint64_t flow_id;    /* unique per run; shared by every event of the flow */
+    uint64_t first_ns, last_ns;
+    uint64_t pkts[2];    /* [FLOW_TO_SERVER], [FLOW_TO_CLIENT] */
+    uint64_t bytes[2];
+    uint64_t alerts;
+    uint32_t timeout_s;  /* current timeout for its protocol and state */
+    uint8_t n_flowbits;
+    uint16_t flowbits[FLOW_MAX_FLOWBITS]; /* ids of set flowbits (rules/ interns the names) */
+    struct stream_dir *stream[2];         /* reassembly state per direction, NULL if none */
+    uint32_t detect_flags;                /* sensor/detect's per-flow marks */
+    uint32_t anomaly_flags;               /* sensor/anomaly's per-flow marks */
+    /* table internals */
+    uint32_t next_in_bucket;
+    uint32_t lru_prev, lru_next;
+};
+
+struct flow_config {
+    uint32_t max_flows;   /* fixed capacity of the table */
+    uint32_t hash_size;   /* buckets; rounded up to a power of two (0 = 2 * max_flows) */
+    /* timeouts in seconds of packet time */
+    uint32_t timeout_new, timeout_established, timeout_closed; /* default for other protocols */
+    uint32_t tcp_new, tcp_established, tcp_closing, tcp_closed;
+    uint32_t udp_new, udp_established;
+    uint32_t icmp_new, icmp_established;
+    uint64_t id_seed; /* mixed into flow_id so two sensors' ids differ */
+};
+
+void flow_config_default(struct flow_config *cfg);
+
+struct flow_table_stats {
+    uint64_t created, ended_timeout, ended_forced, ended_shutdown;
+    uint64_t active; /* current */
+    uint64_t tcp, udp, icmp, other;
+    uint64_t lookups, probes;
+};
+
+struct flow_table;
+
+/* Called for each flow as it ends (timeout, eviction, flush). The flow is freed after the call
+ * returns, so copy what you need. */
+typedef void (*flow_end_fn)(void *ctx, struct flow *f);
+
+/* Creates a table with all its memory. NULL on allocation failure or a bad config. */
+struct flow_table *flow_table_new(const struct flow_config *cfg, flow_end_fn on_end, void *ctx);
+void flow_table_free(struct flow_table *ft);
+
+/* Finds or creates the flow of a decoded packet (which must have an IP layer) and updates its
+ * counters, TCP state and timeout. *dir receives the packet's direction. Returns NULL only when
+ * the packet has no IP layer. May end (evict) another flow through on_end. */
+struct flow *flow_table_update(struct flow_table *ft, const struct pkt_meta *m, enum flow_dir *dir);
+
+/* Hints the CPU to fetch the bucket of a packet about to be looked up (batch prefetch). */
+void flow_table_prefetch(const struct flow_table *ft, uint32_t hash);
+
+/* Builds the canonical key and symmetric hash of a packet. */
+uint32_t flow_key_from_meta(const struct pkt_meta *m, struct flow_key *key);
+
+/* Ends every flow whose timeout has passed at packet time now_ns; returns how many ended.
+ * Work is bounded per call (max_work buckets) so a worker never stalls. */
+unsigned flow_table_expire(struct flow_table *ft, uint64_t now_ns, unsigned max_work);
+
+/* Ends all remaining flows (reason shutdown). */
+void flow_table_flush(struct flow_table *ft);
+
+const struct flow_table_stats *flow_table_get_stats(const struct flow_table *ft);
+
+/* Endpoint helpers for events: source = the flow's client. */
+const uint8_t *flow_client_addr(const struct flow *f);
+const uint8_t *flow_server_addr(const struct flow *f);
+uint16_t flow_client_port(const struct flow *f);
+uint16_t flow_server_port(const struct flow *f);
+
+const char *flow_state_name(enum flow_state s);
+const char *flow_end_reason_name(enum flow_end_reason r);
+const char *tcp_state_name(enum tcp_state s);
+
+#endif
