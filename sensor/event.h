@@ -5,6 +5,7 @@
 #ifndef TRIPLINE_EVENT_H
 #define TRIPLINE_EVENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "flow.h"
@@ -96,5 +97,10 @@ struct event {
         struct event_detection detection;
     } u;
 };
+
+/* How stages hand events to the engine (which queues them to the output thread). Returns false
+ * when the event could not be queued right now; the engine counts that and retries or spills,
+ * so a stage never blocks and no event is lost silently. */
+typedef bool (*event_emit_fn)(void *ctx, const struct event *ev);
 
 #endif
