@@ -39,6 +39,10 @@ struct event_flow {
     uint8_t tcp_flags, tcp_flags_ts, tcp_flags_tc;
     uint8_t alerted;
     uint64_t kernel_bypassed_pkts, kernel_bypassed_bytes; /* from XDP bypass, 0 otherwise */
+    /* ICMP flows (added by the flow stage): first type/code each way, as Suricata's
+     * icmp_type/icmp_code/response_icmp_type/response_icmp_code */
+    uint8_t icmp_type, icmp_code, icmp_rtype, icmp_rcode;
+    uint8_t icmp_seen; /* bit 0: to server seen, bit 1: to client seen */
 };
 
 struct rule_meta; /* rules/: message, classtype, metadata; lives until the sensor exits */

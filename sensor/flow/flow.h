@@ -79,6 +79,13 @@ struct flow {
     /* table internals */
     uint32_t next_in_bucket;
     uint32_t lru_prev, lru_next;
+    /* added by the flow stage (floweve) */
+    uint8_t timeout_class;  /* which per-timeout LRU list the flow is on (table internal) */
+    uint8_t tcp_fin_sides;  /* bit d: direction d sent a FIN */
+    uint8_t tcp_fin_acked;  /* bit d: direction d's FIN was acknowledged */
+    uint8_t icmp_seen;      /* bit d: an ICMP packet went in direction d */
+    uint32_t tcp_fin_seq[2];             /* sequence number of each direction's FIN */
+    uint8_t icmp_type[2], icmp_code[2];  /* first ICMP type/code seen each direction */
 };
 
 struct flow_config {
@@ -122,8 +129,17 @@ void flow_table_prefetch(const struct flow_table *ft, uint32_t hash);
 /* Builds the canonical key and symmetric hash of a packet. */
 uint32_t flow_key_from_meta(const struct pkt_meta *m, struct flow_key *key);
 
+/* Batch form of flow_table_update() for a burst of n decoded packets: computes every key and
+ * hash first, prefetches the buckets and chain heads, then updates in order. flows[i] is NULL
+ * where m[i] has no IP layer. A flow returned for m[i] stays valid for the rest of the burst
+ * as long as max_flows > n (eviction takes the least recently seen flow). Returns how many
+ * packets got a flow. Caller: the owning worker thread. */
+unsigned flow_table_update_burst(struct flow_table *ft, const struct pkt_meta *const *m, unsigned n,
+                                 struct flow **flows, enum flow_dir *dirs);
+
 /* Ends every flow whose timeout has passed at packet time now_ns; returns how many ended.
- * Work is bounded per call (max_work buckets) so a worker never stalls. */
+ * Work is bounded per call: at most max_work flows are ended (plus one look at the tail of
+ * each timeout list), so a worker never stalls. */
 unsigned flow_table_expire(struct flow_table *ft, uint64_t now_ns, unsigned max_work);
 
 /* Ends all remaining flows (reason shutdown). */
@@ -136,6 +152,11 @@ const uint8_t *flow_client_addr(const struct flow *f);
 const uint8_t *flow_server_addr(const struct flow *f);
 uint16_t flow_client_port(const struct flow *f);
 uint16_t flow_server_port(const struct flow *f);
+
+struct event;
+/* Fills *ev as the EVENT_FLOW record of f (client -> server direction, counters, times, state,
+ * end reason, ICMP types). ev->worker is left 0 for the caller to set. */
+void flow_to_event(const struct flow *f, struct event *ev);
 
 const char *flow_state_name(enum flow_state s);
 const char *flow_end_reason_name(enum flow_end_reason r);
