@@ -53,6 +53,7 @@ enum flow_dir { FLOW_TO_SERVER = 0, FLOW_TO_CLIENT = 1 };
 #define FLOW_MAX_FLOWBITS 16
 
 struct stream_dir; /* owned by sensor/stream */
+struct applayer_state; /* owned by sensor/applayer */
 
 /* A flow. Fields after `key` are owned by the worker thread; other stages keep their per-flow
  * state here (app_proto, flowbits, stream, detector marks). */
@@ -86,6 +87,10 @@ struct flow {
     uint8_t icmp_seen;      /* bit d: an ICMP packet went in direction d */
     uint32_t tcp_fin_seq[2];             /* sequence number of each direction's FIN */
     uint8_t icmp_type[2], icmp_code[2];  /* first ICMP type/code seen each direction */
+    /* added by the applayer stage: parser state from its per-worker pool (NULL if none) and
+     * detection marks; applayer_flow_end() must be called before the flow is freed */
+    struct applayer_state *applayer;
+    uint8_t applayer_flags;
 };
 
 struct flow_config {
