@@ -66,7 +66,8 @@ const char *decode_reason_name(enum decode_reason r);
 
 enum decode_result {
     DECODE_OK = 0,      /* meta filled; inspect the packet */
-    DECODE_HELD = 1,    /* an IP fragment kept for reassembly: nothing to inspect yet */
+    DECODE_HELD = 1,    /* an IP fragment kept for reassembly: nothing to inspect yet (meta->reason
+                         * may still carry a note, e.g. DEC_FRAG_OVERLAP, to report) */
     DECODE_INVALID = 2, /* malformed; meta->reason says why, layers decoded so far are valid */
 };
 
@@ -81,6 +82,9 @@ enum decode_result {
 #define PKT_TUNNELED (1u << 7)    /* addresses are those of the innermost IP header */
 #define PKT_HAS_L4 (1u << 8)      /* ports / L4 fields valid */
 #define PKT_SNAPLEN_CUT (1u << 9)
+
+/* pkt_meta.frag_off: the More Fragments flag (offset bits 3.. are the offset in bytes). */
+#define PKT_FRAG_MF 1u
 
 /* What the decoder found. Pointers point into the packet (or the decoder's reassembly buffer
  * for PKT_REASSEMBLED) and stay valid until the next decode_packet() call on this decoder. */
@@ -114,6 +118,7 @@ struct pkt_meta {
 
     uint16_t ip_id;
     uint16_t frag_off; /* fragment offset in bytes and MF flag for a fragment seen */
+                       /* (offsets are multiples of 8: bit 0 holds MF, see PKT_FRAG_MF) */
 
     const uint8_t *l3; /* innermost IP header */
     uint32_t l3_len;   /* bytes from l3 to the end of the IP datagram (trailer excluded) */
