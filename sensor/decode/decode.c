@@ -346,6 +346,8 @@ static enum decode_result dec_udp(struct dctx *c, const uint8_t *p, uint32_t len
     m->flags |= PKT_UDP | PKT_HAS_L4;
     m->sport = rd16(p);
     m->dport = rd16(p + 2);
+    m->l4 = p;
+    m->l4_len = len;
     uint32_t ulen = rd16(p + 4);
     if (unlikely(ulen < 8))
         return invalid(c, DEC_UDP_BAD_LEN);
