@@ -12,7 +12,7 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
 /* Bounds that keep a hostile packet's work finite. */
-#define DECODE_MAX_VLAN_TAGS 2     /* per Ethernet header: 802.1Q, QinQ */
+#define DECODE_MAX_VLAN_TAGS 3     /* per Ethernet header (as Suricata); the outer 2 are kept */
 #define DECODE_MAX_MPLS_LABELS 8
 #define DECODE_MAX_TUNNEL_DEPTH 4  /* GRE, VXLAN, IP-in-IP, MPLS pseudowire levels */
 #define DECODE_MAX_IPV6_EXTHDRS 8  /* a legal chain has at most 6 (RFC 8200 4.1) */

@@ -236,6 +236,8 @@ static void test_checksums(void **state)
     decoder_free(d);
 }
 
+static uint32_t build_udp4_body(struct pb *p);
+
 static void test_vlan(void **state)
 {
     struct pkt_meta m;
@@ -268,12 +270,25 @@ static void test_vlan(void **state)
     assert_int_equal(m.ip_version, 0);
     assert_int_equal(m.flags, 0);
 
-    /* three tags */
+    /* three tags: decoded, the outer two kept */
     P.n = 0;
     pb_eth(&P, 0x88a8);
     pb_vlan(&P, 1, 0x8100);
     pb_vlan(&P, 2, 0x8100);
     pb_vlan(&P, 3, 0x0800);
+    build_udp4_body(&P);
+    assert_int_equal(run(*state, &P, DP_LINK_ETHERNET, &m), DECODE_OK);
+    assert_int_equal(m.vlan_count, 2);
+    assert_int_equal(m.vlan[0], 1);
+    assert_int_equal(m.vlan[1], 2);
+    assert_int_equal(m.dport, 2222);
+    /* four tags */
+    P.n = 0;
+    pb_eth(&P, 0x88a8);
+    pb_vlan(&P, 1, 0x8100);
+    pb_vlan(&P, 2, 0x8100);
+    pb_vlan(&P, 3, 0x8100);
+    pb_vlan(&P, 4, 0x0800);
     pb_fill(&P, 0, 40);
     assert_int_equal(run(*state, &P, DP_LINK_ETHERNET, &m), DECODE_INVALID);
     assert_int_equal(m.reason, DEC_VLAN_TOO_MANY);
@@ -286,7 +301,7 @@ static void test_vlan(void **state)
     /* truncated Ethernet */
     assert_int_equal(run_at(*state, P.b, 13, 13, DP_LINK_ETHERNET, 0, &m), DECODE_INVALID);
     assert_int_equal(m.reason, DEC_ETH_TRUNCATED);
-    assert_int_equal(decoder_get_stats(*state)->vlan, 3 * 2 + 1 + 2 + 0);
+    assert_int_equal(decoder_get_stats(*state)->vlan, 3 * 2 + 1 + 3 + 3 + 0);
 }
 
 static void test_mpls(void **state)
