@@ -5,8 +5,10 @@
 #include <time.h>
 
 #include "community_id.h"
+#include "decode.h"
 #include "eve_format.h"
 #include "json_writer.h"
+#include "rules.h"
 
 void eve_format_opts_default(struct eve_format_opts *o)
 {
@@ -296,7 +298,21 @@ static void format_alert(struct json_writer *w, const struct eve_format_opts *o,
 {
     const struct event_alert *a = &ev->u.alert;
     struct eve_rule_info ri = {0};
-    bool have = o->rule_info != NULL && o->rule_info(o->rule_info_ctx, a, &ri);
+    bool have = false;
+    uint8_t prio = 0;
+    if (o->rule_info != NULL) {
+        have = o->rule_info(o->rule_info_ctx, a, &ri);
+    } else if (a->rule != NULL) {
+        /* rules/ keeps every rule_meta alive until the sensor exits */
+        const struct rule_meta *rm = a->rule;
+        ri.msg = rm->msg;
+        ri.category = rm->category;
+        ri.metadata_json = rm->metadata_json;
+        uint8_t act = a->action ? a->action : rm->action;
+        ri.blocked = o->inline_mode && (act == RULE_ACTION_DROP || act == RULE_ACTION_REJECT);
+        prio = rm->priority;
+        have = true;
+    }
     header(w, o, ev, "alert", ipv, src, dst, ipv == 4 || ipv == 6);
     icmp_pkt_fields(w, &ev->ref);
     community(w, o, ipv, src, dst, &ev->ref);
@@ -308,7 +324,7 @@ static void format_alert(struct json_writer *w, const struct eve_format_opts *o,
     jw_kv_u64(w, "rev", a->rev);
     jw_kv_str(w, "signature", (have && ri.msg) ? ri.msg : "");
     jw_kv_str(w, "category", (have && ri.category) ? ri.category : "");
-    jw_kv_u64(w, "severity", a->severity ? a->severity : 3);
+    jw_kv_u64(w, "severity", a->severity ? a->severity : prio ? prio : 3);
     if (have && ri.metadata_json != NULL && ri.metadata_json[0] == '{') {
         jw_key(w, "metadata");
         jw_raw(w, ri.metadata_json, strlen(ri.metadata_json));
@@ -340,6 +356,15 @@ static void format_anomaly(struct json_writer *w, const struct eve_format_opts *
     }
     const char *name = NULL, *layer = NULL;
     bool known = o->anomaly_name != NULL && o->anomaly_name(o->anomaly_name_ctx, a, &name, &layer);
+    char dec[64];
+    if (!known && a->layer == 0 && a->code > DEC_NONE && a->code < DEC_REASON_MAX) {
+        /* the decoder's own names, under Suricata's "decoder." prefix */
+        int n = snprintf(dec, sizeof(dec), "decoder.%s", decode_reason_name((enum decode_reason)a->code));
+        if (n > 0 && (size_t)n < sizeof(dec)) {
+            name = dec;
+            known = true;
+        }
+    }
     jw_key(w, "anomaly");
     jw_open_object(w);
     jw_kv_str(w, "type", anomaly_type(a->layer));

@@ -9,7 +9,7 @@
  * flow     -> "flow": {pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient, start, end,
  *             age, state, reason, alerted}, then "tcp" for TCP flows.
  * alert    -> "alert": {action, gid, signature_id, rev, signature, category, severity, metadata},
- *             then app_proto (Suricata writes it after the alert object).
+ *             then app_proto and direction (Suricata 7 writes them after the alert object).
  * anomaly  -> "anomaly": {type, event, layer}.
  * detection (an anomaly detector's alert) -> an EVE alert with gid EVE_DETECTION_GID,
  *             category = the detector's class name, plus a "tripline" object: phase,
@@ -34,8 +34,9 @@
 
 #define EVE_DETECTION_GID 2 /* gid of anomaly-detector alerts (rules use gid 1) */
 
-/* What the formatter needs from a rule; filled by the rules layer's callback. Strings must stay
- * valid until eve_format_event() returns. */
+/* What the formatter needs from a rule. By default it is read from the alert's struct rule_meta
+ * (rules/rules.h); a rule_info callback in the options overrides that (tests, other rule
+ * sources). Strings must stay valid until eve_format_event() returns. */
 struct eve_rule_info {
     const char *msg;           /* alert.signature */
     const char *category;      /* alert.category (classtype description), NULL to omit */
@@ -50,7 +51,8 @@ typedef bool (*eve_rule_info_fn)(void *ctx, const struct event_alert *a, struct 
 typedef bool (*eve_pseudonymise_fn)(void *ctx, uint8_t ip_version, const uint8_t *in, uint8_t *out);
 
 /* Name of an anomaly: *event like "decoder.ipv4.trunc_pkt", *layer optional (applayer parser
- * name) or NULL. Returns false if unknown (the formatter then writes "<type>.code_<n>"). */
+ * name) or NULL. Returns false if unknown: the formatter then uses "decoder." +
+ * decode_reason_name() for decode anomalies, else "<type>.code_<n>". */
 typedef bool (*eve_anomaly_name_fn)(void *ctx, const struct event_anomaly *a, const char **event,
                                     const char **layer);
 
@@ -63,6 +65,8 @@ struct eve_format_opts {
     bool community_id;    /* write community_id (default true) */
     uint16_t community_id_seed;
     bool drop_payload;    /* never write payload/packet fields (we write none yet; kept for outputs) */
+    bool inline_mode;     /* drop/reject rules write alert.action "blocked"; off (IDS), they write
+                             "allowed" as Suricata does in IDS mode */
     eve_rule_info_fn rule_info;
     void *rule_info_ctx;
     eve_pseudonymise_fn pseudonymise;

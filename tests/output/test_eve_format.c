@@ -14,7 +14,9 @@
 #include <jansson.h>
 
 #include "community_id.h"
+#include "decode.h"
 #include "eve_format.h"
+#include "rules.h"
 
 /* 2017-04-07T22:24:37.251547 UTC */
 #define TS 1491603877251547123ull
@@ -340,6 +342,61 @@ static void test_alert(void **state)
     json_decref(j);
 }
 
+static void test_alert_from_rule_meta(void **state)
+{
+    (void)state;
+    struct eve_format_opts o;
+    eve_format_opts_default(&o);
+    struct rule_meta rm;
+    memset(&rm, 0, sizeof(rm));
+    rm.msg = "ET POLICY \x01 odd\tmsg";
+    rm.category = "Attempted Information Leak";
+    rm.priority = 2;
+    rm.action = RULE_ACTION_DROP;
+    rm.sid = 2001;
+    rm.gid = 1;
+    rm.rev = 3;
+    rm.metadata_json = "{\"created_at\":[\"2010_07_30\"]}";
+    struct event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = EVENT_ALERT;
+    ev.ts_ns = TS;
+    ev.ref.ip_version = 4;
+    ev.ref.proto = 17;
+    v4(ev.ref.src, 1, 2, 3, 4);
+    v4(ev.ref.dst, 5, 6, 7, 8);
+    ev.ref.sport = 1122;
+    ev.ref.dport = 3344;
+    ev.u.alert.rule = &rm;
+    ev.u.alert.sid = 2001;
+    ev.u.alert.gid = 1;
+    ev.u.alert.rev = 3;
+    ev.u.alert.action = RULE_ACTION_DROP;
+    char buf[2048];
+    json_t *j = fmt(&o, &ev, buf, sizeof(buf));
+    json_t *a = json_object_get(j, "alert");
+    /* IDS mode: a drop rule alerts as "allowed", as Suricata in IDS mode */
+    assert_string_equal(jstr(a, "action"), "allowed");
+    assert_string_equal(jstr(a, "signature"), rm.msg);
+    assert_string_equal(jstr(a, "category"), "Attempted Information Leak");
+    assert_int_equal(jint(a, "severity"), 2); /* from the rule's priority */
+    assert_string_equal(json_string_value(json_array_get(json_object_get(json_object_get(a, "metadata"),
+                                                                         "created_at"), 0)),
+                        "2010_07_30");
+    assert_string_equal(jstr(j, "community_id"), "1:0Mu9InQx6z4ZiCZM/7HXi2WMhOg=");
+    assert_null(json_object_get(j, "flow_id")); /* no flow */
+    assert_null(json_object_get(j, "direction"));
+    json_decref(j);
+    o.inline_mode = true;
+    j = fmt(&o, &ev, buf, sizeof(buf));
+    assert_string_equal(jstr(json_object_get(j, "alert"), "action"), "blocked");
+    json_decref(j);
+    ev.u.alert.action = RULE_ACTION_ALERT;
+    j = fmt(&o, &ev, buf, sizeof(buf));
+    assert_string_equal(jstr(json_object_get(j, "alert"), "action"), "allowed");
+    json_decref(j);
+}
+
 static bool anomaly_cb(void *ctx, const struct event_anomaly *a, const char **event, const char **layer)
 {
     (void)ctx;
@@ -402,6 +459,23 @@ static void test_anomaly(void **state)
     an = json_object_get(j, "anomaly");
     assert_string_equal(jstr(an, "type"), "stream");
     assert_string_equal(jstr(an, "event"), "stream.code_77");
+    json_decref(j);
+
+    /* no callback: decode anomalies take the decoder's names */
+    o.anomaly_name = NULL;
+    ev.u.anomaly.layer = 0;
+    ev.u.anomaly.code = DEC_IPV4_BAD_IHL;
+    j = fmt(&o, &ev, buf, sizeof(buf));
+    an = json_object_get(j, "anomaly");
+    char want[80];
+    snprintf(want, sizeof(want), "decoder.%s", decode_reason_name(DEC_IPV4_BAD_IHL));
+    assert_string_equal(jstr(an, "event"), want);
+    assert_string_equal(jstr(an, "type"), "decode");
+    json_decref(j);
+    /* an out-of-range code is not looked up */
+    ev.u.anomaly.code = 60000;
+    j = fmt(&o, &ev, buf, sizeof(buf));
+    assert_string_equal(jstr(json_object_get(j, "anomaly"), "event"), "decoder.code_60000");
     json_decref(j);
 }
 
@@ -576,6 +650,7 @@ int main(void)
         cmocka_unit_test_setup(test_flow_tcp, setup_utc),
         cmocka_unit_test_setup(test_flow_icmp_ipv6, setup_utc),
         cmocka_unit_test_setup(test_alert, setup_utc),
+        cmocka_unit_test_setup(test_alert_from_rule_meta, setup_utc),
         cmocka_unit_test_setup(test_anomaly, setup_utc),
         cmocka_unit_test_setup(test_detection, setup_utc),
         cmocka_unit_test_setup(test_pseudonymise, setup_utc),
