@@ -120,6 +120,8 @@ struct pkt_meta {
     uint16_t frag_off; /* fragment offset in bytes and MF flag for a fragment seen */
                        /* (offsets are multiples of 8: bit 0 holds MF, see PKT_FRAG_MF) */
 
+    /* Lengths below count bytes present in memory: with PKT_SNAPLEN_CUT they stop where the
+     * capture stopped, so l3[0..l3_len) etc. are always safe to read. */
     const uint8_t *l3; /* innermost IP header */
     uint32_t l3_len;   /* bytes from l3 to the end of the IP datagram (trailer excluded) */
     const uint8_t *l4;
@@ -162,7 +164,9 @@ void decoder_expire(struct decoder *d, uint64_t now_ns);
 const struct decoder_stats *decoder_get_stats(const struct decoder *d);
 
 /* Symmetric 32-bit hash of the flow the packet belongs to (swap src/dst and ports: same hash),
- * computed from a decoded meta. Used by the dispatcher and the flow table. */
+ * computed from a decoded meta. Used by the dispatcher and the flow table. Covers addresses,
+ * ports, proto, ip_version and vlan[0..1]; for ICMP the ports (type/code) are left out so that
+ * requests and replies hash alike. Never 0. */
 uint32_t pkt_meta_flow_hash(const struct pkt_meta *m);
 
 /* Cheap symmetric hash for dispatching raw packets to workers before full decoding: parses
