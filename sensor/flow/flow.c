@@ -1,16 +1,23 @@
-/* Flow table: fixed memory, index-linked hash chains, one LRU list per timeout class.
+/* Flow table: fixed memory, index-linked hash chains, a timer wheel for expiry in packet time.
  *
- * Layout: an array of max_flows flows and an array of bucket heads (uint32_t indices, FLOW_NIL
- * for empty). Chains are linked through flow.next_in_bucket; free flows through lru_next.
+ * Layout: an array of max_flows cache-aligned flows and an array of bucket heads (uint32_t
+ * indices, FLOW_NIL for empty). Chains are linked through flow.next_in_bucket; free flows
+ * through lru_next.
  *
- * Expiry: every live flow sits on exactly one doubly linked list per *timeout class* (TCP new,
- * TCP established, ..., other established), most recently seen at the head. All flows on one
- * list share one timeout, so the tail of each list is the next flow of that class to expire:
- * flow_table_expire() only looks at list tails and pops while they are past their timeout.
- * That gives exact expiry in packet time with work proportional to the flows that actually end
- * (plus one look per class), with no bucket sweep and no timer wheel granularity. Packet times
- * that go backwards (merged captures) only make a flow expire a little later, never earlier.
- * Eviction when full takes the least recently seen flow: the oldest of the class tails.
+ * Expiry: a timer wheel of one-second slots (a power of two larger than the longest timeout).
+ * A flow sits in the slot of the second in which it would expire if no packet came. A packet
+ * does not move it (that would touch two other random flows per packet, which cost a third of
+ * the update time at 100k flows): only a change of timeout class (new -> established -> closed)
+ * reschedules it. When flow_table_expire() passes a slot, each flow there either really has
+ * timed out (last_ns + timeout < now) and ends, or has seen packets since and is rescheduled to
+ * the slot of its real expiry. A flow is therefore looked at about once per timeout period,
+ * work per call is bounded by max_work, and a flow ends at most one second late, never early
+ * (Suricata's flow manager also checks timeouts about once a second).
+ *
+ * Eviction when the table is full takes the flow that is next to expire (the first flow of the
+ * earliest slot), after giving a flow that was active since it was scheduled a second chance:
+ * close to least-recently-seen without an LRU list. It is counted and the flow is handed to
+ * on_end with reason "forced".
  */
 #include <stdlib.h>
 #include <string.h>
@@ -49,17 +56,16 @@ enum timeout_class {
     TC_MAX
 };
 
-struct lru_list {
-    uint32_t head, tail; /* head = most recently seen */
-};
-
 struct flow_table {
     struct flow *flows;
     uint32_t *buckets;
     uint32_t mask;
     uint32_t max_flows;
     uint32_t free_head;
-    struct lru_list lru[TC_MAX];
+    uint32_t *tw_head, *tw_tail; /* timer wheel: one list per second, FIFO */
+    uint32_t tw_mask;
+    bool tw_started;
+    uint64_t tw_next; /* first second not yet fully processed by flow_table_expire() */
     uint64_t timeout_ns[TC_MAX];
     uint32_t timeout_s[TC_MAX];
     uint64_t id_seed;
@@ -111,9 +117,11 @@ struct flow_table *flow_table_new(const struct flow_config *cfg, flow_end_fn on_
     if (hs > (1u << 31))
         hs = 1u << 31;
     uint32_t nb = round_pow2((uint32_t)hs);
-    ft->flows = calloc(cfg->max_flows, sizeof(*ft->flows));
+    size_t fbytes = (size_t)cfg->max_flows * sizeof(*ft->flows);
+    ft->flows = aligned_alloc(64, fbytes);
     if (ft->flows == NULL)
         goto out_free_table;
+    memset(ft->flows, 0, fbytes);
     ft->buckets = malloc((size_t)nb * sizeof(*ft->buckets));
     if (ft->buckets == NULL)
         goto out_free_flows;
@@ -124,8 +132,6 @@ struct flow_table *flow_table_new(const struct flow_config *cfg, flow_end_fn on_
     for (uint32_t i = 0; i < cfg->max_flows; i++)
         ft->flows[i].lru_next = (i + 1 < cfg->max_flows) ? i + 1 : FLOW_NIL;
     ft->free_head = 0;
-    for (int c = 0; c < TC_MAX; c++)
-        ft->lru[c].head = ft->lru[c].tail = FLOW_NIL;
     ft->timeout_s[TC_TCP_NEW] = cfg->tcp_new;
     ft->timeout_s[TC_TCP_EST] = cfg->tcp_established;
     ft->timeout_s[TC_TCP_CLOSING] = cfg->tcp_closing;
@@ -137,13 +143,32 @@ struct flow_table *flow_table_new(const struct flow_config *cfg, flow_end_fn on_
     ft->timeout_s[TC_OTHER_NEW] = cfg->timeout_new;
     ft->timeout_s[TC_OTHER_EST] = cfg->timeout_established;
     ft->timeout_s[TC_OTHER_CLOSED] = cfg->timeout_closed;
-    for (int c = 0; c < TC_MAX; c++)
+    uint32_t max_to = 0;
+    for (int c = 0; c < TC_MAX; c++) {
         ft->timeout_ns[c] = (uint64_t)ft->timeout_s[c] * NS_PER_S;
+        if (ft->timeout_s[c] > max_to)
+            max_to = ft->timeout_s[c];
+    }
+    if (max_to > (1u << 24))
+        goto out_free_buckets; /* over half a year: a config error */
+    uint32_t nslots = round_pow2(max_to + 2 < 64 ? 64 : max_to + 2);
+    ft->tw_head = malloc((size_t)nslots * sizeof(uint32_t));
+    ft->tw_tail = malloc((size_t)nslots * sizeof(uint32_t));
+    if (ft->tw_head == NULL || ft->tw_tail == NULL)
+        goto out_free_wheel;
+    memset(ft->tw_head, 0xff, (size_t)nslots * sizeof(uint32_t));
+    memset(ft->tw_tail, 0xff, (size_t)nslots * sizeof(uint32_t));
+    ft->tw_mask = nslots - 1;
     ft->id_seed = cfg->id_seed;
     ft->on_end = on_end;
     ft->ctx = ctx;
     return ft;
 
+out_free_wheel:
+    free(ft->tw_head);
+    free(ft->tw_tail);
+out_free_buckets:
+    free(ft->buckets);
 out_free_flows:
     free(ft->flows);
 out_free_table:
@@ -155,6 +180,8 @@ void flow_table_free(struct flow_table *ft)
 {
     if (ft == NULL)
         return;
+    free(ft->tw_head);
+    free(ft->tw_tail);
     free(ft->buckets);
     free(ft->flows);
     free(ft);
@@ -225,32 +252,49 @@ void flow_table_prefetch(const struct flow_table *ft, uint32_t hash)
     __builtin_prefetch(&ft->buckets[hash & ft->mask], 0, 3);
 }
 
-/* ---- lists ---- */
+/* ---- timer wheel ---- */
 
-static inline void lru_unlink(struct flow_table *ft, struct flow *f, uint32_t idx)
+static inline void tw_unlink(struct flow_table *ft, struct flow *f)
 {
-    struct lru_list *l = &ft->lru[f->timeout_class];
+    uint32_t slot = f->tw_sec & ft->tw_mask;
     if (f->lru_prev != FLOW_NIL)
         ft->flows[f->lru_prev].lru_next = f->lru_next;
     else
-        l->head = f->lru_next;
+        ft->tw_head[slot] = f->lru_next;
     if (f->lru_next != FLOW_NIL)
         ft->flows[f->lru_next].lru_prev = f->lru_prev;
     else
-        l->tail = f->lru_prev;
-    (void)idx;
+        ft->tw_tail[slot] = f->lru_prev;
 }
 
-static inline void lru_push_head(struct flow_table *ft, struct flow *f, uint32_t idx)
+/* Appends flow idx to the slot of second `sec` (never a second already processed). */
+static inline void tw_insert(struct flow_table *ft, struct flow *f, uint32_t idx, uint64_t sec)
 {
-    struct lru_list *l = &ft->lru[f->timeout_class];
-    f->lru_prev = FLOW_NIL;
-    f->lru_next = l->head;
-    if (l->head != FLOW_NIL)
-        ft->flows[l->head].lru_prev = idx;
+    if (!ft->tw_started) {
+        ft->tw_started = true;
+        ft->tw_next = sec;
+    }
+    if (sec < ft->tw_next)
+        sec = ft->tw_next;
+    f->tw_sec = (uint32_t)sec;
+    uint32_t slot = f->tw_sec & ft->tw_mask;
+    f->lru_next = FLOW_NIL;
+    f->lru_prev = ft->tw_tail[slot];
+    if (f->lru_prev != FLOW_NIL)
+        ft->flows[f->lru_prev].lru_next = idx;
     else
-        l->tail = idx;
-    l->head = idx;
+        ft->tw_head[slot] = idx;
+    ft->tw_tail[slot] = idx;
+}
+
+static inline uint64_t flow_expiry_ns(const struct flow_table *ft, const struct flow *f)
+{
+    return f->last_ns + ft->timeout_ns[f->timeout_class];
+}
+
+static inline void tw_schedule(struct flow_table *ft, struct flow *f, uint32_t idx)
+{
+    tw_insert(ft, f, idx, flow_expiry_ns(ft, f) / NS_PER_S);
 }
 
 static void bucket_unlink(struct flow_table *ft, struct flow *f, uint32_t idx)
@@ -277,7 +321,7 @@ static void flow_end(struct flow_table *ft, uint32_t idx, enum flow_end_reason r
     }
     if (ft->on_end != NULL)
         ft->on_end(ft->ctx, f);
-    lru_unlink(ft, f, idx);
+    tw_unlink(ft, f);
     bucket_unlink(ft, f, idx);
     ft->stats.active--;
     f->lru_next = ft->free_head;
@@ -379,17 +423,14 @@ out:
     f->state = flow_state_of_tcp(st);
 }
 
-static void flow_set_timeout(struct flow_table *ft, struct flow *f, uint32_t idx)
+/* Sets the flow's timeout class after a state change and reschedules it. */
+static void flow_set_class(struct flow_table *ft, struct flow *f, uint32_t idx, uint8_t c, bool linked)
 {
-    uint8_t c = timeout_class_of(f);
-    if (c != f->timeout_class) {
-        lru_unlink(ft, f, idx);
-        f->timeout_class = c;
-    } else {
-        lru_unlink(ft, f, idx);
-    }
+    if (linked)
+        tw_unlink(ft, f);
+    f->timeout_class = c;
     f->timeout_s = ft->timeout_s[c];
-    lru_push_head(ft, f, idx);
+    tw_schedule(ft, f, idx);
 }
 
 static inline uint64_t mix64(uint64_t x)
@@ -412,19 +453,32 @@ static uint64_t flow_make_id(const struct flow_key *key, uint64_t first_ns, uint
     return id ? id : 1;
 }
 
-/* Takes a flow from the free list, evicting the least recently seen flow if there is none. */
+/* The flow to evict: the first of the earliest non-empty wheel slot. A flow that has seen
+ * packets since it was scheduled gets a second chance (rescheduled) a few times. */
+static uint32_t flow_pick_victim(struct flow_table *ft)
+{
+    unsigned chances = 8;
+    uint64_t s = ft->tw_next;
+    for (uint32_t n = 0; n <= ft->tw_mask; n++, s++) {
+        uint32_t idx;
+        while ((idx = ft->tw_head[s & ft->tw_mask]) != FLOW_NIL) {
+            struct flow *f = &ft->flows[idx];
+            uint64_t due = flow_expiry_ns(ft, f) / NS_PER_S;
+            if (chances == 0 || due <= f->tw_sec)
+                return idx;
+            chances--;
+            tw_unlink(ft, f);
+            tw_insert(ft, f, idx, due);
+        }
+    }
+    return FLOW_NIL;
+}
+
+/* Takes a flow from the free list, evicting one if there is none. */
 static uint32_t flow_alloc(struct flow_table *ft)
 {
     if (ft->free_head == FLOW_NIL) {
-        uint32_t victim = FLOW_NIL;
-        uint64_t oldest = UINT64_MAX;
-        for (int c = 0; c < TC_MAX; c++) {
-            uint32_t t = ft->lru[c].tail;
-            if (t != FLOW_NIL && ft->flows[t].last_ns < oldest) {
-                oldest = ft->flows[t].last_ns;
-                victim = t;
-            }
-        }
+        uint32_t victim = flow_pick_victim(ft);
         if (victim == FLOW_NIL)
             return FLOW_NIL; /* cannot happen with max_flows > 0 */
         flow_end(ft, victim, FLOW_END_FORCED);
@@ -455,9 +509,7 @@ static struct flow *flow_create(struct flow_table *ft, const struct pkt_meta *m,
     f->state = FLOW_STATE_NEW;
     f->next_in_bucket = ft->buckets[hash & ft->mask];
     ft->buckets[hash & ft->mask] = idx;
-    f->timeout_class = timeout_class_of(f);
-    f->lru_prev = f->lru_next = FLOW_NIL;
-    lru_push_head(ft, f, idx);
+    /* scheduled in the wheel by the caller, once the first packet set its state */
     ft->stats.created++;
     ft->stats.active++;
     switch (m->proto) {
@@ -492,6 +544,7 @@ static struct flow *flow_update_keyed(struct flow_table *ft, const struct pkt_me
     struct flow *f;
     bool first = false;
     enum flow_dir d;
+    uint8_t old_class = 0;
 
     if (idx != FLOW_NIL) {
         f = &ft->flows[idx];
@@ -510,6 +563,8 @@ static struct flow *flow_update_keyed(struct flow_table *ft, const struct pkt_me
         first = true;
     } else {
         d = (src_side == f->client_side) ? FLOW_TO_SERVER : FLOW_TO_CLIENT;
+        /* from the state, so the per-packet path stays on the flow's first two cache lines */
+        old_class = timeout_class_of(f);
         if (m->ts_ns > f->last_ns)
             f->last_ns = m->ts_ns;
     }
@@ -533,7 +588,9 @@ static struct flow *flow_update_keyed(struct flow_table *ft, const struct pkt_me
         if (f->pkts[FLOW_TO_SERVER] > 0 && f->pkts[FLOW_TO_CLIENT] > 0)
             f->state = FLOW_STATE_ESTABLISHED;
     }
-    flow_set_timeout(ft, f, idx);
+    uint8_t c = timeout_class_of(f);
+    if (first || c != old_class)
+        flow_set_class(ft, f, idx, c, !first);
     *dir = d;
     return f;
 }
@@ -578,8 +635,12 @@ unsigned flow_table_update_burst(struct flow_table *ft, const struct pkt_meta *c
             if (!meta_has_ip(m[base + i]))
                 continue;
             uint32_t h = ft->buckets[hashes[i] & ft->mask];
-            if (h != FLOW_NIL)
-                __builtin_prefetch(&ft->flows[h], 1, 3);
+            if (h != FLOW_NIL) {
+                /* the per-packet update touches the flow's first two cache lines */
+                const char *fp = (const char *)&ft->flows[h];
+                __builtin_prefetch(fp, 1, 3);
+                __builtin_prefetch(fp + 64, 1, 3);
+            }
         }
         /* stage 3: update in packet order */
         for (unsigned i = 0; i < cnt; i++) {
@@ -598,28 +659,50 @@ unsigned flow_table_update_burst(struct flow_table *ft, const struct pkt_meta *c
 
 unsigned flow_table_expire(struct flow_table *ft, uint64_t now_ns, unsigned max_work)
 {
-    unsigned ended = 0;
-    for (int c = 0; c < TC_MAX && ended < max_work; c++) {
-        uint64_t to = ft->timeout_ns[c];
-        while (ended < max_work) {
-            uint32_t t = ft->lru[c].tail;
-            if (t == FLOW_NIL)
-                break;
-            /* expired when the capture clock has passed last + timeout (strictly, as Suricata) */
-            if (!(now_ns > ft->flows[t].last_ns + to))
-                break;
-            flow_end(ft, t, FLOW_END_TIMEOUT);
-            ended++;
+    if (!ft->tw_started)
+        return 0;
+    uint64_t now_sec = now_ns / NS_PER_S;
+    uint64_t s = ft->tw_next;
+    uint64_t limit = s + ft->tw_mask + 1; /* one turn of the wheel visits every slot */
+    unsigned ended = 0, work = 0;
+
+    for (; s < now_sec && s < limit; s++) {
+        uint32_t slot = s & ft->tw_mask;
+        uint32_t idx = ft->tw_head[slot];
+        while (idx != FLOW_NIL) {
+            if (work >= max_work) {
+                ft->tw_next = s; /* resume here */
+                return ended;
+            }
+            struct flow *f = &ft->flows[idx];
+            uint32_t next = f->lru_next;
+            /* flows of a later turn (or rescheduled just now) share the slot: leave them */
+            if (f->tw_sec < now_sec) {
+                work++;
+                uint64_t due = flow_expiry_ns(ft, f);
+                if (now_ns > due) {
+                    /* strictly past last + timeout, as Suricata */
+                    flow_end(ft, idx, FLOW_END_TIMEOUT);
+                    ended++;
+                } else {
+                    /* seen since it was scheduled: move to its real second (>= now_sec) */
+                    tw_unlink(ft, f);
+                    tw_insert(ft, f, idx, due / NS_PER_S);
+                }
+            }
+            idx = next;
         }
     }
+    /* after a whole turn every flow due before now_sec has been looked at */
+    ft->tw_next = s < now_sec ? now_sec : s;
     return ended;
 }
 
 void flow_table_flush(struct flow_table *ft)
 {
-    for (int c = 0; c < TC_MAX; c++) {
-        while (ft->lru[c].tail != FLOW_NIL)
-            flow_end(ft, ft->lru[c].tail, FLOW_END_SHUTDOWN);
+    for (uint32_t slot = 0; slot <= ft->tw_mask; slot++) {
+        while (ft->tw_head[slot] != FLOW_NIL)
+            flow_end(ft, ft->tw_head[slot], FLOW_END_SHUTDOWN);
     }
 }
 

@@ -79,9 +79,10 @@ struct flow {
     uint32_t anomaly_flags;               /* sensor/anomaly's per-flow marks */
     /* table internals */
     uint32_t next_in_bucket;
-    uint32_t lru_prev, lru_next;
+    uint32_t lru_prev, lru_next; /* links in the table's timer-wheel slot (or the free list) */
     /* added by the flow stage (floweve) */
-    uint8_t timeout_class;  /* which per-timeout LRU list the flow is on (table internal) */
+    uint8_t timeout_class;  /* the flow's timeout class (table internal) */
+    uint32_t tw_sec;        /* second of packet time whose timer-wheel slot holds the flow */
     uint8_t tcp_fin_sides;  /* bit d: direction d sent a FIN */
     uint8_t tcp_fin_acked;  /* bit d: direction d's FIN was acknowledged */
     uint8_t icmp_seen;      /* bit d: an ICMP packet went in direction d */
@@ -91,7 +92,7 @@ struct flow {
      * detection marks; applayer_flow_end() must be called before the flow is freed */
     struct applayer_state *applayer;
     uint8_t applayer_flags;
-};
+} __attribute__((aligned(64))); /* whole cache lines: the per-packet path touches the first two */
 
 struct flow_config {
     uint32_t max_flows;   /* fixed capacity of the table */
@@ -143,8 +144,10 @@ unsigned flow_table_update_burst(struct flow_table *ft, const struct pkt_meta *c
                                  struct flow **flows, enum flow_dir *dirs);
 
 /* Ends every flow whose timeout has passed at packet time now_ns; returns how many ended.
- * Work is bounded per call: at most max_work flows are ended (plus one look at the tail of
- * each timeout list), so a worker never stalls. */
+ * Flows are kept in a timer wheel of one-second slots, so a flow ends at the first call whose
+ * now_ns lies in a later second than its last packet + timeout (at most one second late, never
+ * early). Work is bounded per call: at most max_work flows are examined, so a worker never
+ * stalls; the next call resumes where this one stopped. */
 unsigned flow_table_expire(struct flow_table *ft, uint64_t now_ns, unsigned max_work);
 
 /* Ends all remaining flows (reason shutdown). */

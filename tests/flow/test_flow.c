@@ -183,7 +183,7 @@ static void test_tcp_handshake_fin_fin_ack(void **state)
     assert_int_equal(f->tcp_flags_tc, SYN | ACK | FIN);
     /* closed timeout: 60 s after the last packet */
     assert_int_equal(flow_table_expire(ft, T0 + 7 + S(60), 100), 0);
-    assert_int_equal(flow_table_expire(ft, T0 + 8 + S(60), 100), 1);
+    assert_int_equal(flow_table_expire(ft, T0 + S(61), 100), 1);
     assert_int_equal(e.reasons[0], FLOW_END_TIMEOUT);
     assert_int_equal(e.last[0].pkts[0], 6);
     assert_int_equal(e.last[0].pkts[1], 2);
@@ -259,12 +259,14 @@ static void test_timeouts_per_state(void **state)
     flow_table_update(ft, &g1, &d);
     assert_int_equal(flow_table_get_stats(ft)->active, 5);
 
-    assert_int_equal(flow_table_expire(ft, T0 + S(30), 100), 0); /* not strictly past */
-    assert_int_equal(flow_table_expire(ft, T0 + S(30) + 1, 100), 3); /* udp new, icmp, gre */
-    assert_int_equal(flow_table_expire(ft, T0 + S(60) + 1, 100), 1); /* tcp new */
+    /* never early; at most one second late (one-second wheel slots) */
+    assert_int_equal(flow_table_expire(ft, T0 + S(30), 100), 0);
+    assert_int_equal(flow_table_expire(ft, T0 + S(31), 100), 3); /* udp new, icmp, gre */
+    assert_int_equal(flow_table_expire(ft, T0 + S(60), 100), 0);
+    assert_int_equal(flow_table_expire(ft, T0 + S(61), 100), 1); /* tcp new */
     assert_int_equal(e.last[3].key.proto, 6);
     assert_int_equal(flow_table_expire(ft, T0 + S(300), 100), 0);
-    assert_int_equal(flow_table_expire(ft, T0 + S(300) + 1, 100), 1); /* udp established */
+    assert_int_equal(flow_table_expire(ft, T0 + S(301), 100), 1); /* udp established */
     assert_int_equal(flow_table_get_stats(ft)->active, 0);
     assert_int_equal(flow_table_get_stats(ft)->ended_timeout, 5);
     for (unsigned i = 0; i < 5; i++)
@@ -284,6 +286,36 @@ static void test_activity_extends_timeout(void **state)
     flow_table_update(ft, &u, &d);
     assert_int_equal(flow_table_expire(ft, T0 + S(40), 100), 0);
     assert_int_equal(flow_table_expire(ft, T0 + S(51), 100), 1);
+    flow_table_free(ft);
+}
+
+static void test_long_gaps(void **state)
+{
+    (void)state;
+    struct ended e;
+    struct flow_table *ft = mk(&e, 16);
+    enum flow_dir d;
+    struct pkt_meta u = pkt4(A, B, 1000, 53, 17, 0, T0);
+    flow_table_update(ft, &u, &d);
+    /* far beyond one turn of the wheel */
+    assert_int_equal(flow_table_expire(ft, T0 + S(5000), 100), 1);
+    /* a flow that starts after a long silence, with no expire call in between */
+    u.ts_ns = T0 + S(10000);
+    flow_table_update(ft, &u, &d);
+    u.ts_ns = T0 + S(10000) + S(25); /* activity pushes its timeout */
+    flow_table_update(ft, &u, &d);
+    assert_int_equal(flow_table_expire(ft, T0 + S(10031), 100), 0);
+    assert_int_equal(flow_table_expire(ft, T0 + S(10055), 100), 0);
+    assert_int_equal(flow_table_expire(ft, T0 + S(10056), 100), 1);
+    /* a flow kept alive by a packet every 20 s never expires; the wheel reschedules it */
+    u.sport = 7;
+    for (unsigned i = 0; i < 100; i++) {
+        u.ts_ns = T0 + S(20000 + 20 * i);
+        flow_table_update(ft, &u, &d);
+        assert_int_equal(flow_table_expire(ft, u.ts_ns, 100), 0);
+    }
+    assert_int_equal(flow_table_get_stats(ft)->active, 1);
+    assert_int_equal(flow_table_get_stats(ft)->ended_timeout, 2);
     flow_table_free(ft);
 }
 
@@ -547,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_tcp_midstream),
         cmocka_unit_test(test_timeouts_per_state),
         cmocka_unit_test(test_activity_extends_timeout),
+        cmocka_unit_test(test_long_gaps),
         cmocka_unit_test(test_expire_bounded_work),
         cmocka_unit_test(test_eviction_when_full),
         cmocka_unit_test(test_flush),
