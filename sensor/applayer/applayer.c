@@ -741,7 +741,8 @@ bool applayer_tx_buffer(const struct applayer_tx *tx, enum app_buffer b, enum fl
     case APP_PROTO_HTTP:
         return index == 0 && tx->http && http_tx_buffer(tx->http, b, dir, data, len);
     case APP_PROTO_DNS:
-        return tx->dns && dns_tx_buffer(tx->dns, b, index, data, len);
+        /* dns.query inspects queries, not the question echoed in responses (Suricata 8) */
+        return tx->dns && !(tx->dns->flags & 0x8000) && dns_tx_buffer(tx->dns, b, index, data, len);
     case APP_PROTO_TLS:
         return index == 0 && tx->tls && tls_tx_buffer(tx->tls, b, data, len);
     default:
@@ -855,4 +856,92 @@ bool applayer_tx_tls_info(const struct applayer_tx *tx, struct applayer_tls_info
         return false;
     *info = ((const struct tls_info_blk *)tx->tls->info->data)->info;
     return true;
+}
+
+/* ---- glue for the rule engine and the stream ---- */
+
+enum app_buffer_side app_buffer_side(enum app_buffer b)
+{
+    switch (b) {
+    case APP_BUF_HTTP_PROTOCOL:
+    case APP_BUF_HTTP_START:
+    case APP_BUF_HTTP_HEADER:
+    case APP_BUF_HTTP_HEADER_RAW:
+    case APP_BUF_HTTP_HEADER_NAMES:
+    case APP_BUF_HTTP_COOKIE:
+    case APP_BUF_HTTP_CONTENT_TYPE:
+    case APP_BUF_HTTP_CONTENT_LEN:
+    case APP_BUF_HTTP_CONNECTION:
+    case APP_BUF_FILE_DATA:
+        return APP_SIDE_EITHER;
+    case APP_BUF_HTTP_STAT_CODE:
+    case APP_BUF_HTTP_STAT_MSG:
+    case APP_BUF_HTTP_RESPONSE_LINE:
+    case APP_BUF_HTTP_RESPONSE_BODY:
+    case APP_BUF_HTTP_SERVER:
+    case APP_BUF_HTTP_LOCATION:
+    case APP_BUF_TLS_CERT_SUBJECT:
+    case APP_BUF_TLS_CERT_ISSUER:
+    case APP_BUF_TLS_CERT_SERIAL:
+    case APP_BUF_TLS_CERT_FINGERPRINT:
+    case APP_BUF_JA3S_HASH:
+    case APP_BUF_JA3S_STRING:
+        return APP_SIDE_RESPONSE;
+    default:
+        return APP_SIDE_REQUEST;
+    }
+}
+
+unsigned applayer_tx_collect(const struct applayer_tx *tx, enum flow_dir dir,
+                             struct applayer_buf_ref *out, unsigned max)
+{
+    unsigned n = 0;
+    if (!tx || !out)
+        return 0;
+    for (int b = 1; b < APP_BUF_MAX && n < max; b++) {
+        enum app_buffer_side side = app_buffer_side((enum app_buffer)b);
+        if (dir == FLOW_TO_SERVER && side == APP_SIDE_RESPONSE)
+            continue;
+        for (uint32_t idx = 0; n < max; idx++) {
+            const uint8_t *p;
+            uint32_t l;
+            if (!applayer_tx_buffer(tx, (enum app_buffer)b, dir, idx, &p, &l))
+                break;
+            out[n].id = (uint16_t)(APPLAYER_RULE_BUF_BASE + b);
+            out[n].data = p;
+            out[n].len = l;
+            n++;
+        }
+    }
+    return n;
+}
+
+static int hook_app_proto(void *ctx, const char *name)
+{
+    (void)ctx;
+    return (int)app_proto_from_name(name);
+}
+
+static int hook_sticky_buffer(void *ctx, const char *keyword)
+{
+    (void)ctx;
+    return (int)app_buffer_from_name(keyword);
+}
+
+void applayer_rules_hooks(struct rules_applayer_hooks *h)
+{
+    h->app_proto = hook_app_proto;
+    h->sticky_buffer = hook_sticky_buffer;
+    h->ctx = NULL;
+}
+
+void applayer_stream_deliver(void *ctx, struct flow *f, enum flow_dir dir,
+                             const struct stream_chunk *chunk)
+{
+    struct applayer_ctx *al = ctx;
+    if (!al || !f || !chunk)
+        return;
+    if (chunk->gap_before && chunk->offset > 0)
+        applayer_tcp_gap(al, f, dir);
+    applayer_tcp_data(al, f, dir, chunk->data, chunk->len, f->last_ns);
 }

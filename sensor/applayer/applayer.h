@@ -27,6 +27,8 @@
 
 #include "event.h"
 #include "flow.h"
+#include "rules.h"
+#include "stream.h"
 
 /* Application protocols, named as Suricata names them (app_proto_name()). HTTP, DNS and TLS are
  * parsed; the others are only detected. Values are stable: they go into struct flow's app_proto
@@ -248,6 +250,42 @@ bool applayer_tx_int(const struct applayer_tx *tx, enum app_int which, uint64_t 
 
 /* True when the direction's side of an HTTP transaction has been seen (request or response). */
 bool applayer_tx_has_side(const struct applayer_tx *tx, enum flow_dir dir);
+
+/* Which side of a transaction a buffer belongs to: request-only buffers (http.uri, dns.query,
+ * tls.sni...), response-only ones (http.stat_code, file.data to client, tls.cert_subject...), or
+ * either (http.header: the side of the inspected direction). A rule whose buffers are all
+ * request-side is inspected with the request; one with any response-side buffer with the
+ * response (Suricata's rule direction for app-layer rules). */
+enum app_buffer_side { APP_SIDE_REQUEST = 0, APP_SIDE_RESPONSE = 1, APP_SIDE_EITHER = 2 };
+enum app_buffer_side app_buffer_side(enum app_buffer b);
+
+/* Id the rule engine gives a sticky buffer: rules_core.h's RULE_BUF_APP_BASE + enum app_buffer
+ * (the rules parser stores what applayer_rules_hooks' sticky_buffer returns, plus that base). */
+#define APPLAYER_RULE_BUF_BASE 16
+
+/* One buffer of a transaction, laid out as sensor/detect's struct detect_buffer. */
+struct applayer_buf_ref {
+    uint16_t id;          /* APPLAYER_RULE_BUF_BASE + enum app_buffer */
+    const uint8_t *data;
+    uint32_t len;
+};
+
+/* Lists every buffer the transaction has for inspection in direction dir: TO_SERVER gives the
+ * request side, TO_CLIENT the response side plus the request's buffers (so rules that combine
+ * both, http.uri with http.stat_code, match on the response). Multi-value buffers (dns.query)
+ * appear once per value. Returns how many were written (at most max). */
+unsigned applayer_tx_collect(const struct applayer_tx *tx, enum flow_dir dir,
+                             struct applayer_buf_ref *out, unsigned max);
+
+/* Fills the rules parser's hooks: protocol names (app_proto_from_name) and sticky-buffer
+ * keywords (app_buffer_from_name). The hooks need no context. */
+void applayer_rules_hooks(struct rules_applayer_hooks *h);
+
+/* A stream_deliver_fn (sensor/stream) feeding applayer_tcp_data(): ctx is the worker's
+ * struct applayer_ctx. A chunk after a gap stops that direction's parser (framing is lost).
+ * Use with detect_thread_set_stream_hook(). */
+void applayer_stream_deliver(void *ctx, struct flow *f, enum flow_dir dir,
+                             const struct stream_chunk *chunk);
 
 /* ---- parsed records for EVE and the anomaly detectors ---- */
 

@@ -35,6 +35,8 @@ struct rec {
     uint32_t answer0_len;
     uint16_t answer0_type;
     struct applayer_tls_info tls;
+    unsigned n_collect;
+    uint16_t collect_ids[64];
 };
 
 struct recorder {
@@ -82,6 +84,24 @@ static void on_tx(void *ctx, struct flow *f, const struct applayer_tx *tx, enum 
         r->answer0_type = rr.rrtype;
     }
     applayer_tx_tls_info(tx, &r->tls);
+    struct applayer_buf_ref refs[64];
+    r->n_collect = applayer_tx_collect(tx, dir, refs, 64);
+    for (unsigned i = 0; i < r->n_collect; i++) {
+        r->collect_ids[i] = refs[i].id;
+        /* the listed buffer is the one the getter gives */
+        const uint8_t *gp;
+        uint32_t gl;
+        assert_true(applayer_tx_buffer(tx, (enum app_buffer)(refs[i].id - APPLAYER_RULE_BUF_BASE),
+                                       dir, 0, &gp, &gl));
+    }
+}
+
+static bool collected(const struct rec *r, enum app_buffer b)
+{
+    for (unsigned i = 0; i < r->n_collect; i++)
+        if (r->collect_ids[i] == APPLAYER_RULE_BUF_BASE + b)
+            return true;
+    return false;
 }
 
 static bool on_event(void *ctx, const struct event *ev)
@@ -728,7 +748,9 @@ static void test_dns_tcp(void **state)
     feed(fx, FLOW_TO_CLIENT, two, 2 * (n + 2), 3);
     assert_int_equal(fx->f.app_proto, APP_PROTO_DNS);
     assert_int_equal(fx->rc.n, 2);
-    assert_string_equal(fx->rc.r[1].buf[APP_BUF_DNS_QUERY], "www.example.com");
+    /* responses carry the question but dns.query inspects queries only */
+    assert_false(fx->rc.r[1].has[APP_BUF_DNS_QUERY]);
+    assert_int_equal(fx->rc.r[1].dns.n_queries, 2);
     assert_int_equal(fx->rc.r[1].id, 1);
     fixture_free(fx);
 }
@@ -946,6 +968,45 @@ static void test_tls_hostile(void **state)
     fixture_free(fx);
 }
 
+static void test_glue(void **state)
+{
+    (void)state;
+    struct rules_applayer_hooks h;
+    applayer_rules_hooks(&h);
+    assert_int_equal(h.sticky_buffer(h.ctx, "http_uri"), APP_BUF_HTTP_URI);
+    assert_int_equal(h.sticky_buffer(h.ctx, "tls.cert_subject"), APP_BUF_TLS_CERT_SUBJECT);
+    assert_int_equal(h.sticky_buffer(h.ctx, "nonsense"), 0);
+    assert_int_equal(h.app_proto(h.ctx, "dns"), APP_PROTO_DNS);
+    assert_int_equal(h.app_proto(h.ctx, "nonsense"), 0);
+    assert_int_equal(app_buffer_side(APP_BUF_HTTP_URI), APP_SIDE_REQUEST);
+    assert_int_equal(app_buffer_side(APP_BUF_HTTP_STAT_CODE), APP_SIDE_RESPONSE);
+    assert_int_equal(app_buffer_side(APP_BUF_FILE_DATA), APP_SIDE_EITHER);
+
+    /* stream chunks reach the parser; a gap stops the direction */
+    struct fixture *fx = fixture_new(NULL, 6, 40000, 80);
+    const char *req = "GET /via-stream HTTP/1.1\r\nHost: h\r\n\r\n";
+    struct stream_chunk c = {.data = (const uint8_t *)req, .len = (uint32_t)strlen(req)};
+    applayer_stream_deliver(fx->ctx, &fx->f, FLOW_TO_SERVER, &c);
+    assert_int_equal(fx->rc.n, 1);
+    struct rec *r = &fx->rc.r[0];
+    assert_true(collected(r, APP_BUF_HTTP_URI));
+    assert_true(collected(r, APP_BUF_HTTP_HOST));
+    assert_false(collected(r, APP_BUF_HTTP_STAT_CODE));
+    const char *resp = "HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n";
+    struct stream_chunk c2 = {.data = (const uint8_t *)resp, .len = (uint32_t)strlen(resp)};
+    applayer_stream_deliver(fx->ctx, &fx->f, FLOW_TO_CLIENT, &c2);
+    assert_int_equal(fx->rc.n, 2);
+    r = &fx->rc.r[1];
+    assert_true(collected(r, APP_BUF_HTTP_STAT_CODE));
+    assert_true(collected(r, APP_BUF_HTTP_LOCATION));
+    assert_true(collected(r, APP_BUF_HTTP_URI)); /* request buffers for combined rules */
+    struct stream_chunk c3 = {.data = (const uint8_t *)req, .len = (uint32_t)strlen(req),
+                              .offset = 500, .gap_before = true};
+    applayer_stream_deliver(fx->ctx, &fx->f, FLOW_TO_SERVER, &c3);
+    assert_int_equal(fx->rc.n, 2);
+    fixture_free(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -966,6 +1027,7 @@ int main(void)
         cmocka_unit_test(test_tls_client_hello),
         cmocka_unit_test(test_tls_server),
         cmocka_unit_test(test_tls_hostile),
+        cmocka_unit_test(test_glue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

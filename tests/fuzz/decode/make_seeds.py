@@ -59,14 +59,17 @@ def kinds_ip(b, kinds, depth=0):
             kinds.append("ipv4opt")
         if fo & 0x3FFF:
             kinds.append("frag4")
-            return ("4", b[12:20], b[4:6], proto)
+            tot = struct.unpack(">H", b[2:4])[0]
+            return (("4", b[12:20], b[4:6], proto), (fo & 0x1FFF) * 8, tot - ihl, bool(fo & 0x2000))
         return kinds_l4(proto, b[ihl:], kinds, depth)
     if v == 6 and len(b) >= 40:
         nh, off, n = b[6], 40, 0
         while nh in (0, 43, 44, 51, 60) and off + 8 <= len(b) and n < 10:
             kinds.append("ipv6ext%d" % nh)
             if nh == 44:
-                return ("6", b[8:40], b[off + 4:off + 8])
+                fo = struct.unpack(">H", b[off + 2:off + 4])[0]
+                plen = struct.unpack(">H", b[4:6])[0]
+                return (("6", b[8:40], b[off + 4:off + 8]), fo & 0xFFF8, 40 + plen - off - 8, bool(fo & 1))
             hl = (b[off + 1] + 2) * 4 if nh == 51 else (b[off + 1] + 1) * 8
             nh, off, n = b[off], off + hl, n + 1
         return kinds_l4(nh, b[off:], kinds, depth)
@@ -185,8 +188,8 @@ def main():
                     seen[k] = seen.get(k, 0) + 1
                     write(outdir, k, bytes([li]) + b)
                     break
-            if fk is not None and (len(frags) < 200 or (li, fk) in frags):
-                frags.setdefault((li, fk), []).append(b)
+            if fk is not None:
+                frags.setdefault((li, fk[0]), []).append((b, fk[1], fk[2], fk[3]))
     # Link types the captures lack, derived from one Ethernet IPv4 and one IPv6 packet.
     for et, ip in derived:
         write(outdir, "derived-raw", bytes([1]) + ip)
@@ -197,21 +200,28 @@ def main():
         write(outdir, "derived-sll2", bytes([5]) + struct.pack(">HHIHBB", et, 0, 1, 1, 0, 6) + bytes(8) + ip)
         qinq = ip[:0] + bytes(12) + struct.pack(">HHHHH", 0x88A8, 100, 0x8100, 200, et) + ip
         write(outdir, "derived-qinq", bytes([0]) + qinq)
-    # Fragment sequences: the first datagrams of each IP version with 2..8 fragments.
+    # Fragment sequences: the first complete datagrams (offset 0 and the last fragment present,
+    # no hole) of each IP version with 2..8 fragments and under 4000 bytes, as captured and reversed.
     done = {"4": 0, "6": 0}
     for (li, fk), seq in frags.items():
-        if not 2 <= len(seq) <= 8 or done[fk[0]] >= 3:
+        if not 2 <= len(seq) <= 8 or done[fk[0]] >= 3 or sum(len(f[0]) for f in seq) > 4000:
+            continue
+        ends = [f[1] + f[2] for f in seq if not f[3]]
+        if len(ends) != 1:
+            continue
+        covered = 0
+        for _, off, dlen, _ in sorted(seq, key=lambda f: f[1]):
+            if off > covered:
+                break
+            covered = max(covered, off + dlen)
+        if covered < ends[0]:
             continue
         done[fk[0]] += 1
-        blob = bytes([0x80 | li])
-        for b in seq:
-            blob += bytes([li, 1]) + struct.pack(">H", len(b)) + b
-        write(outdir, "fragseq%s" % fk[0], blob)
-        # the same fragments in reverse order
-        blob = bytes([0x80 | li])
-        for b in reversed(seq):
-            blob += bytes([li, 1]) + struct.pack(">H", len(b)) + b
-        write(outdir, "fragseq%s-rev" % fk[0], blob)
+        for name, order in (("", seq), ("-rev", list(reversed(seq)))):
+            blob = bytes([0x80 | li])
+            for f in order:
+                blob += bytes([li, 1]) + struct.pack(">H", len(f[0])) + f[0]
+            write(outdir, "fragseq%s%s" % (fk[0], name), blob)
 
 
 if __name__ == "__main__":
