@@ -8,6 +8,11 @@
 
 static const char hexd[] = "0123456789abcdef";
 
+/* 1 for bytes that cannot be copied as they are: control characters, '"', '\\', non-ASCII */
+static const uint8_t special[256] = {
+    [0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
+};
+
 void json_writer_init(struct json_writer *w, char *buf, size_t cap)
 {
     json_writer_init_at(w, buf, cap, 0);
@@ -110,7 +115,7 @@ static size_t escape_into(char *out, const uint8_t *s, size_t len)
     while (i < len) {
         /* copy the run of bytes that need nothing */
         size_t j = i;
-        while (j < len && s[j] >= 0x20 && s[j] < 0x80 && s[j] != '"' && s[j] != '\\')
+        while (j < len && !special[s[j]])
             j++;
         if (j > i) {
             memcpy(o, s + i, j - i);
@@ -248,6 +253,24 @@ void jw_close_array(struct json_writer *w)
 
 void jw_key_n(struct json_writer *w, const char *key, size_t len)
 {
+    /* keys are nearly always plain ASCII: one copy of "key": when they are */
+    size_t i = 0;
+    while (i < len && !special[(uint8_t)key[i]])
+        i++;
+    if (i == len && !w->truncated && len + 4 < w->cap - w->len) {
+        char *o = w->buf + w->len;
+        if (w->need_comma)
+            *o++ = ',';
+        *o++ = '"';
+        memcpy(o, key, len);
+        o += len;
+        *o++ = '"';
+        *o++ = ':';
+        *o = '\0';
+        w->len = (size_t)(o - w->buf);
+        w->need_comma = false;
+        return;
+    }
     sep(w);
     str_value(w, key, len);
     putc1(w, ':');
