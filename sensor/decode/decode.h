@@ -138,6 +138,8 @@ struct decoder_config {
     uint16_t vxlan_port;         /* UDP port decoded as VXLAN, default 4789 */
 };
 
+/* Fills cfg with the defaults: 1024 datagrams, 4 MiB of fragment data, 60 s timeout (Suricata's),
+ * checksums not checked, VXLAN on 4789. */
 void decoder_config_default(struct decoder_config *cfg);
 
 struct decoder_stats {
@@ -152,6 +154,7 @@ struct decoder;
 
 /* Creates a decoder with its defragmentation memory reserved. NULL on allocation failure. */
 struct decoder *decoder_new(const struct decoder_config *cfg);
+/* Frees the decoder and its reassembly memory; NULL is a no-op. */
 void decoder_free(struct decoder *d);
 
 /* Decodes one packet. meta is fully written (zeroed first). */
@@ -161,6 +164,8 @@ enum decode_result decode_packet(struct decoder *d, const struct dp_packet *pkt,
 /* Ends incomplete datagrams older than now_ns (packet time); counted as DEC_FRAG_TIMEOUT. */
 void decoder_expire(struct decoder *d, uint64_t now_ns);
 
+/* The decoder's counters (plain fields owned by its worker; read them from that thread or after it
+ * stopped). */
 const struct decoder_stats *decoder_get_stats(const struct decoder *d);
 
 /* Symmetric 32-bit hash of the flow the packet belongs to (swap src/dst and ports: same hash),
