@@ -43,6 +43,7 @@ struct dp_afxdp_queue {
     uint32_t held_n;
     uint64_t packets, bytes;
     struct tl_flow_counters *percpu; /* scratch for bypass map values, one per possible CPU */
+    struct dp_afxdp *src;
     unsigned id;
     bool zerocopy;
 } __attribute__((aligned(64)));
@@ -389,8 +390,10 @@ struct dp_afxdp *dp_afxdp_open(const struct dp_afxdp_config *cfg, int *errno_out
         goto fail;
     }
     memset(s->q, 0, sizeof(*s->q) * s->nq);
-    for (unsigned i = 0; i < s->nq; i++)
+    for (unsigned i = 0; i < s->nq; i++) {
         s->q[i].id = i;
+        s->q[i].src = s;
+    }
 
     rc = afx_check_busy(s->iface, s->ifindex, err, errlen);
     if (rc == -EPERM || rc == -EACCES) {
@@ -482,8 +485,9 @@ unsigned dp_afxdp_rx_burst(struct dp_afxdp *src, unsigned qi, struct dp_packet *
     }
     q->held_idx = idx;
     q->held_n = n;
-    q->packets += n;
-    q->bytes += bytes;
+    /* Written only here, read by the stats thread: relaxed atomics, plain moves on x86. */
+    __atomic_store_n(&q->packets, q->packets + n, __ATOMIC_RELAXED);
+    __atomic_store_n(&q->bytes, q->bytes + bytes, __ATOMIC_RELAXED);
     return n;
 }
 
@@ -501,8 +505,8 @@ void dp_afxdp_queue_stats(struct dp_afxdp *src, unsigned qi, struct dp_afxdp_que
     socklen_t len = sizeof(xs);
 
     memset(out, 0, sizeof(*out));
-    out->packets = q->packets;
-    out->bytes = q->bytes;
+    out->packets = __atomic_load_n(&q->packets, __ATOMIC_RELAXED);
+    out->bytes = __atomic_load_n(&q->bytes, __ATOMIC_RELAXED);
     out->zerocopy = q->zerocopy;
     if (q->xsk && getsockopt(xsk_socket__fd(q->xsk), SOL_XDP, XDP_STATISTICS, &xs, &len) == 0) {
         out->rx_dropped = xs.rx_dropped;
@@ -626,6 +630,42 @@ int dp_afxdp_bypass_del(struct dp_afxdp *src, unsigned qi, const struct dp_flow_
     if (bpf_map_delete_elem(src->bypass_fd, &key))
         return -errno;
     return 0;
+}
+
+void *dp_afxdp_queue_handle(struct dp_afxdp *src, unsigned q)
+{
+    return q < src->nq ? &src->q[q] : NULL;
+}
+
+int dp_afxdp_handle_rx(void *handle, struct dp_packet *pkts, unsigned max)
+{
+    struct dp_afxdp_queue *q = handle;
+    unsigned n = dp_afxdp_rx_burst(q->src, q->id, pkts, max);
+
+    if (n == 0 && dp_afxdp_wait(q->src, q->id, 10) > 0)
+        n = dp_afxdp_rx_burst(q->src, q->id, pkts, max);
+    return (int)n;
+}
+
+void dp_afxdp_handle_release(void *handle, struct dp_packet *pkts, unsigned n)
+{
+    struct dp_afxdp_queue *q = handle;
+
+    (void)pkts;
+    (void)n;
+    dp_afxdp_release(q->src, q->id);
+}
+
+void dp_afxdp_handle_stats(void *handle, struct dp_source_stats *out)
+{
+    struct dp_afxdp_queue *q = handle;
+    struct dp_afxdp_queue_stats qs;
+
+    dp_afxdp_queue_stats(q->src, q->id, &qs);
+    out->packets += qs.packets;
+    out->bytes += qs.bytes;
+    out->kernel_drops += qs.rx_dropped + qs.rx_ring_full;
+    out->errors += qs.rx_invalid_descs;
 }
 
 void dp_afxdp_close(struct dp_afxdp *src)

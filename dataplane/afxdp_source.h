@@ -127,6 +127,21 @@ int dp_afxdp_bypass_read(struct dp_afxdp *src, unsigned q, const struct dp_flow_
 int dp_afxdp_bypass_del(struct dp_afxdp *src, unsigned q, const struct dp_flow_tuple *t,
                         struct dp_bypass_counters *out);
 
+/* Per-queue handles for a worker loop that sees a queue as `void *` (the engine's
+ * struct pkt_source_ops): dp_afxdp_queue_handle() gives queue q's handle, valid until close. */
+void *dp_afxdp_queue_handle(struct dp_afxdp *src, unsigned q);
+
+/* rx_burst over a handle: like dp_afxdp_rx_burst(), but when nothing is waiting it sleeps in
+ * poll(2) for at most 10 ms before trying once more, so an idle worker does not spin. Returns
+ * the count (never negative). */
+int dp_afxdp_handle_rx(void *handle, struct dp_packet *pkts, unsigned max);
+
+/* Gives back the frames of the handle's last burst (pkts and n are not needed). */
+void dp_afxdp_handle_release(void *handle, struct dp_packet *pkts, unsigned n);
+
+/* Adds the queue's counters to *out; safe from another thread (relaxed loads). */
+void dp_afxdp_handle_stats(void *handle, struct dp_source_stats *out);
+
 /* Closes the sockets and detaches the XDP program. NULL is a no-op. */
 void dp_afxdp_close(struct dp_afxdp *src);
 
