@@ -15,6 +15,9 @@
 
 #include "applayer.h"
 #include "applayer_priv.h"
+#include "applayer_eve.h"
+
+#include <jansson.h>
 
 /* ---- a recording callback ---- */
 
@@ -40,6 +43,7 @@ struct rec {
 };
 
 struct recorder {
+    char eve[MAX_REC][2048];
     struct rec r[MAX_REC];
     unsigned n;
     unsigned anomalies;
@@ -52,6 +56,15 @@ static void on_tx(void *ctx, struct flow *f, const struct applayer_tx *tx, enum 
     struct recorder *rc = ctx;
     if (rc->n >= MAX_REC)
         return;
+    struct json_writer jw;
+    json_writer_init(&jw, rc->eve[rc->n], sizeof(rc->eve[0]));
+    jw_open_object(&jw);
+    if (applayer_eve_tx(&jw, tx, dir) == 0) {
+        jw_close_object(&jw);
+        assert_int_equal(json_writer_finish(&jw), 0);
+    } else {
+        rc->eve[rc->n][0] = 0;
+    }
     struct rec *r = &rc->r[rc->n++];
     memset(r, 0, sizeof(*r));
     r->proto = applayer_tx_proto(tx);
@@ -587,7 +600,7 @@ static void test_pool_exhaustion(void **state)
     cfg.max_states = 1;
     struct applayer_ctx *ctx = applayer_ctx_new(&cfg);
     assert_non_null(ctx);
-    struct recorder rc;
+    static struct recorder rc;
     memset(&rc, 0, sizeof(rc));
     applayer_ctx_set_callbacks(ctx, on_tx, &rc, on_event, &rc);
     struct flow f1, f2;
@@ -1007,6 +1020,75 @@ static void test_glue(void **state)
     fixture_free(fx);
 }
 
+static json_t *eve_of(const struct recorder *rc, unsigned i, const char *obj)
+{
+    json_error_t err;
+    json_t *root = json_loads(rc->eve[i], 0, &err);
+    if (!root)
+        fail_msg("bad JSON %s: %s", rc->eve[i], err.text);
+    json_t *o = json_object_get(root, obj);
+    assert_non_null(o);
+    json_incref(o);
+    json_decref(root);
+    return o;
+}
+
+static void test_eve(void **state)
+{
+    (void)state;
+    struct fixture *fx = fixture_new(NULL, 6, 40000, 80);
+    feed_s(fx, FLOW_TO_SERVER, REQ1, 0);
+    feed_s(fx, FLOW_TO_CLIENT, RESP1, 0);
+    json_t *h = eve_of(&fx->rc, 1, "http");
+    assert_string_equal(json_string_value(json_object_get(h, "hostname")), "www.example.com");
+    assert_string_equal(json_string_value(json_object_get(h, "url")), "/a/b/../c%41/./d?x=%27y&z=1");
+    assert_string_equal(json_string_value(json_object_get(h, "http_user_agent")), "Mozilla/5.0 test");
+    assert_string_equal(json_string_value(json_object_get(h, "http_method")), "GET");
+    assert_string_equal(json_string_value(json_object_get(h, "protocol")), "HTTP/1.1");
+    assert_string_equal(json_string_value(json_object_get(h, "http_content_type")), "text/html");
+    assert_int_equal(json_integer_value(json_object_get(h, "status")), 200);
+    assert_int_equal(json_integer_value(json_object_get(h, "length")), 11);
+    json_decref(h);
+    fixture_free(fx);
+
+    fx = fixture_new(NULL, 17, 40000, 53);
+    uint8_t m[512];
+    size_t n = dns_response(m);
+    applayer_udp_data(fx->ctx, &fx->f, FLOW_TO_CLIENT, m, (uint32_t)n, 2);
+    json_t *d = eve_of(&fx->rc, 0, "dns");
+    assert_string_equal(json_string_value(json_object_get(d, "type")), "answer");
+    assert_string_equal(json_string_value(json_object_get(d, "rrname")), "www.example.com");
+    assert_string_equal(json_string_value(json_object_get(d, "rrtype")), "CNAME");
+    assert_string_equal(json_string_value(json_object_get(d, "rcode")), "NOERROR");
+    assert_string_equal(json_string_value(json_object_get(d, "flags")), "8180");
+    json_t *ans = json_object_get(d, "answers");
+    assert_int_equal(json_array_size(ans), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ans, 0), "rdata")), "cdn.example.com");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ans, 1), "rdata")), "192.0.2.1");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(ans, 1), "ttl")), 60);
+    json_decref(d);
+    fixture_free(fx);
+
+    fx = fixture_new(NULL, 6, 40000, 443);
+    uint8_t ch[600], sf[8192];
+    size_t cn = client_hello(ch, "eve.example");
+    size_t sn = server_flight(sf, false);
+    feed(fx, FLOW_TO_SERVER, ch, cn, 0);
+    feed(fx, FLOW_TO_CLIENT, sf, sn, 0);
+    json_t *t = eve_of(&fx->rc, 1, "tls");
+    assert_string_equal(json_string_value(json_object_get(t, "subject")),
+                        "C=US, O=Stamus Networks, CN=www.example.com");
+    assert_string_equal(json_string_value(json_object_get(t, "issuerdn")), "C=FR, CN=Test CA");
+    assert_string_equal(json_string_value(json_object_get(t, "sni")), "eve.example");
+    assert_string_equal(json_string_value(json_object_get(t, "version")), "TLS 1.2");
+    assert_string_equal(json_string_value(json_object_get(t, "serial")), "12:34:AB");
+    assert_non_null(json_object_get(t, "notbefore"));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(t, "ja3"), "string")),
+                        "771,4865-49199-156,0-10-11-43,29-23,0");
+    json_decref(t);
+    fixture_free(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1028,6 +1110,7 @@ int main(void)
         cmocka_unit_test(test_tls_server),
         cmocka_unit_test(test_tls_hostile),
         cmocka_unit_test(test_glue),
+        cmocka_unit_test(test_eve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

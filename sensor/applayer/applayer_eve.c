@@ -1,0 +1,459 @@
+/* EVE http/dns/tls objects: snapshots taken on the worker, JSON written on the output thread. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "applayer_eve.h"
+
+/* Snapshot: byte 0 the protocol, then records of tag (1 byte), length (2 bytes LE), value. */
+enum snap_tag {
+    S_END = 0,
+    S_TXID,       /* u64 */
+    /* http */
+    S_HOST, S_URL, S_UA, S_CTYPE, S_REFER, S_METHOD, S_PROTO, S_REDIRECT,
+    S_STATUS,     /* u64 */
+    S_LENGTH,     /* u64: response body bytes seen */
+    /* dns */
+    S_DNS_ID, S_DNS_FLAGS,         /* u64 */
+    S_DNS_QNAME, S_DNS_QTYPE,      /* first question */
+    S_DNS_ANAME, S_DNS_ATYPE, S_DNS_ATTL, S_DNS_ADATA, S_DNS_ADATA_NAME, /* one answer */
+    /* tls */
+    S_SUBJECT, S_ISSUER, S_SERIAL, S_FPRINT, S_SNI,
+    S_VERSION, S_NOTBEFORE, S_NOTAFTER, /* u64 */
+    S_JA3, S_JA3_HASH, S_JA3S, S_JA3S_HASH,
+};
+
+struct snap_w {
+    uint8_t *p;
+    size_t cap, len;
+};
+
+static void put(struct snap_w *s, uint8_t tag, const void *v, size_t n)
+{
+    if (n > 1024)
+        n = 1024; /* EVE shows a bounded prefix of a hostile field */
+    if (s->cap - s->len < 3 + n)
+        return;
+    s->p[s->len++] = tag;
+    s->p[s->len++] = (uint8_t)n;
+    s->p[s->len++] = (uint8_t)(n >> 8);
+    memcpy(s->p + s->len, v, n);
+    s->len += n;
+}
+
+static void put_u64(struct snap_w *s, uint8_t tag, uint64_t v)
+{
+    put(s, tag, &v, sizeof(v));
+}
+
+static void put_buf(struct snap_w *s, uint8_t tag, const struct applayer_tx *tx, enum app_buffer b,
+                    enum flow_dir dir)
+{
+    const uint8_t *p;
+    uint32_t l;
+    if (applayer_tx_buffer(tx, b, dir, 0, &p, &l))
+        put(s, tag, p, l);
+}
+
+size_t applayer_eve_snapshot(const struct applayer_tx *tx, enum flow_dir dir, void *buf, size_t cap)
+{
+    if (!tx || !buf || cap < 16)
+        return 0;
+    struct snap_w s = {buf, cap, 0};
+    s.p[s.len++] = (uint8_t)applayer_tx_proto(tx);
+    put_u64(&s, S_TXID, applayer_tx_id(tx));
+    switch (applayer_tx_proto(tx)) {
+    case APP_PROTO_HTTP: {
+        put_buf(&s, S_HOST, tx, APP_BUF_HTTP_HOST, FLOW_TO_SERVER);
+        put_buf(&s, S_URL, tx, APP_BUF_HTTP_URI_RAW, FLOW_TO_SERVER);
+        put_buf(&s, S_UA, tx, APP_BUF_HTTP_USER_AGENT, FLOW_TO_SERVER);
+        put_buf(&s, S_CTYPE, tx, APP_BUF_HTTP_CONTENT_TYPE, FLOW_TO_CLIENT);
+        put_buf(&s, S_REFER, tx, APP_BUF_HTTP_REFERER, FLOW_TO_SERVER);
+        put_buf(&s, S_METHOD, tx, APP_BUF_HTTP_METHOD, FLOW_TO_SERVER);
+        put_buf(&s, S_PROTO, tx, APP_BUF_HTTP_PROTOCOL,
+                applayer_tx_has_side(tx, FLOW_TO_SERVER) ? FLOW_TO_SERVER : FLOW_TO_CLIENT);
+        uint64_t v;
+        if (applayer_tx_int(tx, APP_INT_HTTP_STAT_CODE, &v))
+            put_u64(&s, S_STATUS, v);
+        put_buf(&s, S_REDIRECT, tx, APP_BUF_HTTP_LOCATION, FLOW_TO_CLIENT);
+        const uint8_t *p;
+        uint32_t l;
+        if (applayer_tx_buffer(tx, APP_BUF_HTTP_RESPONSE_BODY, FLOW_TO_CLIENT, 0, &p, &l))
+            put_u64(&s, S_LENGTH, l);
+        else if (applayer_tx_has_side(tx, FLOW_TO_CLIENT))
+            put_u64(&s, S_LENGTH, 0);
+        break;
+    }
+    case APP_PROTO_DNS: {
+        struct applayer_dns_info di;
+        if (!applayer_tx_dns_info(tx, &di))
+            break;
+        put_u64(&s, S_DNS_ID, di.id);
+        put_u64(&s, S_DNS_FLAGS, di.flags);
+        struct applayer_dns_rr rr;
+        if (applayer_tx_dns_rr(tx, 0, 0, &rr)) {
+            put(&s, S_DNS_QNAME, rr.name, rr.name_len);
+            put_u64(&s, S_DNS_QTYPE, rr.rrtype);
+        }
+        for (uint32_t i = 0; di.response && applayer_tx_dns_rr(tx, 1, i, &rr); i++) {
+            if (s.cap - s.len < 64)
+                break;
+            put(&s, S_DNS_ANAME, rr.name, rr.name_len);
+            put_u64(&s, S_DNS_ATYPE, rr.rrtype);
+            put_u64(&s, S_DNS_ATTL, rr.ttl);
+            put(&s, rr.rdata_is_name ? S_DNS_ADATA_NAME : S_DNS_ADATA, rr.rdata ? rr.rdata : (const uint8_t *)"",
+                rr.rdata_len);
+        }
+        break;
+    }
+    case APP_PROTO_TLS: {
+        (void)dir;
+        put_buf(&s, S_SUBJECT, tx, APP_BUF_TLS_CERT_SUBJECT, FLOW_TO_CLIENT);
+        put_buf(&s, S_ISSUER, tx, APP_BUF_TLS_CERT_ISSUER, FLOW_TO_CLIENT);
+        put_buf(&s, S_SERIAL, tx, APP_BUF_TLS_CERT_SERIAL, FLOW_TO_CLIENT);
+        put_buf(&s, S_FPRINT, tx, APP_BUF_TLS_CERT_FINGERPRINT, FLOW_TO_CLIENT);
+        put_buf(&s, S_SNI, tx, APP_BUF_TLS_SNI, FLOW_TO_SERVER);
+        uint64_t v;
+        if (applayer_tx_int(tx, APP_INT_TLS_VERSION, &v))
+            put_u64(&s, S_VERSION, v);
+        struct applayer_tls_info ti;
+        if (applayer_tx_tls_info(tx, &ti) && ti.has_cert) {
+            put_u64(&s, S_NOTBEFORE, ti.cert_not_before);
+            put_u64(&s, S_NOTAFTER, ti.cert_not_after);
+        }
+        put_buf(&s, S_JA3, tx, APP_BUF_JA3_STRING, FLOW_TO_SERVER);
+        put_buf(&s, S_JA3_HASH, tx, APP_BUF_JA3_HASH, FLOW_TO_SERVER);
+        put_buf(&s, S_JA3S, tx, APP_BUF_JA3S_STRING, FLOW_TO_CLIENT);
+        put_buf(&s, S_JA3S_HASH, tx, APP_BUF_JA3S_HASH, FLOW_TO_CLIENT);
+        break;
+    }
+    default:
+        break;
+    }
+    return s.len;
+}
+
+enum app_proto applayer_eve_snapshot_proto(const void *snap, size_t len)
+{
+    if (!snap || len < 1)
+        return APP_PROTO_UNKNOWN;
+    uint8_t p = *(const uint8_t *)snap;
+    return (p == APP_PROTO_HTTP || p == APP_PROTO_DNS || p == APP_PROTO_TLS) ? (enum app_proto)p
+                                                                           : APP_PROTO_UNKNOWN;
+}
+
+/* ---- names ---- */
+
+const char *applayer_dns_rrtype_name(uint16_t t)
+{
+    switch (t) {
+    case 1: return "A";
+    case 2: return "NS";
+    case 5: return "CNAME";
+    case 6: return "SOA";
+    case 12: return "PTR";
+    case 13: return "HINFO";
+    case 15: return "MX";
+    case 16: return "TXT";
+    case 28: return "AAAA";
+    case 33: return "SRV";
+    case 35: return "NAPTR";
+    case 41: return "OPT";
+    case 43: return "DS";
+    case 46: return "RRSIG";
+    case 47: return "NSEC";
+    case 48: return "DNSKEY";
+    case 50: return "NSEC3";
+    case 64: return "SVCB";
+    case 65: return "HTTPS";
+    case 99: return "SPF";
+    case 251: return "IXFR";
+    case 252: return "AXFR";
+    case 255: return "ANY";
+    case 257: return "CAA";
+    case 10: return "NULL";
+    default: return NULL;
+    }
+}
+
+const char *applayer_dns_rcode_name(uint16_t r)
+{
+    static const char *const n[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
+                                    "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH",
+                                    "NOTZONE"};
+    return r < sizeof(n) / sizeof(n[0]) ? n[r] : NULL;
+}
+
+const char *applayer_tls_version_name(uint16_t v)
+{
+    switch (v) {
+    case 0x0200: return "SSLv2";
+    case 0x0300: return "SSLv3";
+    case 0x0301: return "TLSv1";
+    case 0x0302: return "TLS 1.1";
+    case 0x0303: return "TLS 1.2";
+    case 0x0304: return "TLS 1.3";
+    default: return NULL;
+    }
+}
+
+/* ---- writing ---- */
+
+struct snap_r {
+    const uint8_t *p;
+    size_t len, off;
+};
+
+static bool next(struct snap_r *r, uint8_t *tag, const uint8_t **v, size_t *n)
+{
+    if (r->len - r->off < 3)
+        return false;
+    *tag = r->p[r->off];
+    *n = (size_t)r->p[r->off + 1] | (size_t)r->p[r->off + 2] << 8;
+    if (r->len - r->off - 3 < *n)
+        return false;
+    *v = r->p + r->off + 3;
+    r->off += 3 + *n;
+    return true;
+}
+
+static uint64_t as_u64(const uint8_t *v, size_t n)
+{
+    uint64_t x = 0;
+    if (n == sizeof(x))
+        memcpy(&x, v, sizeof(x));
+    return x;
+}
+
+static void kv_time(struct json_writer *w, const char *key, uint64_t secs)
+{
+    /* Suricata writes certificate validity in UTC without a zone: 2016-03-30T23:59:59 */
+    time_t t = (time_t)secs;
+    struct tm tm;
+    char b[32];
+    if (!gmtime_r(&t, &tm) || strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        return;
+    jw_kv_str(w, key, b);
+}
+
+static void rdata_value(struct json_writer *w, uint16_t type, const uint8_t *v, size_t n, bool name)
+{
+    char b[64];
+    if (!name && type == 1 && n == 4) {
+        snprintf(b, sizeof(b), "%u.%u.%u.%u", v[0], v[1], v[2], v[3]);
+        jw_str(w, b);
+    } else if (!name && type == 28 && n == 16) {
+        /* Suricata writes AAAA data uncompressed: 2001:0db8:0000:... */
+        size_t o = 0;
+        for (int i = 0; i < 16; i += 2)
+            o += (size_t)snprintf(b + o, sizeof(b) - o, "%s%02x%02x", i ? ":" : "", v[i], v[i + 1]);
+        jw_str(w, b);
+    } else if (!name && type == 16 && n > 0) {
+        /* TXT: the character-strings' text */
+        size_t l = v[0] < n - 1 ? v[0] : n - 1;
+        jw_str_n(w, v + 1, l);
+    } else {
+        jw_str_n(w, v, n);
+    }
+}
+
+static void write_http(struct json_writer *w, struct snap_r *r)
+{
+    static const char *const keys[] = {
+        [S_HOST] = "hostname", [S_URL] = "url", [S_UA] = "http_user_agent",
+        [S_CTYPE] = "http_content_type", [S_REFER] = "http_refer", [S_METHOD] = "http_method",
+        [S_PROTO] = "protocol", [S_REDIRECT] = "redirect",
+    };
+    uint8_t tag;
+    const uint8_t *v;
+    size_t n;
+    jw_key(w, "http");
+    jw_open_object(w);
+    while (next(r, &tag, &v, &n)) {
+        if (tag >= S_HOST && tag <= S_REDIRECT)
+            jw_kv_str_n(w, keys[tag], v, n);
+        else if (tag == S_STATUS)
+            jw_kv_u64(w, "status", as_u64(v, n));
+        else if (tag == S_LENGTH)
+            jw_kv_u64(w, "length", as_u64(v, n));
+    }
+    jw_close_object(w);
+}
+
+static void write_dns(struct json_writer *w, struct snap_r *r)
+{
+    uint8_t tag;
+    const uint8_t *v;
+    size_t n;
+    uint64_t id = 0, flags = 0, txid = 0;
+    const uint8_t *qname = NULL;
+    size_t qlen = 0;
+    uint64_t qtype = 0;
+    bool have_q = false;
+    size_t answers_at = r->off;
+    struct snap_r r0 = *r;
+    while (next(r, &tag, &v, &n)) {
+        if (tag == S_DNS_ID) id = as_u64(v, n);
+        else if (tag == S_DNS_FLAGS) flags = as_u64(v, n);
+        else if (tag == S_TXID) txid = as_u64(v, n);
+        else if (tag == S_DNS_QNAME) { qname = v; qlen = n; have_q = true; }
+        else if (tag == S_DNS_QTYPE) qtype = as_u64(v, n);
+    }
+    (void)answers_at;
+    bool response = flags & 0x8000;
+    char tb[16];
+    const char *tn = applayer_dns_rrtype_name((uint16_t)qtype);
+    if (!tn) {
+        snprintf(tb, sizeof(tb), "TYPE%u", (unsigned)qtype);
+        tn = tb;
+    }
+    jw_key(w, "dns");
+    jw_open_object(w);
+    if (!response) {
+        jw_kv_str(w, "type", "query");
+        jw_kv_u64(w, "id", id);
+        if (have_q) {
+            jw_kv_str_n(w, "rrname", qname, qlen);
+            jw_kv_str(w, "rrtype", tn);
+        }
+        jw_kv_u64(w, "tx_id", txid);
+        jw_kv_u64(w, "opcode", (flags >> 11) & 0xf);
+        jw_close_object(w);
+        return;
+    }
+    char fb[8];
+    snprintf(fb, sizeof(fb), "%04x", (unsigned)flags);
+    jw_kv_u64(w, "version", 2);
+    jw_kv_str(w, "type", "answer");
+    jw_kv_u64(w, "id", id);
+    jw_kv_str(w, "flags", fb);
+    jw_kv_bool(w, "qr", true);
+    if (flags & 0x0400) jw_kv_bool(w, "aa", true);
+    if (flags & 0x0200) jw_kv_bool(w, "tc", true);
+    if (flags & 0x0100) jw_kv_bool(w, "rd", true);
+    if (flags & 0x0080) jw_kv_bool(w, "ra", true);
+    jw_kv_u64(w, "opcode", (flags >> 11) & 0xf);
+    if (have_q) {
+        jw_kv_str_n(w, "rrname", qname, qlen);
+        jw_kv_str(w, "rrtype", tn);
+    }
+    const char *rc = applayer_dns_rcode_name(flags & 0xf);
+    char rb[16];
+    if (!rc) {
+        snprintf(rb, sizeof(rb), "%u", (unsigned)(flags & 0xf));
+        rc = rb;
+    }
+    jw_kv_str(w, "rcode", rc);
+    /* answers: each S_DNS_ANAME starts one */
+    bool open = false, any = false;
+    uint64_t atype = 0;
+    while (next(&r0, &tag, &v, &n)) {
+        if (tag == S_DNS_ANAME) {
+            if (!any) {
+                jw_key(w, "answers");
+                jw_open_array(w);
+                any = true;
+            }
+            if (open)
+                jw_close_object(w);
+            jw_open_object(w);
+            open = true;
+            jw_kv_str_n(w, "rrname", v, n);
+        } else if (tag == S_DNS_ATYPE && open) {
+            atype = as_u64(v, n);
+            const char *an = applayer_dns_rrtype_name((uint16_t)atype);
+            if (an) {
+                jw_kv_str(w, "rrtype", an);
+            } else {
+                snprintf(tb, sizeof(tb), "TYPE%u", (unsigned)atype);
+                jw_kv_str(w, "rrtype", tb);
+            }
+        } else if (tag == S_DNS_ATTL && open) {
+            jw_kv_u64(w, "ttl", as_u64(v, n));
+        } else if ((tag == S_DNS_ADATA || tag == S_DNS_ADATA_NAME) && open) {
+            jw_key(w, "rdata");
+            rdata_value(w, (uint16_t)atype, v, n, tag == S_DNS_ADATA_NAME);
+        }
+    }
+    if (open)
+        jw_close_object(w);
+    if (any)
+        jw_close_array(w);
+    jw_close_object(w);
+}
+
+static void write_tls(struct json_writer *w, struct snap_r *r)
+{
+    static const char *const keys[] = {
+        [S_SUBJECT] = "subject", [S_ISSUER] = "issuerdn", [S_SERIAL] = "serial",
+        [S_FPRINT] = "fingerprint", [S_SNI] = "sni",
+    };
+    uint8_t tag;
+    const uint8_t *v;
+    size_t n;
+    const uint8_t *ja3 = NULL, *ja3h = NULL, *ja3s = NULL, *ja3sh = NULL;
+    size_t ja3l = 0, ja3hl = 0, ja3sl = 0, ja3shl = 0;
+    jw_key(w, "tls");
+    jw_open_object(w);
+    while (next(r, &tag, &v, &n)) {
+        if (tag >= S_SUBJECT && tag <= S_SNI) {
+            jw_kv_str_n(w, keys[tag], v, n);
+        } else if (tag == S_VERSION) {
+            const char *vn = applayer_tls_version_name((uint16_t)as_u64(v, n));
+            jw_kv_str(w, "version", vn ? vn : "UNDETERMINED");
+        } else if (tag == S_NOTBEFORE) {
+            kv_time(w, "notbefore", as_u64(v, n));
+        } else if (tag == S_NOTAFTER) {
+            kv_time(w, "notafter", as_u64(v, n));
+        } else if (tag == S_JA3) { ja3 = v; ja3l = n; }
+        else if (tag == S_JA3_HASH) { ja3h = v; ja3hl = n; }
+        else if (tag == S_JA3S) { ja3s = v; ja3sl = n; }
+        else if (tag == S_JA3S_HASH) { ja3sh = v; ja3shl = n; }
+    }
+    if (ja3h) {
+        jw_key(w, "ja3");
+        jw_open_object(w);
+        jw_kv_str_n(w, "hash", ja3h, ja3hl);
+        jw_kv_str_n(w, "string", ja3, ja3l);
+        jw_close_object(w);
+    }
+    if (ja3sh) {
+        jw_key(w, "ja3s");
+        jw_open_object(w);
+        jw_kv_str_n(w, "hash", ja3sh, ja3shl);
+        jw_kv_str_n(w, "string", ja3s, ja3sl);
+        jw_close_object(w);
+    }
+    jw_close_object(w);
+}
+
+int applayer_eve_write(struct json_writer *w, const void *snap, size_t len)
+{
+    enum app_proto p = applayer_eve_snapshot_proto(snap, len);
+    if (p == APP_PROTO_UNKNOWN)
+        return -EINVAL;
+    struct snap_r r = {(const uint8_t *)snap + 1, len - 1, 0};
+    uint8_t tag;
+    const uint8_t *v;
+    size_t n;
+    struct snap_r r0 = r;
+    if (p == APP_PROTO_HTTP && next(&r0, &tag, &v, &n) && tag == S_TXID)
+        jw_kv_u64(w, "tx_id", as_u64(v, n));
+    switch (p) {
+    case APP_PROTO_HTTP: write_http(w, &r); break;
+    case APP_PROTO_DNS: write_dns(w, &r); break;
+    case APP_PROTO_TLS: write_tls(w, &r); break;
+    default: return -EINVAL;
+    }
+    return 0;
+}
+
+int applayer_eve_tx(struct json_writer *w, const struct applayer_tx *tx, enum flow_dir dir)
+{
+    uint8_t snap[APPLAYER_EVE_SNAPSHOT_MAX];
+    size_t n = applayer_eve_snapshot(tx, dir, snap, sizeof(snap));
+    if (n == 0)
+        return -EINVAL;
+    return applayer_eve_write(w, snap, n);
+}
