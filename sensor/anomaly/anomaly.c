@@ -240,6 +240,7 @@ struct scan_ent {
     struct ahdr h;
     struct akey k;
     uint64_t epoch;
+    uint64_t mute_until; /* the source is a flood's main attacker */
     uint32_t att[2], ans[2], icmp_att[2], icmp_ans[2];
     uint8_t n_sample;
     uint8_t sample[TOPK][16];
@@ -628,11 +629,22 @@ static void sample_add(uint8_t (*sample)[16], uint8_t *n, const uint8_t *a, bool
 {
     uint8_t k[16] = {0};
     memcpy(k, a, v6 ? 16 : 4);
-    for (unsigned i = 0; i < *n; i++)
-        if (memcmp(sample[i], k, 16) == 0)
+    /* keeps the TOPK lowest addresses: the same sample whatever the merge order */
+    unsigned i, pos = *n;
+    for (i = 0; i < *n; i++) {
+        int cmp = memcmp(sample[i], k, 16);
+        if (cmp == 0)
             return;
+        if (cmp > 0 && pos == *n)
+            pos = i;
+    }
+    if (pos >= TOPK)
+        return;
+    unsigned last = *n < TOPK ? *n : TOPK - 1;
+    memmove(sample[pos + 1], sample[pos], (last - pos) * 16);
+    memcpy(sample[pos], k, 16);
     if (*n < TOPK)
-        memcpy(sample[(*n)++], k, 16);
+        (*n)++;
 }
 
 static void dns_account(struct anomaly_worker *w, struct shard *s, const struct pkt_meta *m, bool v6)
@@ -1240,6 +1252,17 @@ static void detect_floods(struct anomaly_shared *sh, uint64_t now)
                 obs_metric(o, "src_entropy", ent);
                 obs_metric(o, "distributed", srcs >= c->distributed_sources ? 1 : 0);
             }
+            /* a flooding source's random ports or hosts are not a scan: mute its scan counts */
+            for (unsigned j = 0; j < e->top_n; j++) {
+                if (e->top[j].count * 4u < e->pkts)
+                    continue;
+                struct akey ak;
+                akey_set(&ak, e->top[j].key, v6);
+                struct scan_ent *se = (struct scan_ent *)atab_get(
+                    &sh->scan, &ak, h32(sketch_hash(&ak, sizeof(ak), 2)), true, true, now);
+                if (se != NULL)
+                    se->mute_until = now + 2ull * c->scan_epoch_s * 1000000000ull;
+            }
             if (cand[i].cls == ANOM_SYN_FLOOD)
                 obs_metric(o, "handshake_completion", compl);
             else if (cand[i].cls == ANOM_UDP_FLOOD)
@@ -1325,6 +1348,8 @@ static void detect_scans(struct anomaly_shared *sh, uint64_t now)
         double ifail = iatt > 0 ? (iatt - (ians < iatt ? ians : iatt)) / iatt : 0;
         double ihosts = iatt >= 2 ? hll2((const uint8_t(*)[HLL_M])t->hll_icmp) : 0;
 
+        if (now < t->mute_until)
+            continue;
         enum anomaly_class cls = ANOM_CLASS_MAX;
         double v = 0, thr = 1;
         if (hosts >= c->hscan_hosts && fail >= c->scan_fail_min)
@@ -1582,10 +1607,14 @@ static void detect_exfil(struct anomaly_shared *sh, uint64_t now, uint64_t wid)
         double ratio = b->fast_out / (b->fast_in > 1 ? b->fast_in : 1);
         bool alarm = b->fast_out >= thr && ratio >= c->exfil_ratio;
         b->alarm = alarm;
-        if (!alarm) {
-            ewma_update(&b->base, out, c->ewma_alpha);
-            continue;
+        /* the baseline is slow and learns only from ordinary windows, so that a rising upload
+         * cannot teach it its own level before the fast average crosses the threshold */
+        if (!alarm && out < thr) {
+            double ab = (double)c->window_ms / 1000.0 / c->exfil_baseline_tau_s;
+            ewma_update(&b->base, out, ab > 1 ? 1 : ab);
         }
+        if (!alarm)
+            continue;
         struct obs *o = obs_new(sh, ANOM_EXFILTRATION, &e->k, sizeof(e->k));
         if (o == NULL)
             break;
@@ -1595,6 +1624,7 @@ static void detect_exfil(struct anomaly_shared *sh, uint64_t now, uint64_t wid)
         obs_peer(o, false, b->top, v6);
         o->ratio = b->fast_out / thr;
         o->net = anomaly_net_match(c, e->k.a, v6);
+        o->quiet_ns = (uint64_t)c->exfil_tau_s * 1000000000ull; /* the average moves that slowly */
         obs_metric(o, "out_bps", b->fast_out * 8);
         obs_metric(o, "in_bps", b->fast_in * 8);
         obs_metric(o, "out_in_ratio", ratio);

@@ -102,7 +102,8 @@ struct anomaly_config {
     uint64_t exfil_bps;            /* 2e6 outbound floor (fast EWMA, ~30 s) */
     double exfil_ratio;            /* 4: out/in bytes */
     uint64_t exfil_unlearned_bps;  /* 50e6 for hosts without a baseline yet */
-    uint32_t exfil_tau_s;          /* 30 */
+    uint32_t exfil_tau_s;          /* 30: time constant of the outbound rate average */
+    uint32_t exfil_baseline_tau_s; /* 600: time constant of a host's outbound baseline */
     /* protocol anomalies per window */
     uint32_t proto_bad_flags;      /* 20 illegal TCP flag combinations */
     uint32_t proto_frag_overlap;   /* 5 */

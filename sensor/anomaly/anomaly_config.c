@@ -85,6 +85,7 @@ void anomaly_config_default(struct anomaly_config *c)
     c->exfil_ratio = 4;
     c->exfil_unlearned_bps = 50000000ull;
     c->exfil_tau_s = 30;
+    c->exfil_baseline_tau_s = 600;
     c->proto_bad_flags = 20;
     c->proto_frag_overlap = 5;
     c->proto_ttl_change = 20;
@@ -123,7 +124,7 @@ static const struct key_desc keys[] = {
     KD(beacon_max_cv, 0, 10), KP(beacon_skip_ports), K32(dns_epoch_s, 1, 86400),
     K32(dns_subdomains, 1, 1e9), KD(dns_mean_len, 0, 255), KD(dns_mean_entropy, 0, 8),
     K64(exfil_bps, 1, 1e15), KD(exfil_ratio, 0, 1e9), K64(exfil_unlearned_bps, 1, 1e15),
-    K32(exfil_tau_s, 1, 86400), K32(proto_bad_flags, 0, 1e9), K32(proto_frag_overlap, 0, 1e9),
+    K32(exfil_tau_s, 1, 86400), K32(exfil_baseline_tau_s, 1, 86400 * 30), K32(proto_bad_flags, 0, 1e9), K32(proto_frag_overlap, 0, 1e9),
     K32(proto_ttl_change, 0, 1e9), K32(proto_bad_checksum, 0, 1e9),
     K32(update_interval_s, 1, 86400), K32(end_quiet_s, 1, 86400),
 };
@@ -308,7 +309,8 @@ int anomaly_config_validate(const struct anomaly_config *c, char *err, size_t er
         bad = "beacon_min_intervals";
     else if (c->beacon_min_period_s > c->beacon_max_period_s)
         bad = "beacon_min_period_s";
-    else if (c->scan_epoch_s == 0 || c->bf_epoch_s == 0 || c->dns_epoch_s == 0 || c->exfil_tau_s == 0)
+    else if (c->scan_epoch_s == 0 || c->bf_epoch_s == 0 || c->dns_epoch_s == 0 || c->exfil_tau_s == 0 ||
+             c->exfil_baseline_tau_s == 0)
         bad = "*_epoch_s";
     if (bad != NULL) {
         snprintf(err, errlen, "anomaly: key '%s': value out of range", bad);
