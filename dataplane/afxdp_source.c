@@ -99,6 +99,25 @@ static bool is_pow2(unsigned v)
     return v && !(v & (v - 1));
 }
 
+/* libbpf and libxdp print through process-wide hooks: keep their warnings, drop the chatter
+ * every start produces here (dispatcher fallback details, the dispatcher's metadata section). */
+static int afx_lib_print(int level, const char *fmt, va_list ap)
+{
+    if (level > 0 /* LIBBPF_WARN == LIBXDP_WARN == 0 */ || strstr(fmt, "unrecognized data section"))
+        return 0;
+    return vfprintf(stderr, fmt, ap);
+}
+
+static int afx_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    return afx_lib_print((int)level, fmt, ap);
+}
+
+static int afx_libxdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+    return afx_lib_print((int)level, fmt, ap);
+}
+
 void dp_afxdp_config_default(struct dp_afxdp_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -360,6 +379,10 @@ struct dp_afxdp *dp_afxdp_open(const struct dp_afxdp_config *cfg, int *errno_out
     if (!s) {
         rc = afx_fail(err, errlen, -ENOMEM, "afxdp: out of memory");
         goto fail;
+    }
+    if (!getenv("TRIPLINE_BPF_DEBUG")) {
+        libbpf_set_print(afx_libbpf_print);
+        libxdp_set_print(afx_libxdp_print);
     }
     s->cfg = *cfg;
     snprintf(s->iface, sizeof(s->iface), "%s", cfg->iface);
