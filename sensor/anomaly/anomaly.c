@@ -551,9 +551,17 @@ static void worker_roll(struct anomaly_worker *w, uint64_t ts)
         w->win_end = (w->cur_wid + 1) * w->win_ns;
         return;
     }
-    struct shard *next = &w->shards[wid % NSLOT];
-    /* the slot's previous window must have been merged before it is reused */
-    if (next->wid != NONE && next->wid >= merged && w->cur != NULL) {
+    /* any slot whose window has been merged may take the new one (the merger finds a window
+     * by its tag), so a jump in time needs only one free slot */
+    struct shard *next = NULL;
+    for (unsigned k = 0; k < NSLOT; k++) {
+        struct shard *sd = &w->shards[k];
+        if (sd != w->cur && (sd->wid == NONE || sd->wid < merged)) {
+            next = sd;
+            break;
+        }
+    }
+    if (next == NULL) {
         w->overrun++;
         return; /* keep filling the current window; the merge is behind */
     }
@@ -647,6 +655,9 @@ static void sample_add(uint8_t (*sample)[16], uint8_t *n, const uint8_t *a, bool
         (*n)++;
 }
 
+static void dns_account_key(struct shard *s, const struct pkt_meta *m, bool v6,
+                            const struct anomaly_dns_q *qq, const char *dom, size_t dlen, bool whole);
+
 static void dns_account(struct anomaly_worker *w, struct shard *s, const struct pkt_meta *m, bool v6)
 {
     struct anomaly_dns_q q;
@@ -659,6 +670,20 @@ static void dns_account(struct anomaly_worker *w, struct shard *s, const struct 
     /* reverse lookups are many distinct, low-entropy names by design: not tunnels */
     if (dlen >= 4 && memcmp(dom + dlen - 4, "arpa", 4) == 0)
         return;
+    dns_account_key(s, m, v6, &q, dom, dlen, false);
+    /* the same query in the per-source view (domain "*"): tunnels that carry data in the last
+     * labels ("dnscat.<hex>") spread over many registered domains */
+    dns_account_key(s, m, v6, &q, "*", 1, true);
+}
+
+static void dns_account_key(struct shard *s, const struct pkt_meta *m, bool v6,
+                            const struct anomaly_dns_q *qq, const char *dom, size_t dlen, bool whole)
+{
+    struct anomaly_dns_q qv = *qq;
+    const struct anomaly_dns_q *pq = &qv;
+    if (whole)
+        qv.sub_len = qv.name_len; /* measure the whole name */
+#define q (*pq)
     struct dkey k;
     memset(&k, 0, sizeof(k));
     memcpy(k.src, m->src, v6 ? 16 : 4);
@@ -691,6 +716,7 @@ static void dns_account(struct anomaly_worker *w, struct shard *s, const struct 
         e->ent_milli += (uint64_t)(sketch_entropy(hist, 256) * 1000.0);
         sketch_hll_add(e->hll, HLL_P, sketch_hash(q.name, q.sub_len, 7));
     }
+#undef q
 }
 
 static bool tcp_flags_illegal(uint8_t f)
@@ -1552,9 +1578,16 @@ static void detect_dns(struct anomaly_shared *sh, uint64_t now)
             continue;
         double mlen = (t->sub_len[0] + t->sub_len[1]) / q;
         double ment = (t->ent_milli[0] + t->ent_milli[1]) / q / 1000.0;
-        if (mlen < c->dns_mean_len && ment < c->dns_mean_entropy)
+        bool whole = t->domain[0] == '*';
+        if (!whole && mlen < c->dns_mean_len && ment < c->dns_mean_entropy)
             continue;
-        struct obs *o = obs_new(sh, ANOM_DNS_TUNNEL, &e->k, sizeof(e->k));
+        /* whole names: ordinary ones are short, so both length and entropy must be high */
+        if (whole && (mlen < c->dns_src_mean_len || ment < c->dns_mean_entropy))
+            continue;
+        /* one incident per source, whichever view saw it */
+        struct akey ik;
+        akey_set(&ik, e->k.src, e->k.v6);
+        struct obs *o = obs_new(sh, ANOM_DNS_TUNNEL, &ik, sizeof(ik));
         if (o == NULL)
             break;
         bool v6 = e->k.v6;
@@ -1850,10 +1883,11 @@ static void merge_pending(struct anomaly_shared *sh, uint64_t upto, event_emit_f
             /* only a worker that has passed the window: its shard is complete (acquire pairs
              * with the seq_cst store in worker_roll) */
             uint64_t p = atomic_load_explicit(&sh->prog[i].v, memory_order_acquire);
-            const struct shard *sd = &w->shards[wid % NSLOT];
-            if (p == NONE || p <= wid || sd->wid != wid)
+            if (p == NONE || p <= wid)
                 continue;
-            merge_shard(sh, sd);
+            for (unsigned k = 0; k < NSLOT; k++)
+                if (w->shards[k].wid == wid)
+                    merge_shard(sh, &w->shards[k]);
         }
         run_window(sh, wid, emit, ctx);
     }

@@ -98,6 +98,8 @@ struct anomaly_config {
     uint32_t dns_subdomains;       /* 30 distinct subdomains of one domain from one source */
     double dns_mean_len;           /* 20 mean subdomain length ... */
     double dns_mean_entropy;       /* 3.3 ... or mean Shannon entropy (bits/char) */
+    double dns_src_mean_len;       /* 40: per-source view (all names of a source): mean name
+                                      length, required together with dns_mean_entropy */
     /* exfiltration */
     uint64_t exfil_bps;            /* 2e6 outbound floor (fast EWMA, ~30 s) */
     double exfil_ratio;            /* 4: out/in bytes */

@@ -81,6 +81,7 @@ void anomaly_config_default(struct anomaly_config *c)
     c->dns_subdomains = 30;
     c->dns_mean_len = 20;
     c->dns_mean_entropy = 3.3;
+    c->dns_src_mean_len = 40;
     c->exfil_bps = 2000000ull;
     c->exfil_ratio = 4;
     c->exfil_unlearned_bps = 50000000ull;
@@ -123,6 +124,7 @@ static const struct key_desc keys[] = {
     K32(beacon_min_period_s, 1, 86400), K32(beacon_max_period_s, 1, 86400 * 7),
     KD(beacon_max_cv, 0, 10), KP(beacon_skip_ports), K32(dns_epoch_s, 1, 86400),
     K32(dns_subdomains, 1, 1e9), KD(dns_mean_len, 0, 255), KD(dns_mean_entropy, 0, 8),
+    KD(dns_src_mean_len, 0, 255),
     K64(exfil_bps, 1, 1e15), KD(exfil_ratio, 0, 1e9), K64(exfil_unlearned_bps, 1, 1e15),
     K32(exfil_tau_s, 1, 86400), K32(exfil_baseline_tau_s, 1, 86400 * 30), K32(proto_bad_flags, 0, 1e9), K32(proto_frag_overlap, 0, 1e9),
     K32(proto_ttl_change, 0, 1e9), K32(proto_bad_checksum, 0, 1e9),
