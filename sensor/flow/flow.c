@@ -548,9 +548,14 @@ static struct flow *flow_update_keyed(struct flow_table *ft, const struct pkt_me
 
     if (idx != FLOW_NIL) {
         f = &ft->flows[idx];
-        /* A new SYN on a closed TCP session starts a new flow (port reuse), as Suricata does. */
-        if (m->proto == IPPROTO_NUM_TCP && f->tcp_state == TCP_CLOSED &&
-            (m->tcp_flags & (TH_SYN | TH_ACK | TH_RST)) == TH_SYN) {
+        if (m->ts_ns > f->last_ns + ft->timeout_ns[timeout_class_of(f)]) {
+            /* timed out but not yet swept (the wheel runs up to a second late): the packet
+             * starts a new flow, as Suricata 6+ checks at lookup */
+            flow_end(ft, idx, FLOW_END_TIMEOUT);
+            idx = FLOW_NIL;
+        } else if (m->proto == IPPROTO_NUM_TCP && f->tcp_state == TCP_CLOSED &&
+                   (m->tcp_flags & (TH_SYN | TH_ACK | TH_RST)) == TH_SYN) {
+            /* a new SYN on a closed TCP session starts a new flow (port reuse), as Suricata */
             flow_end(ft, idx, FLOW_END_TIMEOUT);
             idx = FLOW_NIL;
         }

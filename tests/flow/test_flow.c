@@ -289,6 +289,30 @@ static void test_activity_extends_timeout(void **state)
     flow_table_free(ft);
 }
 
+static void test_timeout_at_lookup(void **state)
+{
+    (void)state;
+    struct ended e;
+    struct flow_table *ft = mk(&e, 16);
+    enum flow_dir d;
+    struct pkt_meta u = pkt4(A, B, 1000, 53, 17, 0, T0);
+    struct flow *f = flow_table_update(ft, &u, &d);
+    uint64_t id = f->flow_id;
+    /* exactly at the timeout: same flow */
+    u.ts_ns = T0 + S(30);
+    assert_int_equal(flow_table_update(ft, &u, &d)->flow_id, id);
+    /* 30.1 s of silence, no expire call in between: the old flow ends, a new one starts */
+    u.ts_ns = T0 + S(60) + 100000000ull;
+    f = flow_table_update(ft, &u, &d);
+    assert_int_equal(e.n, 1);
+    assert_int_equal(e.reasons[0], FLOW_END_TIMEOUT);
+    assert_int_equal(e.last[0].pkts[0], 2);
+    assert_int_not_equal(f->flow_id, id);
+    assert_int_equal(f->pkts[0], 1);
+    assert_int_equal(flow_table_get_stats(ft)->active, 1);
+    flow_table_free(ft);
+}
+
 static void test_long_gaps(void **state)
 {
     (void)state;
@@ -579,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_tcp_midstream),
         cmocka_unit_test(test_timeouts_per_state),
         cmocka_unit_test(test_activity_extends_timeout),
+        cmocka_unit_test(test_timeout_at_lookup),
         cmocka_unit_test(test_long_gaps),
         cmocka_unit_test(test_expire_bounded_work),
         cmocka_unit_test(test_eviction_when_full),
