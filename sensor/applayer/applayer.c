@@ -120,6 +120,7 @@ static const struct buf_name buf_names[] = {
     {"ja3_string", APP_BUF_JA3_STRING},
     {"ja3s.hash", APP_BUF_JA3S_HASH},
     {"ja3s.string", APP_BUF_JA3S_STRING},
+    {"tls.certs", APP_BUF_TLS_CERTS},
 };
 
 enum app_buffer app_buffer_from_name(const char *name)
@@ -744,7 +745,7 @@ bool applayer_tx_buffer(const struct applayer_tx *tx, enum app_buffer b, enum fl
         /* dns.query inspects queries, not the question echoed in responses (Suricata 8) */
         return tx->dns && !(tx->dns->flags & 0x8000) && dns_tx_buffer(tx->dns, b, index, data, len);
     case APP_PROTO_TLS:
-        return index == 0 && tx->tls && tls_tx_buffer(tx->tls, b, data, len);
+        return tx->tls && tls_tx_buffer(tx->tls, b, index, data, len);
     default:
         return false;
     }
@@ -886,6 +887,7 @@ enum app_buffer_side app_buffer_side(enum app_buffer b)
     case APP_BUF_TLS_CERT_FINGERPRINT:
     case APP_BUF_JA3S_HASH:
     case APP_BUF_JA3S_STRING:
+    case APP_BUF_TLS_CERTS:
         return APP_SIDE_RESPONSE;
     default:
         return APP_SIDE_REQUEST;

@@ -112,6 +112,7 @@ enum app_buffer {
     APP_BUF_JA3_STRING,         /* ja3.string */
     APP_BUF_JA3S_HASH,          /* ja3s.hash */
     APP_BUF_JA3S_STRING,        /* ja3s.string */
+    APP_BUF_TLS_CERTS,          /* tls.certs: each certificate of the server's chain, DER (index) */
     APP_BUF_MAX
 };
 

@@ -159,8 +159,12 @@ enum tls_field {
     TF_MAX
 };
 
+#define TLS_MAX_CERTS 8
+
 struct tls_info_blk {
     struct al_span f[TF_MAX];
+    struct al_span certs[TLS_MAX_CERTS]; /* DER of the chain's certificates, as sent */
+    uint32_t n_certs;
     struct applayer_tls_info info;
 };
 
@@ -273,6 +277,7 @@ void tls_state_init(struct tls_state *s);
 void tls_parse(struct applayer_ctx *ctx, struct flow *f, struct tls_state *s, enum flow_dir dir,
                const uint8_t *data, uint32_t len);
 void tls_state_end(struct applayer_ctx *ctx, struct flow *f, struct tls_state *s);
-bool tls_tx_buffer(const struct tls_state *s, enum app_buffer b, const uint8_t **data, uint32_t *len);
+bool tls_tx_buffer(const struct tls_state *s, enum app_buffer b, uint32_t index, const uint8_t **data,
+                   uint32_t *len);
 
 #endif

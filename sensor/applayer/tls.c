@@ -336,7 +336,6 @@ static void parse_certificate(struct applayer_ctx *ctx, struct tls_state *s, con
         return;
     uint32_t total = rd24(p);
     uint32_t clen = rd24(p + 3);
-    (void)total;
     if (clen == 0 || clen > len - 6) {
         al_anomaly(ctx, APPL_TLS_BAD_CERT);
         return;
@@ -372,6 +371,20 @@ static void parse_certificate(struct applayer_ctx *ctx, struct tls_state *s, con
     ib->info.cert_not_before = asn1_time_unix(X509_get0_notBefore(x));
     ib->info.cert_not_after = asn1_time_unix(X509_get0_notAfter(x));
     X509_free(x);
+    /* tls.certs: every certificate of the chain that is here whole and fits (RFC 5246 7.4.2) */
+    uint32_t end = 3 + (total < len - 3 ? total : len - 3);
+    for (uint32_t off = 3; off + 3 <= end && ib->n_certs < TLS_MAX_CERTS;) {
+        uint32_t cl = rd24(p + off);
+        if (cl == 0 || cl > end - off - 3)
+            break;
+        uint32_t o = al_buf_append(s->info, p + off + 3, cl);
+        if (o == AL_ABSENT)
+            break;
+        ib->certs[ib->n_certs].off = o;
+        ib->certs[ib->n_certs].len = cl;
+        ib->n_certs++;
+        off += 3 + cl;
+    }
 }
 
 static void report(struct applayer_ctx *ctx, struct flow *f, struct tls_state *s, enum flow_dir dir)
@@ -562,11 +575,21 @@ void tls_state_end(struct applayer_ctx *ctx, struct flow *f, struct tls_state *s
     s->info = NULL;
 }
 
-bool tls_tx_buffer(const struct tls_state *s, enum app_buffer b, const uint8_t **data, uint32_t *len)
+bool tls_tx_buffer(const struct tls_state *s, enum app_buffer b, uint32_t index, const uint8_t **data,
+                   uint32_t *len)
 {
     if (!s->info)
         return false;
     const struct tls_info_blk *ib = (const struct tls_info_blk *)s->info->data;
+    if (b == APP_BUF_TLS_CERTS) {
+        if (index >= ib->n_certs)
+            return false;
+        *data = s->info->data + ib->certs[index].off;
+        *len = ib->certs[index].len;
+        return true;
+    }
+    if (index != 0)
+        return false;
     int f;
     switch (b) {
     case APP_BUF_TLS_SNI: f = TF_SNI; break;

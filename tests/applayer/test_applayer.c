@@ -925,6 +925,10 @@ static void test_tls_server(void **state)
     assert_string_equal(r->buf[APP_BUF_TLS_CERT_ISSUER], "C=FR, CN=Test CA");
     assert_string_equal(r->buf[APP_BUF_TLS_CERT_SERIAL], "12:34:AB");
     assert_int_equal(r->len[APP_BUF_TLS_CERT_FINGERPRINT], 59);
+    /* tls.certs: the DER as sent (a SEQUENCE) */
+    assert_true(r->has[APP_BUF_TLS_CERTS]);
+    assert_int_equal((uint8_t)r->buf[APP_BUF_TLS_CERTS][0], 0x30);
+    assert_true(r->len[APP_BUF_TLS_CERTS] > 200);
     assert_string_equal(r->buf[APP_BUF_JA3S_STRING], "771,49199,65281");
     assert_int_equal(r->len[APP_BUF_JA3S_HASH], 32);
     assert_int_equal(r->tls.cipher_suite, 0xc02f);
