@@ -1,0 +1,1169 @@
+/* The pipeline: reader (dispatch) -> SPSC batch rings -> workers -> SPSC event rings -> output.
+ * See engine.h for the shape; comments here say why things are done the way they are. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdalign.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "anomaly.h"
+#include "decode.h"
+#include "engine.h"
+#include "eve_format.h"
+#include "event.h"
+#include "flow.h"
+#include "pcap_source.h"
+#include "ring.h"
+
+#define NS_PER_S 1000000000ull
+#define TICK_NS (100ull * 1000000ull) /* periodic stage work granularity, packet time */
+#define IDLE_CLOCK_NS NS_PER_S        /* an idle worker learns the clock at least this often */
+#define IDLE_CLOCK_PKTS 256           /* ... but not more often than every this many packets */
+#define EXPIRE_WORK 4096              /* flows ended per expiry call at most */
+#define OUT_BURST 256
+#define OUT_LINE_MAX 65536
+
+/* ---- counters -------------------------------------------------------------------------------
+ * Each thread keeps plain counters; at the end of every batch it publishes a copy with relaxed
+ * atomic stores (plain moves on x86) that the stats reader loads from another thread. No
+ * read-modify-write atomics anywhere on the packet path. */
+enum wstat {
+    WS_PACKETS, WS_BYTES, WS_INVALID, WS_ALERTS, WS_DETECTIONS, WS_ANOMALY_EVENTS, WS_FLOW_EVENTS,
+    WS_EVENT_RING_FULL, WS_EVENT_WAITS, WS_FLOWS_CREATED, WS_FLOWS_ACTIVE, WS_FLOWS_EVICTED,
+    WS_FLOWS_ENDED, WS_FLOWS_TCP, WS_FLOWS_UDP, WS_DEC_IPV4, WS_DEC_IPV6, WS_DEC_TCP, WS_DEC_UDP,
+    WS_DEC_ICMP, WS_DEC_FRAGMENTS, WS_DEC_REASSEMBLED, WS_MAX
+};
+
+enum rstat { RS_PACKETS, RS_BYTES, RS_DISPATCH_DROPS, RS_DISPATCH_WAITS, RS_SNAPLEN_CUT,
+             RS_READ_ERRORS, RS_KERNEL_DROPS, RS_IFACE_DROPS, RS_CLOCK, RS_MAX };
+
+struct batch {
+    unsigned n;
+    uint32_t used;     /* arena bytes in use */
+    uint64_t clock_ns; /* reader's packet clock when pushed (>= every packet in it) */
+    bool last;         /* end of stream: the worker finishes after this batch */
+    struct dp_packet pkts[ENGINE_BATCH];
+    alignas(64) uint8_t arena[ENGINE_BATCH_ARENA];
+};
+
+struct worker {
+    alignas(64) struct sensor *s;
+    unsigned id;
+    int cpu;
+    pthread_t thr;
+    bool started;
+    struct decoder *dec;
+    struct flow_table *ft;
+    struct anomaly_worker *an;
+    struct spsc_ring *in;  /* batches, reader -> worker */
+    struct spsc_ring *ret; /* emptied batches, worker -> reader */
+    struct spsc_ring *ev;  /* events, worker -> output thread */
+    struct batch **pool;   /* owned batches (freed at the end) */
+    unsigned n_pool;
+    /* overflow behind a full event ring: a FIFO, flushed before new events */
+    struct event *ovf;
+    uint32_t ovf_head, ovf_n, ovf_cap;
+    /* packet time */
+    uint64_t now_ns, next_tick_ns;
+    uint64_t c[WS_MAX];
+    _Atomic uint64_t pub[WS_MAX];
+    /* workers mode */
+    void *q;
+    const struct pkt_source_ops *ops;
+    /* per-burst scratch */
+    struct pkt_meta meta[ENGINE_BATCH];
+    const struct pkt_meta *mp[ENGINE_BATCH];
+    struct flow *flows[ENGINE_BATCH];
+    enum flow_dir dirs[ENGINE_BATCH];
+    uint8_t res[ENGINE_BATCH];
+};
+
+struct sensor {
+    const struct tl_config *cfg;
+    const atomic_int *stop;
+    unsigned nw;
+    unsigned nw_alloc; /* workers created (workers mode may use fewer) */
+    struct worker **w;
+    bool live;
+    bool single; /* runmode single: the reader runs the worker inline */
+    int cpus[1024];
+    int ncpus;
+
+    struct anomaly_config acfg;
+    struct anomaly_shared *ash;
+
+    /* output */
+    struct eve_format_opts eopts;
+    char eve_path[1024];
+    FILE *eve;
+    char *line;
+    pthread_t out_thr;
+    bool out_started;
+    atomic_bool out_stop;
+    uint64_t out_written, out_errors; /* output thread only; read after join */
+    _Atomic uint64_t out_pub_written;
+
+    /* reader (dispatch) */
+    struct batch **cur; /* batch being filled, per worker */
+    uint64_t *last_push_clock, *last_push_pkts;
+    uint64_t r[RS_MAX];
+    _Atomic uint64_t rpub[RS_MAX];
+    uint64_t clock_ns;
+    uint64_t bytes_total, bytes_done; /* progress over all files */
+    struct timespec t0, t1;
+    bool ran;
+    /* workers mode */
+    const struct pkt_source *qsrc;
+};
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(long ns)
+{
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = ns};
+    nanosleep(&ts, NULL);
+}
+
+/* Back-off for a thread waiting on a ring: yield first, then sleep a little longer each time,
+ * so waiting threads do not steal cores from the ones they wait for. */
+static void backoff(unsigned *spins)
+{
+    if (*spins < 16)
+        sched_yield();
+    else
+        sleep_ns(*spins < 64 ? 20000 : 200000);
+    (*spins)++;
+}
+
+static void pin_thread(pthread_t t, int cpu)
+{
+    if (cpu < 0)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(t, sizeof(set), &set);
+}
+
+/* ---- events out of a worker ------------------------------------------------------------------ */
+
+/* Moves overflowed events into the ring, oldest first. With wait, loops until all went. */
+static void worker_flush_overflow(struct worker *w, bool wait)
+{
+    unsigned spins = 0;
+    while (w->ovf_n > 0) {
+        uint32_t contiguous = w->ovf_cap - w->ovf_head;
+        if (contiguous > w->ovf_n)
+            contiguous = w->ovf_n;
+        unsigned n = spsc_ring_enqueue_burst(w->ev, &w->ovf[w->ovf_head], contiguous);
+        w->ovf_head = (w->ovf_head + n) % w->ovf_cap;
+        w->ovf_n -= n;
+        if (n == 0) {
+            if (!wait)
+                return;
+            backoff(&spins);
+        }
+    }
+}
+
+/* The emit callback every stage gets. Never drops: ring, else overflow FIFO, else wait. */
+static bool worker_emit(void *ctx, const struct event *ev)
+{
+    struct worker *w = ctx;
+    switch (ev->type) {
+    case EVENT_FLOW: w->c[WS_FLOW_EVENTS]++; break;
+    case EVENT_ALERT: w->c[WS_ALERTS]++; break;
+    case EVENT_ANOMALY: w->c[WS_ANOMALY_EVENTS]++; break;
+    case EVENT_DETECTION: w->c[WS_DETECTIONS]++; break;
+    default: break;
+    }
+    /* events keep their order: nothing may overtake the overflow */
+    if (w->ovf_n == 0 && spsc_ring_enqueue_burst(w->ev, ev, 1) == 1)
+        return true;
+    w->c[WS_EVENT_RING_FULL]++;
+    if (w->ovf_n > 0)
+        worker_flush_overflow(w, false);
+    if (w->ovf_n == w->ovf_cap) {
+        /* overflow full too: wait for the output thread (counted), never lose the event */
+        w->c[WS_EVENT_WAITS]++;
+        worker_flush_overflow(w, true);
+        if (w->ovf_cap == 0) {
+            unsigned spins = 0;
+            while (spsc_ring_enqueue_burst(w->ev, ev, 1) == 0)
+                backoff(&spins);
+            return true;
+        }
+        if (w->ovf_n == 0 && spsc_ring_enqueue_burst(w->ev, ev, 1) == 1)
+            return true;
+    }
+    w->ovf[(w->ovf_head + w->ovf_n) % w->ovf_cap] = *ev;
+    w->ovf_n++;
+    return true;
+}
+
+static void worker_flow_end(void *ctx, struct flow *f)
+{
+    struct worker *w = ctx;
+    if (w->an)
+        anomaly_flow_end(w->an, f);
+    struct event ev;
+    flow_to_event(f, &ev);
+    ev.worker = (uint16_t)w->id;
+    worker_emit(w, &ev);
+}
+
+static void worker_publish(struct worker *w)
+{
+    const struct flow_table_stats *fs = flow_table_get_stats(w->ft);
+    const struct decoder_stats *ds = decoder_get_stats(w->dec);
+    w->c[WS_FLOWS_CREATED] = fs->created;
+    w->c[WS_FLOWS_ACTIVE] = fs->active;
+    w->c[WS_FLOWS_EVICTED] = fs->ended_forced;
+    w->c[WS_FLOWS_ENDED] = fs->ended_timeout + fs->ended_forced + fs->ended_shutdown;
+    w->c[WS_FLOWS_TCP] = fs->tcp;
+    w->c[WS_FLOWS_UDP] = fs->udp;
+    w->c[WS_DEC_IPV4] = ds->ipv4;
+    w->c[WS_DEC_IPV6] = ds->ipv6;
+    w->c[WS_DEC_TCP] = ds->tcp;
+    w->c[WS_DEC_UDP] = ds->udp;
+    w->c[WS_DEC_ICMP] = ds->icmp;
+    w->c[WS_DEC_FRAGMENTS] = ds->fragments;
+    w->c[WS_DEC_REASSEMBLED] = ds->reassembled;
+    for (int i = 0; i < WS_MAX; i++)
+        atomic_store_explicit(&w->pub[i], w->c[i], memory_order_relaxed);
+}
+
+/* ---- the worker loop ------------------------------------------------------------------------- */
+
+/* Periodic work at packet time now: flow expiry (the flow table's timer wheel makes a call
+ * free unless a second passed), and every TICK_NS the decoder's and the anomaly stage's. Runs
+ * before the packets of that time are processed, so that a flow idle past its timeout ends
+ * before its next packet whatever the worker count (determinism). */
+static void worker_advance(struct worker *w, uint64_t now)
+{
+    if (now <= w->now_ns)
+        return;
+    w->now_ns = now;
+    flow_table_expire(w->ft, now, EXPIRE_WORK);
+    if (now >= w->next_tick_ns) {
+        decoder_expire(w->dec, now);
+        if (w->an)
+            anomaly_tick(w->an, now, worker_emit, w);
+        w->next_tick_ns = (now / TICK_NS + 1) * TICK_NS;
+    }
+}
+
+static void worker_emit_decode_anomaly(struct worker *w, const struct pkt_meta *m)
+{
+    struct event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = EVENT_ANOMALY;
+    ev.worker = (uint16_t)w->id;
+    ev.ts_ns = m->ts_ns;
+    if (m->ip_version == 4 || m->ip_version == 6) {
+        memcpy(ev.ref.src, m->src, 16);
+        memcpy(ev.ref.dst, m->dst, 16);
+        ev.ref.ip_version = m->ip_version;
+        ev.ref.proto = m->proto;
+        if (m->flags & PKT_HAS_L4) {
+            ev.ref.sport = m->sport;
+            ev.ref.dport = m->dport;
+        }
+    }
+    ev.ref.vlan_count = m->vlan_count;
+    ev.ref.vlan[0] = m->vlan[0];
+    ev.ref.vlan[1] = m->vlan[1];
+    ev.u.anomaly.code = (uint16_t)m->reason;
+    ev.u.anomaly.layer = 0;
+    worker_emit(w, &ev);
+}
+
+/* Processes n packets in order. Packets are taken in runs that stay inside one tick of packet
+ * time (periodic work runs between runs) and stop after a reassembled datagram (its meta
+ * points into the decoder's buffer, valid only until the next decode). Each run is decoded,
+ * then the flow table is updated as a burst (bucket prefetch), then the later stages run. */
+static void worker_process(struct worker *w, const struct dp_packet *pkts, unsigned n)
+{
+    unsigned i = 0;
+    while (i < n) {
+        uint64_t tick = pkts[i].ts_ns / TICK_NS;
+        worker_advance(w, pkts[i].ts_ns);
+        unsigned k = 0, ok = 0;
+        while (i + k < n && k < ENGINE_BATCH) {
+            const struct dp_packet *p = &pkts[i + k];
+            if (k > 0 && p->ts_ns / TICK_NS > tick)
+                break;
+            struct pkt_meta *m = &w->meta[k];
+            enum decode_result r = decode_packet(w->dec, p, m);
+            w->res[k] = (uint8_t)r;
+            w->c[WS_PACKETS]++;
+            w->c[WS_BYTES] += p->wirelen;
+            k++;
+            if (r == DECODE_OK)
+                w->mp[ok++] = m;
+            if (r == DECODE_OK && (m->flags & PKT_REASSEMBLED))
+                break;
+        }
+        if (ok)
+            flow_table_update_burst(w->ft, w->mp, ok, w->flows, w->dirs);
+        unsigned j = 0;
+        for (unsigned x = 0; x < k; x++) {
+            const struct pkt_meta *m = &w->meta[x];
+            if (w->res[x] == DECODE_OK) {
+                struct flow *f = w->flows[j];
+                enum flow_dir d = w->dirs[j];
+                j++;
+                if (w->an)
+                    anomaly_packet(w->an, m, f, d);
+            } else if (w->res[x] == DECODE_INVALID) {
+                w->c[WS_INVALID]++;
+                worker_emit_decode_anomaly(w, m);
+                if (w->an)
+                    anomaly_decode_invalid(w->an, m);
+            }
+        }
+        i += k;
+    }
+}
+
+/* End of stream for this worker: time moves to the last clock, remaining flows are flushed
+ * (reason shutdown) and every event is handed to the output thread. */
+static void worker_finish(struct worker *w, uint64_t final_clock)
+{
+    worker_advance(w, final_clock);
+    flow_table_flush(w->ft);
+    worker_flush_overflow(w, true);
+    worker_publish(w);
+}
+
+static void *worker_dispatch_main(void *arg)
+{
+    struct worker *w = arg;
+    unsigned spins = 0;
+    for (;;) {
+        struct batch *b;
+        if (spsc_ring_dequeue_burst(w->in, &b, 1) == 0) {
+            worker_flush_overflow(w, false);
+            backoff(&spins);
+            continue;
+        }
+        spins = 0;
+        if (w->ovf_n)
+            worker_flush_overflow(w, false);
+        worker_process(w, b->pkts, b->n);
+        /* the reader's clock: lets an idle worker's timeouts and ticks follow packet time */
+        uint64_t clock = b->clock_ns;
+        bool last = b->last;
+        b->n = 0;
+        b->used = 0;
+        /* cannot fail: the return ring holds every batch of the pool */
+        spsc_ring_enqueue_burst(w->ret, &b, 1);
+        if (last) {
+            worker_finish(w, clock);
+            return NULL;
+        }
+        worker_advance(w, clock);
+        worker_publish(w);
+    }
+}
+
+static void *worker_queue_main(void *arg)
+{
+    struct worker *w = arg;
+    struct dp_packet pkts[ENGINE_BATCH];
+    unsigned idle = 0;
+    while (!atomic_load_explicit(w->s->stop, memory_order_relaxed)) {
+        int n = w->ops->rx_burst(w->q, pkts, ENGINE_BATCH);
+        if (n < 0)
+            break;
+        if (n == 0) {
+            worker_flush_overflow(w, false);
+            /* a live source idles: packet time follows the wall clock so flows still time out,
+             * but only when the packets themselves carry current time (not a replay) */
+            uint64_t now = wall_ns();
+            if (w->now_ns && now > w->now_ns && now - w->now_ns < 600 * NS_PER_S)
+                worker_advance(w, now);
+            worker_publish(w);
+            backoff(&idle);
+            continue;
+        }
+        idle = 0;
+        if (w->ovf_n)
+            worker_flush_overflow(w, false);
+        worker_process(w, pkts, (unsigned)n);
+        if (w->ops->release)
+            w->ops->release(w->q, pkts, (unsigned)n);
+        worker_publish(w);
+    }
+    worker_finish(w, w->now_ns);
+    return NULL;
+}
+
+/* ---- output thread --------------------------------------------------------------------------- */
+
+static uint64_t sum_w(struct sensor *s, enum wstat k)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < s->nw; i++)
+        v += atomic_load_explicit(&s->w[i]->pub[k], memory_order_relaxed);
+    return v;
+}
+
+static uint64_t get_r(struct sensor *s, enum rstat k)
+{
+    return atomic_load_explicit(&s->rpub[k], memory_order_relaxed);
+}
+
+static void reader_publish(struct sensor *s)
+{
+    for (int i = 0; i < RS_MAX; i++)
+        atomic_store_explicit(&s->rpub[i], s->r[i], memory_order_relaxed);
+}
+
+/* The writer the outputs stage will replace: one line per event into OUTDIR/eve.json. */
+static void out_line(struct sensor *s, const char *line, size_t len)
+{
+    if (fwrite(line, 1, len, s->eve) != len || fputc('\n', s->eve) == EOF)
+        s->out_errors++;
+    else
+        s->out_written++;
+}
+
+static void out_stats(struct sensor *s, uint64_t ts_ns, uint64_t uptime_s)
+{
+    struct sensor_totals t;
+    sensor_get_totals(s, &t);
+    const struct eve_stat st[] = {
+        {"capture.kernel_packets", t.packets},
+        {"capture.kernel_drops", t.capture_kernel_drops},
+        {"capture.kernel_ifdrops", t.capture_iface_drops},
+        {"decoder.pkts", t.processed},
+        {"decoder.bytes", sum_w(s, WS_BYTES)},
+        {"decoder.invalid", t.decode_invalid},
+        {"decoder.ipv4", sum_w(s, WS_DEC_IPV4)},
+        {"decoder.ipv6", sum_w(s, WS_DEC_IPV6)},
+        {"decoder.tcp", sum_w(s, WS_DEC_TCP)},
+        {"decoder.udp", sum_w(s, WS_DEC_UDP)},
+        {"decoder.icmp", sum_w(s, WS_DEC_ICMP)},
+        {"decoder.fragments", sum_w(s, WS_DEC_FRAGMENTS)},
+        {"decoder.reassembled", sum_w(s, WS_DEC_REASSEMBLED)},
+        {"decoder.snaplen_cut", t.snaplen_cut},
+        {"flow.total", t.flows_created},
+        {"flow.active", t.flows_active},
+        {"flow.tcp", t.tcp_flows},
+        {"flow.udp", t.udp_flows},
+        {"flow.ended", t.flows_ended},
+        {"flow.evicted", t.flows_evicted},
+        {"detect.alert", t.alerts},
+        {"anomaly.detections", sum_w(s, WS_DETECTIONS)},
+        {"anomaly.decode_events", t.anomaly_events},
+        {"pipeline.workers", s->nw},
+        {"pipeline.dispatch_drops", t.dispatch_drops},
+        {"pipeline.dispatch_waits", t.dispatch_waits},
+        {"pipeline.event_ring_full", t.event_ring_full},
+        {"pipeline.event_waits", t.event_waits},
+        {"pipeline.events_written", t.events_written},
+        {"pipeline.read_errors", t.read_errors},
+    };
+    size_t len;
+    if (eve_format_stats(&s->eopts, ts_ns, uptime_s, st, sizeof(st) / sizeof(st[0]), s->line,
+                         OUT_LINE_MAX, &len) == 0)
+        out_line(s, s->line, len);
+    else
+        s->out_errors++;
+}
+
+static void *output_main(void *arg)
+{
+    struct sensor *s = arg;
+    struct event evs[OUT_BURST];
+    uint64_t start = mono_ns();
+    uint64_t next_flush = start + 100000000ull;
+    uint64_t interval = (uint64_t)s->cfg->stats_interval * NS_PER_S;
+    uint64_t next_stats = interval ? start + interval : UINT64_MAX;
+    unsigned spins = 0;
+    for (;;) {
+        /* read the stop flag before draining: once set, the workers are done and everything
+         * they queued is visible (acquire pairs with the release store in sensor_run_*) */
+        bool stopping = atomic_load_explicit(&s->out_stop, memory_order_acquire);
+        unsigned got = 0;
+        for (unsigned i = 0; i < s->nw; i++) {
+            unsigned n = spsc_ring_dequeue_burst(s->w[i]->ev, evs, OUT_BURST);
+            for (unsigned k = 0; k < n; k++) {
+                size_t len;
+                if (eve_format_event(&s->eopts, &evs[k], s->line, OUT_LINE_MAX, &len) == 0)
+                    out_line(s, s->line, len);
+                else
+                    s->out_errors++;
+            }
+            got += n;
+        }
+        atomic_store_explicit(&s->out_pub_written, s->out_written, memory_order_relaxed);
+        uint64_t now = mono_ns();
+        if (now >= next_flush) {
+            fflush(s->eve);
+            next_flush = now + 100000000ull;
+        }
+        if (now >= next_stats) {
+            uint64_t ts = s->live ? wall_ns() : get_r(s, RS_CLOCK);
+            out_stats(s, ts ? ts : wall_ns(), (now - start) / NS_PER_S);
+            next_stats = now + interval;
+        }
+        if (got == 0) {
+            if (stopping)
+                break;
+            backoff(&spins);
+            if (spins > 64)
+                spins = 64;
+        } else {
+            spins = 0;
+        }
+    }
+    fflush(s->eve);
+    return NULL;
+}
+
+/* ---- construction ---------------------------------------------------------------------------- */
+
+static void worker_free(struct worker *w)
+{
+    if (!w)
+        return;
+    decoder_free(w->dec);
+    flow_table_free(w->ft);
+    spsc_ring_free(w->in);
+    spsc_ring_free(w->ret);
+    spsc_ring_free(w->ev);
+    for (unsigned i = 0; i < w->n_pool; i++)
+        free(w->pool[i]);
+    free(w->pool);
+    free(w->ovf);
+    free(w);
+}
+
+static struct worker *worker_new(struct sensor *s, unsigned id, char *err, size_t errlen)
+{
+    const struct tl_config *cfg = s->cfg;
+    struct worker *w = aligned_alloc(64, (sizeof(struct worker) + 63) & ~(size_t)63);
+    if (!w)
+        goto oom;
+    memset(w, 0, sizeof(*w));
+    w->s = s;
+    w->id = id;
+    w->cpu = s->ncpus ? s->cpus[id % (unsigned)s->ncpus] : -1;
+
+    struct decoder_config dc;
+    decoder_config_default(&dc);
+    dc.frag_max_datagrams = cfg->max_frag_datagrams / s->nw > 16 ? cfg->max_frag_datagrams / s->nw : 16;
+    uint64_t fb = cfg->max_frag_bytes / s->nw;
+    dc.frag_max_bytes = (uint32_t)(fb > 65536 ? (fb > UINT32_MAX ? UINT32_MAX : fb) : 65536);
+    dc.frag_timeout_ns = (uint64_t)cfg->frag_timeout * NS_PER_S;
+    dc.check_checksums = cfg->checksum_validation;
+    dc.vxlan_port = (uint16_t)cfg->vxlan_port;
+    if (!(w->dec = decoder_new(&dc)))
+        goto oom;
+
+    struct flow_config fc;
+    flow_config_default(&fc);
+    uint64_t per = cfg->max_flows / s->nw;
+    fc.max_flows = (uint32_t)(per < 1024 ? 1024 : per);
+    fc.hash_size = cfg->flow_hash_size ? cfg->flow_hash_size / s->nw : 0;
+    fc.tcp_new = cfg->to_tcp_new;
+    fc.tcp_established = cfg->to_tcp_established;
+    fc.tcp_closing = cfg->to_tcp_closing;
+    fc.tcp_closed = cfg->to_tcp_closed;
+    fc.udp_new = cfg->to_udp_new;
+    fc.udp_established = cfg->to_udp_established;
+    fc.icmp_new = cfg->to_icmp_new;
+    fc.icmp_established = cfg->to_icmp_established;
+    fc.timeout_new = cfg->to_default_new;
+    fc.timeout_established = cfg->to_default_established;
+    fc.timeout_closed = cfg->to_default_closed;
+    if (!(w->ft = flow_table_new(&fc, worker_flow_end, w)))
+        goto oom;
+
+    if (s->ash && !(w->an = anomaly_worker_new(s->ash, id)))
+        goto oom;
+
+    if (!(w->ev = spsc_ring_new(cfg->event_ring, sizeof(struct event))))
+        goto oom;
+    w->ovf_cap = cfg->event_overflow;
+    if (w->ovf_cap && !(w->ovf = malloc(sizeof(struct event) * w->ovf_cap)))
+        goto oom;
+    return w;
+oom:
+    snprintf(err, errlen, "worker %u: out of memory (lower memory.flows or pipeline sizes)", id);
+    worker_free(w);
+    return NULL;
+}
+
+/* Batch rings and pools for dispatch mode. */
+static int worker_alloc_dispatch(struct sensor *s, struct worker *w)
+{
+    uint32_t cap = s->cfg->batch_ring;
+    if (!(w->in = spsc_ring_new(cap, sizeof(struct batch *))))
+        return -ENOMEM;
+    cap = spsc_ring_capacity(w->in);
+    /* pool = ring + the one the worker holds + the one the reader fills: the reader then always
+     * finds a free batch right after a successful push */
+    w->n_pool = 0;
+    w->pool = calloc(cap + 2, sizeof(*w->pool));
+    if (!w->pool || !(w->ret = spsc_ring_new(cap + 2, sizeof(struct batch *))))
+        return -ENOMEM;
+    for (unsigned i = 0; i < cap + 2; i++) {
+        struct batch *b = aligned_alloc(64, sizeof(struct batch));
+        if (!b)
+            return -ENOMEM;
+        b->n = 0;
+        b->used = 0;
+        b->last = false;
+        w->pool[w->n_pool++] = b;
+    }
+    s->cur[w->id] = w->pool[0];
+    spsc_ring_enqueue_burst(w->ret, &w->pool[1], cap + 1);
+    return 0;
+}
+
+static long online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? n : 1;
+}
+
+struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, char *err,
+                          size_t errlen)
+{
+    struct sensor *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->cfg = cfg;
+    s->stop = stop;
+    s->single = cfg->runmode == RUNMODE_SINGLE;
+    s->nw = s->single ? 1 : (cfg->workers ? cfg->workers : (unsigned)online_cpus());
+    if (s->nw > ENGINE_MAX_WORKERS)
+        s->nw = ENGINE_MAX_WORKERS;
+    atomic_init(&s->out_stop, false);
+    atomic_init(&s->out_pub_written, 0);
+    for (int i = 0; i < RS_MAX; i++)
+        atomic_init(&s->rpub[i], 0);
+    if (cfg->cpus[0]) {
+        int n = config_parse_cpus(cfg->cpus, s->cpus, 1024);
+        if (n < 0) {
+            snprintf(err, errlen, "bad CPU list '%s'", cfg->cpus);
+            goto fail;
+        }
+        s->ncpus = n;
+    }
+
+    /* anomaly stage: its config is the pass-through section */
+    anomaly_config_default(&s->acfg);
+    if (anomaly_config_parse(&s->acfg, cfg, config_get(cfg->root, "anomaly"), err, errlen) < 0)
+        goto fail;
+    if (s->acfg.max_workers < s->nw)
+        s->acfg.max_workers = s->nw;
+    if (s->acfg.enabled) {
+        if (anomaly_config_validate(&s->acfg, err, errlen) < 0)
+            goto fail;
+        if (!(s->ash = anomaly_shared_new(&s->acfg))) {
+            snprintf(err, errlen, "anomaly: cannot create state (out of memory?)");
+            goto fail;
+        }
+    }
+
+    /* output */
+    eve_format_opts_default(&s->eopts);
+    if (!(s->line = malloc(OUT_LINE_MAX)))
+        goto oom;
+    if (mkdir(cfg->log_dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "%s: cannot create log directory: %s", cfg->log_dir, strerror(errno));
+        goto fail;
+    }
+    snprintf(s->eve_path, sizeof(s->eve_path), "%s/%s", cfg->log_dir, cfg->eve_filename);
+    if (!(s->eve = fopen(s->eve_path, "w"))) {
+        snprintf(err, errlen, "%s: cannot open for writing: %s", s->eve_path, strerror(errno));
+        goto fail;
+    }
+    setvbuf(s->eve, NULL, _IOFBF, 1 << 20);
+
+    if (!(s->w = calloc(s->nw, sizeof(*s->w))) || !(s->cur = calloc(s->nw, sizeof(*s->cur))) ||
+        !(s->last_push_clock = calloc(s->nw, sizeof(uint64_t))) ||
+        !(s->last_push_pkts = calloc(s->nw, sizeof(uint64_t))))
+        goto oom;
+    for (unsigned i = 0; i < s->nw; i++) {
+        if (!(s->w[i] = worker_new(s, i, err, errlen)))
+            goto fail;
+        s->nw_alloc = i + 1;
+        for (int k = 0; k < WS_MAX; k++)
+            atomic_init(&s->w[i]->pub[k], 0);
+    }
+    return s;
+oom:
+    snprintf(err, errlen, "out of memory");
+fail:
+    sensor_free(s);
+    return NULL;
+}
+
+unsigned sensor_worker_count(const struct sensor *s)
+{
+    return s->nw;
+}
+
+static int output_start(struct sensor *s)
+{
+    if (pthread_create(&s->out_thr, NULL, output_main, s) != 0)
+        return -EAGAIN;
+    s->out_started = true;
+    if (s->ncpus)
+        pin_thread(s->out_thr, s->cpus[(s->nw + 1) % (unsigned)s->ncpus]);
+    return 0;
+}
+
+/* Stops the output thread after the workers are done; the final stats event is written
+ * after it drained every ring. */
+static void output_stop(struct sensor *s)
+{
+    if (!s->out_started)
+        return;
+    /* release: pairs with the output thread's acquire load; every event the workers (now
+     * joined) queued is visible to it */
+    atomic_store_explicit(&s->out_stop, true, memory_order_release);
+    pthread_join(s->out_thr, NULL);
+    s->out_started = false;
+    atomic_store_explicit(&s->out_pub_written, s->out_written, memory_order_relaxed);
+    clock_gettime(CLOCK_MONOTONIC, &s->t1);
+    /* one final stats event (replay: stamped with the last packet time) */
+    uint64_t ts = s->live ? wall_ns() : s->r[RS_CLOCK];
+    uint64_t up = (uint64_t)(s->t1.tv_sec - s->t0.tv_sec);
+    out_stats(s, ts ? ts : wall_ns(), up);
+    atomic_store_explicit(&s->out_pub_written, s->out_written, memory_order_relaxed);
+    fflush(s->eve);
+}
+
+/* After the workers stopped: the anomaly stage's merge of what is pending and incident ends. The
+ * main thread becomes worker 0's event producer (the worker thread is joined). */
+static void anomaly_final(struct sensor *s)
+{
+    if (!s->ash)
+        return;
+    struct worker *w0 = s->w[0];
+    anomaly_shared_flush(s->ash, worker_emit, w0);
+    worker_flush_overflow(w0, true);
+    worker_publish(w0);
+}
+
+/* ---- dispatch mode: the reader ---------------------------------------------------------------- */
+
+/* Hands the current batch of worker wi over (or processes it inline in single mode) and takes
+ * a free one. Replay: waits while the worker's ring is full. Live: a full ring drops the
+ * batch's packets, counted. */
+static void reader_push(struct sensor *s, unsigned wi, bool last)
+{
+    struct worker *w = s->w[wi];
+    struct batch *b = s->cur[wi];
+    b->clock_ns = s->clock_ns;
+    b->last = last;
+    s->last_push_clock[wi] = s->clock_ns;
+    s->last_push_pkts[wi] = s->r[RS_PACKETS];
+    if (s->single) {
+        worker_process(w, b->pkts, b->n);
+        if (last)
+            worker_finish(w, b->clock_ns);
+        else {
+            worker_advance(w, b->clock_ns);
+            worker_publish(w);
+        }
+        b->n = 0;
+        b->used = 0;
+        return;
+    }
+    unsigned spins = 0;
+    while (spsc_ring_enqueue_burst(w->in, &b, 1) == 0) {
+        if (s->live && !last) {
+            s->r[RS_DISPATCH_DROPS] += b->n;
+            b->n = 0;
+            b->used = 0;
+            return;
+        }
+        s->r[RS_DISPATCH_WAITS]++;
+        backoff(&spins);
+    }
+    spins = 0;
+    while (spsc_ring_dequeue_burst(w->ret, &s->cur[wi], 1) == 0)
+        backoff(&spins);
+}
+
+/* Copies one packet into its worker's batch. */
+static void reader_add(struct sensor *s, const struct dp_packet *p)
+{
+    uint32_t h = decode_dispatch_hash(p);
+    unsigned wi = s->nw > 1 ? h % s->nw : 0;
+    struct batch *b = s->cur[wi];
+    if (p->caplen > ENGINE_BATCH_ARENA - b->used || b->n == ENGINE_BATCH) {
+        reader_push(s, wi, false);
+        b = s->cur[wi];
+    }
+    uint32_t cap = p->caplen > ENGINE_BATCH_ARENA ? ENGINE_BATCH_ARENA : p->caplen;
+    struct dp_packet *d = &b->pkts[b->n++];
+    *d = *p;
+    d->caplen = cap;
+    d->hash = h;
+    d->data = b->arena + b->used;
+    memcpy(b->arena + b->used, p->data, cap);
+    /* keep the next copy 64-byte aligned */
+    b->used += (cap + 63) & ~63u;
+    if (b->used > ENGINE_BATCH_ARENA)
+        b->used = ENGINE_BATCH_ARENA;
+}
+
+/* Workers that received nothing for a while still learn the packet clock (anomaly windows
+ * merge only when every worker has passed them; idle flows must time out). */
+static void reader_clock_idle(struct sensor *s)
+{
+    for (unsigned i = 0; i < s->nw; i++)
+        if (s->clock_ns >= s->last_push_clock[i] + IDLE_CLOCK_NS &&
+            s->r[RS_PACKETS] - s->last_push_pkts[i] >= IDLE_CLOCK_PKTS)
+            reader_push(s, i, false);
+}
+
+static void reader_flush_all(struct sensor *s, bool last)
+{
+    for (unsigned i = 0; i < s->nw; i++)
+        if (last || s->cur[i]->n > 0)
+            reader_push(s, i, last);
+    reader_publish(s);
+}
+
+static int pipeline_start(struct sensor *s, bool queues)
+{
+    clock_gettime(CLOCK_MONOTONIC, &s->t0);
+    s->ran = true;
+    if (output_start(s) < 0)
+        return -EAGAIN;
+    if (s->single)
+        return 0;
+    for (unsigned i = 0; i < s->nw; i++) {
+        struct worker *w = s->w[i];
+        if (pthread_create(&w->thr, NULL, queues ? worker_queue_main : worker_dispatch_main, w) != 0)
+            return -EAGAIN;
+        w->started = true;
+        pin_thread(w->thr, w->cpu);
+    }
+    if (s->ncpus && !queues)
+        pin_thread(pthread_self(), s->cpus[s->nw % (unsigned)s->ncpus]);
+    return 0;
+}
+
+static void pipeline_join(struct sensor *s)
+{
+    for (unsigned i = 0; i < s->nw; i++) {
+        if (s->w[i]->started) {
+            pthread_join(s->w[i]->thr, NULL);
+            s->w[i]->started = false;
+        }
+    }
+    anomaly_final(s);
+    output_stop(s);
+}
+
+static int dispatch_prepare(struct sensor *s)
+{
+    for (unsigned i = 0; i < s->nw; i++)
+        if (worker_alloc_dispatch(s, s->w[i]) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
+/* Progress line on a terminal: packets, rate, percent of the input. */
+static void progress(struct sensor *s, uint64_t *last_print, uint64_t file_off, bool final)
+{
+    uint64_t now = mono_ns();
+    if (!final && now - *last_print < NS_PER_S)
+        return;
+    *last_print = now;
+    double el = (double)(now - ((uint64_t)s->t0.tv_sec * NS_PER_S + (uint64_t)s->t0.tv_nsec)) / 1e9;
+    double pct = s->bytes_total ? 100.0 * (double)(s->bytes_done + file_off) / (double)s->bytes_total : 0;
+    fprintf(stderr, "\r%" PRIu64 " packets, %.2f Mpps, %.0f%%   ", s->r[RS_PACKETS],
+            el > 0 ? (double)s->r[RS_PACKETS] / el / 1e6 : 0.0, pct > 100 ? 100 : pct);
+    if (final)
+        fputc('\n', stderr);
+}
+
+/* Pacing for --pcap-speed: returns when the packet's time (scaled) has come. */
+static void pace(struct sensor *s, uint64_t ts, uint64_t *first_ts, uint64_t *wall0)
+{
+    if (*first_ts == 0) {
+        *first_ts = ts;
+        *wall0 = mono_ns();
+        return;
+    }
+    if (ts <= *first_ts)
+        return;
+    uint64_t due = *wall0 + (uint64_t)((double)(ts - *first_ts) / s->cfg->pcap_speed);
+    uint64_t now = mono_ns();
+    if (now + 200000 < due) {
+        /* workers must see what was read so far before we sleep */
+        reader_flush_all(s, false);
+        while ((now = mono_ns()) < due && !atomic_load_explicit(s->stop, memory_order_relaxed)) {
+            uint64_t d = due - now;
+            sleep_ns((long)(d > 50000000 ? 50000000 : d));
+        }
+    }
+}
+
+int sensor_run_files(struct sensor *s, char *const *files, unsigned n)
+{
+    char err[600];
+    int rc = 0;
+    uint64_t read_ok_files = 0;
+    bool tty = isatty(2);
+    uint64_t last_print = mono_ns(), first_ts = 0, wall0 = 0;
+
+    if (dispatch_prepare(s) < 0) {
+        fprintf(stderr, "tripline: out of memory for the dispatch rings\n");
+        return 1;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(files[i], &st) == 0 && S_ISREG(st.st_mode))
+            s->bytes_total += (uint64_t)st.st_size;
+    }
+    if (pipeline_start(s, false) < 0) {
+        fprintf(stderr, "tripline: cannot start threads\n");
+        return 1;
+    }
+    for (unsigned f = 0; f < n && !atomic_load_explicit(s->stop, memory_order_relaxed); f++) {
+        struct dp_pcap *src = dp_pcap_open_file(files[f], err, sizeof(err));
+        if (!src) {
+            fprintf(stderr, "tripline: %s\n", err);
+            s->r[RS_READ_ERRORS]++;
+            continue;
+        }
+        struct dp_packet p;
+        int r = 0;
+        uint64_t before = s->r[RS_PACKETS];
+        while (!atomic_load_explicit(s->stop, memory_order_relaxed) && (r = dp_pcap_next(src, &p)) == 1) {
+            if (p.ts_ns > s->clock_ns)
+                s->clock_ns = p.ts_ns;
+            if (s->cfg->pcap_speed > 0)
+                pace(s, p.ts_ns, &first_ts, &wall0);
+            s->r[RS_PACKETS]++;
+            s->r[RS_BYTES] += p.wirelen;
+            reader_add(s, &p);
+            if ((s->r[RS_PACKETS] & 1023) == 0) {
+                reader_clock_idle(s);
+                s->r[RS_CLOCK] = s->clock_ns;
+                reader_publish(s);
+                if (tty)
+                    progress(s, &last_print, dp_pcap_offset(src), false);
+            }
+        }
+        if (r < 0) {
+            fprintf(stderr, "tripline: %s%s\n", dp_pcap_error(src),
+                    s->r[RS_PACKETS] > before ? "; the packets before it were processed" : "");
+            s->r[RS_READ_ERRORS]++;
+        }
+        if (s->r[RS_PACKETS] > before || r == 0)
+            read_ok_files++;
+        s->r[RS_SNAPLEN_CUT] += dp_pcap_snaplen_cut(src);
+        s->bytes_done += dp_pcap_size(src);
+        dp_pcap_close(src);
+    }
+    s->r[RS_CLOCK] = s->clock_ns;
+    reader_flush_all(s, true);
+    pipeline_join(s);
+    if (tty)
+        progress(s, &last_print, 0, true);
+    if (read_ok_files == 0)
+        rc = 1;
+    return rc;
+}
+
+int sensor_run_live(struct sensor *s, const char *iface)
+{
+    char err[600];
+    s->live = true;
+    struct dp_pcap *src = dp_pcap_open_live(iface, s->cfg->bpf_filter, err, sizeof(err));
+    if (!src) {
+        fprintf(stderr, "tripline: %s\n", err);
+        return -ENODEV;
+    }
+    if (dispatch_prepare(s) < 0 || pipeline_start(s, false) < 0) {
+        dp_pcap_close(src);
+        fprintf(stderr, "tripline: cannot start the pipeline\n");
+        return -ENOMEM;
+    }
+    uint64_t last_flush = mono_ns();
+    while (!atomic_load_explicit(s->stop, memory_order_relaxed)) {
+        struct dp_packet p;
+        int r = dp_pcap_next(src, &p);
+        if (r < 0) {
+            fprintf(stderr, "tripline: %s\n", dp_pcap_error(src));
+            s->r[RS_READ_ERRORS]++;
+            break;
+        }
+        if (r == 1) {
+            if (p.ts_ns > s->clock_ns)
+                s->clock_ns = p.ts_ns;
+            s->r[RS_PACKETS]++;
+            s->r[RS_BYTES] += p.wirelen;
+            reader_add(s, &p);
+            if ((s->r[RS_PACKETS] & 255) != 0)
+                continue;
+        }
+        /* live: batches must not sit waiting for more traffic; flush every ~10 ms */
+        uint64_t now = mono_ns();
+        if (r == 0 || now - last_flush > 10000000ull) {
+            uint64_t wall = wall_ns();
+            if (r == 0 && wall > s->clock_ns)
+                s->clock_ns = wall; /* idle link: time still passes */
+            reader_flush_all(s, false);
+            struct dp_source_stats st;
+            dp_pcap_stats(src, &st);
+            s->r[RS_KERNEL_DROPS] = st.kernel_drops;
+            s->r[RS_IFACE_DROPS] = st.iface_drops;
+            s->r[RS_CLOCK] = s->clock_ns;
+            reader_publish(s);
+            last_flush = now;
+        }
+    }
+    struct dp_source_stats st;
+    dp_pcap_stats(src, &st);
+    s->r[RS_KERNEL_DROPS] = st.kernel_drops;
+    s->r[RS_IFACE_DROPS] = st.iface_drops;
+    s->r[RS_CLOCK] = s->clock_ns;
+    dp_pcap_close(src);
+    reader_flush_all(s, true);
+    pipeline_join(s);
+    return 0;
+}
+
+int sensor_run_queues(struct sensor *s, const struct pkt_source *src)
+{
+    if (src->n_queues < s->nw) {
+        /* only as many workers as queues: the others would idle */
+        s->nw = src->n_queues;
+    }
+    s->live = true;
+    s->qsrc = src;
+    for (unsigned i = 0; i < s->nw; i++) {
+        s->w[i]->q = src->queues[i];
+        s->w[i]->ops = src->ops;
+    }
+    bool single = s->single;
+    s->single = false;
+    if (pipeline_start(s, true) < 0) {
+        s->single = single;
+        return -EAGAIN;
+    }
+    pipeline_join(s);
+    return 0;
+}
+
+/* ---- accounting ------------------------------------------------------------------------------ */
+
+void sensor_get_totals(struct sensor *s, struct sensor_totals *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->packets = get_r(s, RS_PACKETS);
+    t->bytes = get_r(s, RS_BYTES);
+    t->processed = sum_w(s, WS_PACKETS);
+    if (s->qsrc) {
+        t->packets = t->processed;
+        t->bytes = sum_w(s, WS_BYTES);
+        for (unsigned i = 0; i < s->nw && s->qsrc->ops->stats; i++) {
+            struct dp_source_stats st = {0};
+            s->qsrc->ops->stats(s->qsrc->queues[i], &st);
+            t->capture_kernel_drops += st.kernel_drops;
+            t->capture_iface_drops += st.iface_drops;
+        }
+    } else {
+        t->capture_kernel_drops = get_r(s, RS_KERNEL_DROPS);
+        t->capture_iface_drops = get_r(s, RS_IFACE_DROPS);
+    }
+    t->decode_invalid = sum_w(s, WS_INVALID);
+    t->flows_created = sum_w(s, WS_FLOWS_CREATED);
+    t->flows_ended = sum_w(s, WS_FLOWS_ENDED);
+    t->flows_active = sum_w(s, WS_FLOWS_ACTIVE);
+    t->flows_evicted = sum_w(s, WS_FLOWS_EVICTED);
+    t->tcp_flows = sum_w(s, WS_FLOWS_TCP);
+    t->udp_flows = sum_w(s, WS_FLOWS_UDP);
+    t->alerts = sum_w(s, WS_ALERTS) + sum_w(s, WS_DETECTIONS);
+    t->anomaly_events = sum_w(s, WS_ANOMALY_EVENTS);
+    t->flow_events = sum_w(s, WS_FLOW_EVENTS);
+    t->events_written = atomic_load_explicit(&s->out_pub_written, memory_order_relaxed);
+    t->dispatch_drops = get_r(s, RS_DISPATCH_DROPS);
+    t->dispatch_waits = get_r(s, RS_DISPATCH_WAITS);
+    t->event_ring_full = sum_w(s, WS_EVENT_RING_FULL);
+    t->event_waits = sum_w(s, WS_EVENT_WAITS);
+    t->snaplen_cut = get_r(s, RS_SNAPLEN_CUT);
+    t->read_errors = get_r(s, RS_READ_ERRORS);
+    t->output_errors = s->out_started ? 0 : s->out_errors;
+    struct timespec now;
+    if (s->out_started || !s->t1.tv_sec)
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    else
+        now = s->t1;
+    t->elapsed_s = s->ran ? (double)(now.tv_sec - s->t0.tv_sec) + (double)(now.tv_nsec - s->t0.tv_nsec) / 1e9 : 0;
+}
+
+void sensor_print_summary(struct sensor *s, FILE *out)
+{
+    struct sensor_totals t;
+    sensor_get_totals(s, &t);
+    double mpps = t.elapsed_s > 0 ? (double)t.processed / t.elapsed_s / 1e6 : 0;
+    double gbps = t.elapsed_s > 0 ? (double)sum_w(s, WS_BYTES) * 8 / t.elapsed_s / 1e9 : 0;
+    fprintf(out,
+            "tripline: %" PRIu64 " packets (%" PRIu64 " bytes) in %.3f s: %.3f Mpps, %.3f Gbps, %u worker%s\n"
+            "  flows %" PRIu64 " (tcp %" PRIu64 ", udp %" PRIu64 ", evicted %" PRIu64 "), alerts %" PRIu64
+            ", decoder anomalies %" PRIu64 "\n"
+            "  drops: capture %" PRIu64 " (kernel) + %" PRIu64 " (interface), dispatch %" PRIu64
+            ", events 0 (ring full %" PRIu64 " -> overflow, %" PRIu64 " waits); reader waited %" PRIu64
+            " times\n"
+            "  events written %" PRIu64 " to %s%s\n",
+            t.packets, t.bytes, t.elapsed_s, mpps, gbps, s->nw, s->nw == 1 ? "" : "s",
+            t.flows_created, t.tcp_flows, t.udp_flows, t.flows_evicted, t.alerts, t.decode_invalid,
+            t.capture_kernel_drops, t.capture_iface_drops, t.dispatch_drops, t.event_ring_full,
+            t.event_waits, t.dispatch_waits, t.events_written, s->eve_path,
+            t.output_errors ? " (WRITE ERRORS)" : "");
+    if (t.snaplen_cut)
+        fprintf(out, "  %" PRIu64 " packets were cut by the capture's snaplen\n", t.snaplen_cut);
+}
+
+void sensor_free(struct sensor *s)
+{
+    if (!s)
+        return;
+    if (s->w) {
+        for (unsigned i = 0; i < s->nw_alloc; i++)
+            worker_free(s->w[i]);
+    }
+    anomaly_shared_free(s->ash);
+    if (s->eve)
+        fclose(s->eve);
+    free(s->line);
+    free(s->w);
+    free(s->cur);
+    free(s->last_push_clock);
+    free(s->last_push_pkts);
+    free(s);
+}

@@ -1,0 +1,232 @@
+/* tripline: command line (Suricata conventions), configuration, signals, run, summary. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "engine.h"
+#include "tripline_config.h"
+
+/* The process's only global: set by SIGINT/SIGTERM, polled by the pipeline. */
+static atomic_int g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&g_stop, 1);
+}
+
+enum {
+    EXIT_OK = 0,
+    EXIT_RUNTIME = 1, /* could not read anything, could not open an interface, ... */
+    EXIT_USAGE = 2,   /* bad command line or configuration */
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "Usage: tripline -r FILE [-r FILE ...] [options]\n"
+        "       tripline -i IFACE [options]\n"
+        "       tripline --test-rules -S FILE [-c CONFIG]\n"
+        "       tripline --dump-config [-c CONFIG] [--set KEY=VALUE ...]\n"
+        "\n"
+        "Input:\n"
+        "  -r FILE              replay a pcap or pcapng capture (repeat for several, read in order)\n"
+        "  -i IFACE             capture live from IFACE with libpcap\n"
+        "  --pcap-speed N       replay paced by the capture's timestamps, N times real time\n"
+        "                       (1 = real time; default: as fast as possible)\n"
+        "Rules:\n"
+        "  -S FILE              load rules from FILE (repeatable; replaces rules.files)\n"
+        "  --test-rules         load the rules, report what loaded and why the rest failed, exit\n"
+        "Configuration:\n"
+        "  -c FILE              YAML configuration (documented default: tripline.yaml)\n"
+        "  --set KEY=VALUE      override one key, e.g. --set flow.timeouts.tcp-new=30\n"
+        "  --dump-config        print the effective configuration and exit\n"
+        "Output:\n"
+        "  -l DIR               log directory for eve.json (created if missing; default .)\n"
+        "Threads:\n"
+        "  --workers N          worker threads (default: one per online CPU)\n"
+        "  --cpus LIST          pin threads to CPUs, e.g. 0-3,6 (workers first, then reader,\n"
+        "                       then output thread)\n"
+        "  --runmode MODE       autofp (one reader dispatching to workers; default), single\n"
+        "                       (one thread), workers (multi-queue sources)\n"
+        "  -k none|all          checksum validation off (default) or on\n"
+        "Other:\n"
+        "  -h, --help           this help\n"
+        "  -V, --version        version\n"
+        "\n"
+        "Exit status: 0 success (also after SIGINT/SIGTERM, which stop capture, drain and flush),\n"
+        "1 runtime error (nothing could be read, interface or output cannot be opened),\n"
+        "2 usage or configuration error.\n");
+}
+
+enum { OPT_WORKERS = 1000, OPT_CPUS, OPT_SPEED, OPT_RUNMODE, OPT_SET, OPT_TEST_RULES, OPT_DUMP };
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"workers", required_argument, NULL, OPT_WORKERS},
+        {"cpus", required_argument, NULL, OPT_CPUS},
+        {"pcap-speed", required_argument, NULL, OPT_SPEED},
+        {"runmode", required_argument, NULL, OPT_RUNMODE},
+        {"set", required_argument, NULL, OPT_SET},
+        {"test-rules", no_argument, NULL, OPT_TEST_RULES},
+        {"dump-config", no_argument, NULL, OPT_DUMP},
+        {"pcap", required_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
+    };
+    char **files = calloc((size_t)argc + 1, sizeof(char *));
+    char **sets = calloc((size_t)argc + 1, sizeof(char *)); /* in order: --set and options */
+    char **rules = calloc((size_t)argc + 1, sizeof(char *));
+    char bufs[16][600];
+    unsigned n_files = 0, n_sets = 0, n_rules = 0, n_bufs = 0;
+    const char *config_path = NULL, *iface = NULL;
+    bool test_rules = false, dump = false;
+    int rc = EXIT_USAGE, c;
+    char err[1024] = "";
+    struct tl_config cfg;
+    struct sensor *s = NULL;
+
+    if (!files || !sets || !rules || config_init(&cfg) < 0) {
+        fprintf(stderr, "tripline: out of memory\n");
+        return EXIT_RUNTIME;
+    }
+#define SET_OPT(fmt, ...)                                                                          \
+    do {                                                                                           \
+        if (n_bufs >= 16)                                                                          \
+            goto usage_err;                                                                        \
+        snprintf(bufs[n_bufs], sizeof(bufs[0]), fmt, __VA_ARGS__);                                 \
+        sets[n_sets++] = bufs[n_bufs++];                                                           \
+    } while (0)
+
+    while ((c = getopt_long(argc, argv, "r:S:c:l:i:k:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r': files[n_files++] = optarg; break;
+        case 'S': rules[n_rules++] = optarg; break;
+        case 'c': config_path = optarg; break;
+        case 'l': SET_OPT("default-log-dir=%s", optarg); break;
+        case 'i': iface = optarg; break;
+        case 'k':
+            if (strcmp(optarg, "none") && strcmp(optarg, "all")) {
+                fprintf(stderr, "tripline: -k takes none or all, not '%s'\n", optarg);
+                goto out;
+            }
+            SET_OPT("decoder.checksum-validation=%s", strcmp(optarg, "all") ? "no" : "yes");
+            break;
+        case OPT_WORKERS: SET_OPT("threading.workers=%s", optarg); break;
+        case OPT_CPUS: SET_OPT("threading.cpus=%s", optarg); break;
+        case OPT_SPEED: SET_OPT("capture.pcap-speed=%s", optarg); break;
+        case OPT_RUNMODE: SET_OPT("threading.runmode=%s", optarg); break;
+        case OPT_SET: sets[n_sets++] = optarg; break;
+        case OPT_TEST_RULES: test_rules = true; break;
+        case OPT_DUMP: dump = true; break;
+        case 'h': usage(stdout); rc = EXIT_OK; goto out;
+        case 'V': printf("tripline %s\n", TRIPLINE_VERSION); rc = EXIT_OK; goto out;
+        default: goto usage_err;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tripline: unexpected argument '%s'\n", argv[optind]);
+        goto usage_err;
+    }
+    if (config_path && config_load_file(&cfg, config_path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "tripline: %s\n", err);
+        goto out;
+    }
+    /* --set and the options, in command-line order: later wins */
+    for (unsigned i = 0; i < n_sets; i++) {
+        if (config_set(&cfg, sets[i], err, sizeof(err)) < 0) {
+            fprintf(stderr, "tripline: %s\n", err);
+            goto out;
+        }
+    }
+    if (n_rules) {
+        char list[8192] = "";
+        size_t off = 0;
+        for (unsigned i = 0; i < n_rules; i++) {
+            if (strchr(rules[i], ',')) {
+                fprintf(stderr, "tripline: -S %s: rule file names must not contain ','\n", rules[i]);
+                goto out;
+            }
+            off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? "," : "", rules[i]);
+            if (off >= sizeof(list))
+                goto usage_err;
+        }
+        char *kv = malloc(strlen(list) + 16);
+        if (!kv)
+            goto out;
+        snprintf(kv, strlen(list) + 16, "rules.files=%s", list);
+        int r = config_set(&cfg, kv, err, sizeof(err));
+        free(kv);
+        if (r < 0) {
+            fprintf(stderr, "tripline: %s\n", err);
+            goto out;
+        }
+    }
+    if (config_finalize(&cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "tripline: %s\n", err);
+        goto out;
+    }
+    if (dump) {
+        config_dump(&cfg, stdout);
+        rc = EXIT_OK;
+        goto out;
+    }
+    if (test_rules) {
+        if (cfg.n_rule_files == 0) {
+            fprintf(stderr, "tripline: --test-rules needs rules (-S FILE or rules.files)\n");
+            goto out;
+        }
+        fprintf(stderr, "tripline: --test-rules: rule loading is not built into this engine yet\n");
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    if (!iface && cfg.interface[0] && n_files == 0)
+        iface = cfg.interface;
+    if ((n_files == 0) == (iface == NULL)) {
+        fprintf(stderr, "tripline: give either -r FILE (one or more) or -i IFACE\n");
+        goto usage_err;
+    }
+    if (cfg.n_rule_files)
+        fprintf(stderr, "tripline: warning: rule matching is not built into this engine yet; "
+                        "%u rule file(s) ignored\n", cfg.n_rule_files);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    s = sensor_new(&cfg, &g_stop, err, sizeof(err));
+    if (!s) {
+        fprintf(stderr, "tripline: %s\n", err);
+        rc = (strstr(err, "key '") != NULL) ? EXIT_USAGE : EXIT_RUNTIME;
+        goto out;
+    }
+    if (n_files) {
+        rc = sensor_run_files(s, files, n_files) == 0 ? EXIT_OK : EXIT_RUNTIME;
+    } else {
+        rc = sensor_run_live(s, iface) == 0 ? EXIT_OK : EXIT_RUNTIME;
+    }
+    sensor_print_summary(s, stderr);
+    goto out;
+
+usage_err:
+    usage(stderr);
+    rc = EXIT_USAGE;
+out:
+    sensor_free(s);
+    config_release(&cfg);
+    free(files);
+    free(sets);
+    free(rules);
+    return rc;
+}
