@@ -10,6 +10,7 @@
 #ifndef TRIPLINE_CAPTURE_OPTS_H
 #define TRIPLINE_CAPTURE_OPTS_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

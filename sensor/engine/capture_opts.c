@@ -1,0 +1,523 @@
+/* Capture options and the multi-queue sources behind them (see capture_opts.h). */
+#include "capture_opts.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tripline_config.h"
+
+#if HAVE_XDP
+#include "afxdp_source.h"
+#endif
+#if HAVE_DPDK
+#include "dpdk_source.h"
+#endif
+
+enum { OPT_CAPTURE = 0, OPT_QUEUES, OPT_DPDK_ARGS, OPT_PORTS, OPT_XDP_DETACH, OPT_N };
+
+struct capture {
+    enum capture_kind kind;
+    struct pkt_source src;
+    struct pkt_source_ops ops;
+    void **queues;
+#if HAVE_XDP
+    struct dp_afxdp *afxdp;
+#endif
+#if HAVE_DPDK
+    struct dp_dpdk *dpdk;
+#endif
+};
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    if (err && errlen) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+void capture_opts_init(struct capture_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->kind = CAPTURE_PCAP;
+}
+
+static int parse_kind(const char *v, enum capture_kind *out)
+{
+    if (!strcmp(v, "pcap"))
+        *out = CAPTURE_PCAP;
+    else if (!strcmp(v, "afxdp"))
+        *out = CAPTURE_AFXDP;
+    else if (!strcmp(v, "dpdk"))
+        *out = CAPTURE_DPDK;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+static int cfg_u32(const struct tl_config *cfg, const char *path, uint64_t min, uint64_t max,
+                   unsigned *out, char *err, size_t errlen)
+{
+    const struct cfg_node *n = config_get(cfg->root, path);
+    uint64_t v;
+    if (!n)
+        return 0;
+    int rc = config_node_u64(cfg, n, min, max, &v, err, errlen);
+    if (rc)
+        return rc;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int cfg_flag(const struct tl_config *cfg, const char *path, bool *out, char *err,
+                    size_t errlen)
+{
+    const struct cfg_node *n = config_get(cfg->root, path);
+    return n ? config_node_bool(cfg, n, out, err, errlen) : 0;
+}
+
+static int cfg_str(const struct tl_config *cfg, const char *path, char *buf, size_t len,
+                   const char **out, char *err, size_t errlen)
+{
+    const struct cfg_node *n = config_get(cfg->root, path);
+    if (!n)
+        return 0;
+    if (n->kind != CFG_SCALAR || !n->value)
+        return fail(err, errlen, -EINVAL, "%s:%d: key '%s': expected a string", config_file(cfg),
+                    config_node_line(n), path);
+    if (strlen(n->value) >= len)
+        return fail(err, errlen, -EINVAL, "%s:%d: key '%s': longer than %zu characters",
+                    config_file(cfg), config_node_line(n), path, len - 1);
+    snprintf(buf, len, "%s", n->value);
+    *out = buf;
+    return 0;
+}
+
+int capture_opts_from_config(struct capture_opts *o, const struct tl_config *cfg, char *err,
+                             size_t errlen)
+{
+    const struct cfg_node *m = config_get(cfg->root, "capture.method");
+    int rc;
+
+    if (m) {
+        if (m->kind != CFG_SCALAR || !m->value || parse_kind(m->value, &o->kind))
+            return fail(err, errlen, -EINVAL,
+                        "%s:%d: key 'capture.method': expected pcap, afxdp or dpdk",
+                        config_file(cfg), config_node_line(m));
+    }
+    if ((rc = cfg_u32(cfg, "capture.queues", 0, 1024, &o->queues, err, errlen)) ||
+        (rc = cfg_u32(cfg, "capture.afxdp.queues", 0, 1024, &o->queues, err, errlen)) ||
+        (rc = cfg_u32(cfg, "capture.afxdp.frames", 64, 1u << 20, &o->afxdp_frames, err, errlen)) ||
+        (rc = cfg_u32(cfg, "capture.afxdp.frame-size", 2048, 4096, &o->afxdp_frame_size, err,
+                      errlen)) ||
+        (rc = cfg_u32(cfg, "capture.afxdp.bypass-entries", 1, 1u << 24, &o->afxdp_bypass_entries,
+                      err, errlen)) ||
+        (rc = cfg_flag(cfg, "capture.afxdp.force-copy", &o->afxdp_force_copy, err, errlen)) ||
+        (rc = cfg_flag(cfg, "capture.afxdp.force-skb", &o->afxdp_force_skb, err, errlen)) ||
+        (rc = cfg_u32(cfg, "capture.dpdk.queues", 0, 1024, &o->queues, err, errlen)) ||
+        (rc = cfg_u32(cfg, "capture.dpdk.mbufs", 1, 1u << 30, &o->dpdk_mbufs, err, errlen)) ||
+        (rc = cfg_u32(cfg, "capture.dpdk.mbuf-size", 512, 65535, &o->dpdk_mbuf_size, err,
+                      errlen)) ||
+        (rc = cfg_u32(cfg, "capture.dpdk.rx-descriptors", 32, 32768, &o->dpdk_rx_desc, err,
+                      errlen)) ||
+        (rc = cfg_str(cfg, "capture.dpdk.eal-args", o->cfg_dpdk_args, sizeof(o->cfg_dpdk_args),
+                      &o->dpdk_args, err, errlen)) ||
+        (rc = cfg_str(cfg, "capture.dpdk.ports", o->cfg_ports, sizeof(o->cfg_ports), &o->ports,
+                      err, errlen)))
+        return rc < 0 ? rc : -EINVAL;
+    return 0;
+}
+
+unsigned capture_opts_getopt(struct option *out, int base)
+{
+    static const char *names[OPT_N] = {"capture", "queues", "dpdk-args", "ports", "xdp-detach"};
+    for (int i = 0; i < OPT_N; i++) {
+        out[i].name = names[i];
+        out[i].has_arg = i == OPT_XDP_DETACH ? no_argument : required_argument;
+        out[i].flag = NULL;
+        out[i].val = base + i;
+    }
+    return OPT_N;
+}
+
+int capture_opts_handle(struct capture_opts *o, int val, int base, const char *optarg, char *err,
+                        size_t errlen)
+{
+    char *end;
+    unsigned long v;
+
+    switch (val - base) {
+    case OPT_CAPTURE:
+        if (parse_kind(optarg, &o->kind))
+            return fail(err, errlen, -EINVAL, "--capture takes pcap, afxdp or dpdk, not '%s'",
+                        optarg);
+        return 1;
+    case OPT_QUEUES:
+        v = strtoul(optarg, &end, 10);
+        if (!*optarg || *end || v > 1024)
+            return fail(err, errlen, -EINVAL, "--queues takes a number 0..1024, not '%s'", optarg);
+        o->queues = (unsigned)v;
+        return 1;
+    case OPT_DPDK_ARGS:
+        o->dpdk_args = optarg;
+        return 1;
+    case OPT_PORTS:
+        o->ports = optarg;
+        return 1;
+    case OPT_XDP_DETACH:
+        o->xdp_detach = true;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+const char *capture_opts_usage(void)
+{
+    return "Multi-queue capture (runmode workers: one worker per receive queue):\n"
+           "  --capture afxdp|dpdk afxdp: XDP + AF_XDP sockets on -i IFACE; dpdk: DPDK ports\n"
+           "                       (default pcap: libpcap on -i, or -r files)\n"
+           "  --queues N           receive queues (= workers); afxdp default: all of IFACE's,\n"
+           "                       dpdk default: 1\n"
+           "  --dpdk-args \"ARGS\"   EAL arguments, e.g. \"--no-huge -m 1024 --no-pci\n"
+           "                       --vdev=net_pcap0,rx_pcap=FILE\" (capture.dpdk.eal-args)\n"
+           "  --ports LIST         DPDK ports by id or name (default: all) (capture.dpdk.ports)\n"
+           "  --xdp-detach         with -i IFACE: detach a left-over Tripline XDP program, exit\n";
+}
+
+#if HAVE_XDP || HAVE_DPDK
+static void log_line(void *ctx, const char *msg)
+{
+    FILE *f = ctx;
+    if (f)
+        fprintf(f, "tripline: %s\n", msg);
+}
+#endif
+
+#if HAVE_XDP
+static int open_afxdp(struct capture *c, const struct capture_opts *o, FILE *log, bool *usage,
+                      char *err, size_t errlen)
+{
+    struct dp_afxdp_config cfg;
+    int e = 0;
+
+    if (!o->iface)
+        return (*usage = true), fail(err, errlen, -EINVAL, "--capture afxdp needs -i IFACE");
+    dp_afxdp_config_default(&cfg);
+    cfg.iface = o->iface;
+    cfg.queues = o->queues;
+    if (o->afxdp_frames)
+        cfg.frames = o->afxdp_frames;
+    if (o->afxdp_frame_size)
+        cfg.frame_size = o->afxdp_frame_size;
+    if (o->afxdp_bypass_entries)
+        cfg.bypass_entries = o->afxdp_bypass_entries;
+    cfg.force_copy = o->afxdp_force_copy;
+    cfg.force_skb = o->afxdp_force_skb;
+    cfg.log = log_line;
+    cfg.log_ctx = log;
+    c->afxdp = dp_afxdp_open(&cfg, &e, err, errlen);
+    if (!c->afxdp) {
+        *usage = e == -EINVAL;
+        return e ? e : -EINVAL;
+    }
+    unsigned nq = dp_afxdp_queue_count(c->afxdp);
+    c->queues = calloc(nq, sizeof(*c->queues));
+    if (!c->queues)
+        return fail(err, errlen, -ENOMEM, "out of memory");
+    for (unsigned i = 0; i < nq; i++)
+        c->queues[i] = dp_afxdp_queue_handle(c->afxdp, i);
+    c->ops.rx_burst = dp_afxdp_handle_rx;
+    c->ops.release = dp_afxdp_handle_release;
+    c->ops.stats = dp_afxdp_handle_stats;
+    c->src.n_queues = nq;
+    c->src.name = "afxdp";
+    return 0;
+}
+#endif
+
+#if HAVE_DPDK
+static int open_dpdk(struct capture *c, const struct capture_opts *o, FILE *log, bool *usage,
+                     char *err, size_t errlen)
+{
+    struct dp_dpdk_config cfg;
+    int e = 0;
+
+    dp_dpdk_config_default(&cfg);
+    cfg.eal_args = o->dpdk_args ? o->dpdk_args : "";
+    cfg.ports = o->ports;
+    cfg.queues = o->queues ? o->queues : 1;
+    if (o->dpdk_mbufs)
+        cfg.mbufs = o->dpdk_mbufs;
+    if (o->dpdk_mbuf_size)
+        cfg.mbuf_size = o->dpdk_mbuf_size;
+    if (o->dpdk_rx_desc)
+        cfg.rx_desc = o->dpdk_rx_desc;
+    cfg.log = log_line;
+    cfg.log_ctx = log;
+    c->dpdk = dp_dpdk_open(&cfg, &e, err, errlen);
+    if (!c->dpdk) {
+        *usage = e == -EINVAL || e == -ENODEV;
+        return e ? e : -EINVAL;
+    }
+    unsigned nq = dp_dpdk_queue_count(c->dpdk);
+    c->queues = calloc(nq, sizeof(*c->queues));
+    if (!c->queues)
+        return fail(err, errlen, -ENOMEM, "out of memory");
+    for (unsigned i = 0; i < nq; i++)
+        c->queues[i] = dp_dpdk_queue_handle(c->dpdk, i);
+    c->ops.rx_burst = dp_dpdk_handle_rx;
+    c->ops.release = dp_dpdk_handle_release;
+    c->ops.stats = dp_dpdk_handle_stats;
+    c->src.n_queues = nq;
+    c->src.name = "dpdk";
+    return 0;
+}
+#endif
+
+struct capture *capture_open(const struct capture_opts *o, FILE *log, bool *exit_usage, char *err,
+                             size_t errlen)
+{
+    struct capture *c = calloc(1, sizeof(*c));
+    bool usage = false;
+    int rc = -EINVAL;
+
+    if (!c) {
+        fail(err, errlen, -ENOMEM, "out of memory");
+        goto out;
+    }
+    c->kind = o->kind;
+    switch (o->kind) {
+    case CAPTURE_AFXDP:
+#if HAVE_XDP
+        rc = open_afxdp(c, o, log, &usage, err, errlen);
+#else
+        usage = true;
+        rc = fail(err, errlen, -ENOTSUP, "--capture afxdp: this build has no AF_XDP support "
+                  "(libbpf, libxdp, clang and bpftool were not found at build time)");
+#endif
+        break;
+    case CAPTURE_DPDK:
+#if HAVE_DPDK
+        rc = open_dpdk(c, o, log, &usage, err, errlen);
+#else
+        usage = true;
+        rc = fail(err, errlen, -ENOTSUP, "--capture dpdk: this build has no DPDK support "
+                  "(libdpdk was not found at build time)");
+#endif
+        break;
+    default:
+        usage = true;
+        rc = fail(err, errlen, -EINVAL, "capture_open: pcap capture does not use queues");
+        break;
+    }
+    (void)log;
+    if (rc == 0) {
+        c->src.ops = &c->ops;
+        c->src.queues = c->queues;
+        if (exit_usage)
+            *exit_usage = false;
+        return c;
+    }
+out:
+    if (exit_usage)
+        *exit_usage = usage;
+    capture_close(c);
+    return NULL;
+}
+
+const struct pkt_source *capture_source(const struct capture *c)
+{
+    return &c->src;
+}
+
+int capture_get_stats(struct capture *c, struct capture_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->kind = c->kind;
+#if HAVE_XDP
+    if (c->afxdp) {
+        struct dp_xdp_counters k;
+        struct dp_source_stats s;
+        int rc = dp_afxdp_kernel_counters(c->afxdp, &k);
+        if (rc)
+            return rc;
+        dp_afxdp_stats(c->afxdp, &s);
+        st->xdp_packets = k.packets;
+        st->xdp_bytes = k.bytes;
+        st->xdp_redirected = k.redirected;
+        st->xdp_bypassed_packets = k.bypassed_packets;
+        st->xdp_bypassed_bytes = k.bypassed_bytes;
+        st->xdp_parse_failed = k.parse_failed;
+        st->xdp_no_socket = k.no_socket;
+        st->xdp_sock_drops = s.kernel_drops;
+    }
+#endif
+#if HAVE_DPDK
+    if (c->dpdk) {
+        for (unsigned i = 0; i < dp_dpdk_port_count(c->dpdk); i++) {
+            struct dp_dpdk_port_stats ps;
+            int rc = dp_dpdk_port_stats(c->dpdk, i, &ps);
+            if (rc)
+                return rc;
+            st->ipackets += ps.ipackets;
+            st->ibytes += ps.ibytes;
+            st->imissed += ps.imissed;
+            st->ierrors += ps.ierrors;
+            st->rx_nombuf += ps.rx_nombuf;
+        }
+    }
+#endif
+    return 0;
+}
+
+int capture_stats_json(const struct capture_stats *st, char *buf, size_t len)
+{
+    if (st->kind == CAPTURE_AFXDP)
+        return snprintf(buf, len,
+                        "{\"afxdp\":{\"kernel_packets\":%" PRIu64 ",\"kernel_bytes\":%" PRIu64
+                        ",\"redirected\":%" PRIu64 ",\"bypassed_packets\":%" PRIu64
+                        ",\"bypassed_bytes\":%" PRIu64 ",\"parse_failed\":%" PRIu64
+                        ",\"no_socket\":%" PRIu64 ",\"socket_drops\":%" PRIu64 "}}",
+                        st->xdp_packets, st->xdp_bytes, st->xdp_redirected,
+                        st->xdp_bypassed_packets, st->xdp_bypassed_bytes, st->xdp_parse_failed,
+                        st->xdp_no_socket, st->xdp_sock_drops);
+    if (st->kind == CAPTURE_DPDK)
+        return snprintf(buf, len,
+                        "{\"dpdk\":{\"ipackets\":%" PRIu64 ",\"ibytes\":%" PRIu64
+                        ",\"imissed\":%" PRIu64 ",\"ierrors\":%" PRIu64 ",\"rx_nombuf\":%" PRIu64
+                        "}}",
+                        st->ipackets, st->ibytes, st->imissed, st->ierrors, st->rx_nombuf);
+    return snprintf(buf, len, "{}");
+}
+
+void capture_print_summary(struct capture *c, FILE *out)
+{
+    struct capture_stats st;
+
+    if (!c || capture_get_stats(c, &st))
+        return;
+#if HAVE_XDP
+    if (c->afxdp)
+        fprintf(out,
+                "  xdp:        %" PRIu64 " packets seen in the kernel, %" PRIu64 " redirected, %" PRIu64
+                " bypassed (%" PRIu64 " bytes), %" PRIu64 " parse failures, %" PRIu64
+                " without socket, %" PRIu64 " socket drops\n",
+                st.xdp_packets, st.xdp_redirected, st.xdp_bypassed_packets,
+                st.xdp_bypassed_bytes, st.xdp_parse_failed, st.xdp_no_socket, st.xdp_sock_drops);
+#endif
+#if HAVE_DPDK
+    if (c->dpdk) {
+        for (unsigned i = 0; i < dp_dpdk_port_count(c->dpdk); i++) {
+            struct dp_dpdk_port_stats ps;
+            if (dp_dpdk_port_stats(c->dpdk, i, &ps) == 0)
+                fprintf(out,
+                        "  dpdk port %u (%s): ipackets %" PRIu64 ", imissed %" PRIu64
+                        ", ierrors %" PRIu64 ", rx_nombuf %" PRIu64 "\n",
+                        dp_dpdk_port_id(c->dpdk, i), dp_dpdk_port_name(c->dpdk, i), ps.ipackets,
+                        ps.imissed, ps.ierrors, ps.rx_nombuf);
+        }
+    }
+#endif
+    (void)out;
+}
+
+bool capture_can_bypass(const struct capture *c)
+{
+#if HAVE_XDP
+    return c && c->afxdp;
+#else
+    (void)c;
+    return false;
+#endif
+}
+
+#if HAVE_XDP
+static void to_tuple(const struct capture_flow *f, struct dp_flow_tuple *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->ip_version = f->ip_version;
+    t->proto = f->proto;
+    t->sport = f->sport;
+    t->dport = f->dport;
+    memcpy(t->src, f->src, 16);
+    memcpy(t->dst, f->dst, 16);
+}
+#endif
+
+int capture_bypass_add(struct capture *c, unsigned queue, const struct capture_flow *f)
+{
+#if HAVE_XDP
+    if (c && c->afxdp) {
+        struct dp_flow_tuple t;
+        to_tuple(f, &t);
+        return dp_afxdp_bypass_add(c->afxdp, queue, &t);
+    }
+#endif
+    (void)c;
+    (void)queue;
+    (void)f;
+    return -EOPNOTSUPP;
+}
+
+int capture_bypass_take(struct capture *c, unsigned queue, const struct capture_flow *f,
+                        uint64_t *packets, uint64_t *bytes)
+{
+#if HAVE_XDP
+    if (c && c->afxdp) {
+        struct dp_flow_tuple t;
+        struct dp_bypass_counters bc;
+        to_tuple(f, &t);
+        int rc = dp_afxdp_bypass_del(c->afxdp, queue, &t, &bc);
+        if (rc == 0) {
+            *packets = bc.packets;
+            *bytes = bc.bytes;
+        }
+        return rc;
+    }
+#endif
+    (void)c;
+    (void)queue;
+    (void)f;
+    (void)packets;
+    (void)bytes;
+    return -EOPNOTSUPP;
+}
+
+void capture_close(struct capture *c)
+{
+    if (!c)
+        return;
+#if HAVE_XDP
+    dp_afxdp_close(c->afxdp);
+#endif
+#if HAVE_DPDK
+    dp_dpdk_close(c->dpdk);
+#endif
+    free(c->queues);
+    free(c);
+}
+
+int capture_xdp_detach(const char *iface, char *err, size_t errlen)
+{
+#if HAVE_XDP
+    if (!iface)
+        return fail(err, errlen, -EINVAL, "--xdp-detach needs -i IFACE");
+    int rc = dp_afxdp_detach(iface, err, errlen);
+    if (rc == 0)
+        fprintf(stderr, "tripline: detached Tripline's XDP program from %s\n", iface);
+    return rc;
+#else
+    (void)iface;
+    return fail(err, errlen, -ENOTSUP, "--xdp-detach: this build has no AF_XDP support");
+#endif
+}
