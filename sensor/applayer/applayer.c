@@ -16,7 +16,7 @@ static const char *const proto_names[APP_PROTO_MAX] = {
     [APP_PROTO_RDP] = "rdp",         [APP_PROTO_RFB] = "rfb",   [APP_PROTO_SIP] = "sip",
     [APP_PROTO_MQTT] = "mqtt",       [APP_PROTO_NTP] = "ntp",   [APP_PROTO_DHCP] = "dhcp",
     [APP_PROTO_TELNET] = "telnet",   [APP_PROTO_KRB5] = "krb5", [APP_PROTO_IRC] = "irc",
-    [APP_PROTO_FAILED] = "failed",
+    [APP_PROTO_FTP_DATA] = "ftp-data", [APP_PROTO_FAILED] = "failed",
 };
 
 const char *app_proto_name(enum app_proto p)

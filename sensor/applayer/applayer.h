@@ -55,6 +55,7 @@ enum app_proto {
     APP_PROTO_TELNET,
     APP_PROTO_KRB5,
     APP_PROTO_IRC,
+    APP_PROTO_FTP_DATA, /* named for rule headers; not detected (needs FTP PASV tracking) */
     APP_PROTO_FAILED, /* detection gave up: "failed" */
     APP_PROTO_MAX
 };

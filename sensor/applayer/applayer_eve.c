@@ -457,3 +457,50 @@ int applayer_eve_tx(struct json_writer *w, const struct applayer_tx *tx, enum fl
         return -EINVAL;
     return applayer_eve_write(w, snap, n);
 }
+
+const char *applayer_eve_app_proto_name(uint16_t app_proto)
+{
+    if (app_proto == APP_PROTO_UNKNOWN || app_proto >= APP_PROTO_MAX)
+        return NULL;
+    return app_proto_name((enum app_proto)app_proto);
+}
+
+bool applayer_eve_anomaly_name(void *ctx, const struct event_anomaly *a, const char **event,
+                               const char **layer)
+{
+    (void)ctx;
+    /* "applayer." + name, built once: names are static, so are these strings */
+    static const char *const full[APPL_ANOMALY_MAX] = {
+#define N(e, s) [e] = "applayer." s
+        N(APPL_NONE, "none"),
+        N(APPL_NO_STATE, "no_state"),
+        N(APPL_NO_TX_BUFFER, "no_tx_buffer"),
+        N(APPL_HTTP_LINE_TOO_LONG, "http.header_too_long"),
+        N(APPL_HTTP_TOO_MANY_HEADERS, "http.too_many_headers"),
+        N(APPL_HTTP_BAD_REQUEST_LINE, "http.bad_request_line"),
+        N(APPL_HTTP_BAD_STATUS_LINE, "http.bad_status_line"),
+        N(APPL_HTTP_BAD_CONTENT_LENGTH, "http.bad_content_length"),
+        N(APPL_HTTP_BAD_CHUNK, "http.bad_chunk"),
+        N(APPL_HTTP_TOO_MANY_TX, "http.too_many_transactions"),
+        N(APPL_HTTP_BODY_TRUNCATED, "http.body_truncated"),
+        N(APPL_HTTP_DECOMPRESS_ERROR, "http.decompress_error"),
+        N(APPL_HTTP_DECOMPRESS_BOMB, "http.decompress_bomb"),
+        N(APPL_HTTP_NO_INFLATE_STATE, "http.no_inflate_state"),
+        N(APPL_DNS_MALFORMED, "dns.malformed"),
+        N(APPL_DNS_NAME_LOOP, "dns.name_loop"),
+        N(APPL_DNS_NAME_TOO_LONG, "dns.name_too_long"),
+        N(APPL_DNS_TOO_MANY_RECORDS, "dns.too_many_records"),
+        N(APPL_DNS_TCP_TOO_LARGE, "dns.tcp_message_too_large"),
+        N(APPL_TLS_BAD_RECORD, "tls.bad_record"),
+        N(APPL_TLS_BAD_HANDSHAKE, "tls.bad_handshake"),
+        N(APPL_TLS_HANDSHAKE_TOO_LARGE, "tls.handshake_too_large"),
+        N(APPL_TLS_BAD_CERT, "tls.bad_certificate"),
+#undef N
+    };
+    if (!a || a->layer != 2 || a->code >= APPL_ANOMALY_MAX || !full[a->code])
+        return false;
+    *event = full[a->code];
+    if (layer)
+        *layer = "proto_parser";
+    return true;
+}

@@ -11,6 +11,7 @@
 #ifndef TRIPLINE_APPLAYER_EVE_H
 #define TRIPLINE_APPLAYER_EVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,16 @@ int applayer_eve_write(struct json_writer *w, const void *snap, size_t len);
 
 /* Convenience for a live transaction (tests, tools): snapshot on the stack, then write. */
 int applayer_eve_tx(struct json_writer *w, const struct applayer_tx *tx, enum flow_dir dir);
+
+/* For eve_format_opts.app_proto_name: Suricata's name, NULL for APP_PROTO_UNKNOWN (Suricata
+ * then writes no app_proto). */
+const char *applayer_eve_app_proto_name(uint16_t app_proto);
+
+/* For eve_format_opts.anomaly_name: names app-layer anomalies (layer 2) as
+ * event "applayer.<name>" ("applayer.http.bad_chunk"), layer "proto_parser"; false for other
+ * layers so the formatter (or another namer) handles them. */
+bool applayer_eve_anomaly_name(void *ctx, const struct event_anomaly *a, const char **event,
+                               const char **layer);
 
 /* Suricata's names used in EVE: "A", "AAAA", "CNAME"... ("TYPE123" style as a number otherwise
  * written by the caller), "NOERROR"/"NXDOMAIN"..., "TLS 1.2"/"TLSv1"... NULL when unknown. */

@@ -1091,6 +1091,22 @@ static void test_eve(void **state)
                         "771,4865-49199-156,0-10-11-43,29-23,0");
     json_decref(t);
     fixture_free(fx);
+
+    assert_null(applayer_eve_app_proto_name(APP_PROTO_UNKNOWN));
+    assert_string_equal(applayer_eve_app_proto_name(APP_PROTO_HTTP), "http");
+    struct event_anomaly an = {.code = APPL_HTTP_BAD_CHUNK, .layer = 2};
+    const char *ev_name = NULL, *layer = NULL;
+    assert_true(applayer_eve_anomaly_name(NULL, &an, &ev_name, &layer));
+    assert_string_equal(ev_name, "applayer.http.bad_chunk");
+    assert_string_equal(layer, "proto_parser");
+    /* every code has a name that matches applayer_anomaly_name() */
+    for (uint16_t c = 0; c < APPL_ANOMALY_MAX; c++) {
+        an.code = c;
+        assert_true(applayer_eve_anomaly_name(NULL, &an, &ev_name, &layer));
+        assert_string_equal(ev_name + strlen("applayer."), applayer_anomaly_name(c));
+    }
+    an.layer = 0;
+    assert_false(applayer_eve_anomaly_name(NULL, &an, &ev_name, &layer));
 }
 
 int main(void)
