@@ -69,6 +69,7 @@ struct flow_table {
     uint64_t timeout_ns[TC_MAX];
     uint32_t timeout_s[TC_MAX];
     uint64_t id_seed;
+    uint8_t gen; /* current update call: eviction spares flows with this touch_gen */
     flow_end_fn on_end;
     void *ctx;
     struct flow_table_stats stats;
@@ -271,8 +272,9 @@ static inline void tw_unlink(struct flow_table *ft, struct flow *f)
 static inline void tw_insert(struct flow_table *ft, struct flow *f, uint32_t idx, uint64_t sec)
 {
     if (!ft->tw_started) {
+        /* the wheel starts at the first packet's second, not at its flow's expiry */
         ft->tw_started = true;
-        ft->tw_next = sec;
+        ft->tw_next = f->last_ns / NS_PER_S;
     }
     if (sec < ft->tw_next)
         sec = ft->tw_next;
@@ -453,25 +455,35 @@ static uint64_t flow_make_id(const struct flow_key *key, uint64_t first_ns, uint
     return id ? id : 1;
 }
 
-/* The flow to evict: the first of the earliest non-empty wheel slot. A flow that has seen
- * packets since it was scheduled gets a second chance (rescheduled) a few times. */
+/* The flow to evict: the first of the earliest wheel slots, sparing flows touched by the
+ * current update call (the caller may still hold them) and giving a flow that has seen packets
+ * since it was scheduled a second chance (rescheduled) a few times. */
 static uint32_t flow_pick_victim(struct flow_table *ft)
 {
     unsigned chances = 8;
+    uint32_t fallback = FLOW_NIL;
     uint64_t s = ft->tw_next;
     for (uint32_t n = 0; n <= ft->tw_mask; n++, s++) {
-        uint32_t idx;
-        while ((idx = ft->tw_head[s & ft->tw_mask]) != FLOW_NIL) {
+        uint32_t idx = ft->tw_head[s & ft->tw_mask];
+        while (idx != FLOW_NIL) {
             struct flow *f = &ft->flows[idx];
+            uint32_t next = f->lru_next;
+            if (f->touch_gen == ft->gen) {
+                if (fallback == FLOW_NIL)
+                    fallback = idx;
+                idx = next;
+                continue;
+            }
             uint64_t due = flow_expiry_ns(ft, f) / NS_PER_S;
             if (chances == 0 || due <= f->tw_sec)
                 return idx;
             chances--;
             tw_unlink(ft, f);
-            tw_insert(ft, f, idx, due);
+            tw_insert(ft, f, idx, due); /* a later slot (or this one's tail) */
+            idx = next;
         }
     }
-    return FLOW_NIL;
+    return fallback; /* every flow was touched by this call: the table is smaller than it */
 }
 
 /* Takes a flow from the free list, evicting one if there is none. */
@@ -575,6 +587,7 @@ static struct flow *flow_update_keyed(struct flow_table *ft, const struct pkt_me
     }
     f->pkts[d]++;
     f->bytes[d] += m->wirelen;
+    f->touch_gen = ft->gen;
 
     if (m->proto == IPPROTO_NUM_TCP) {
         if (d == FLOW_TO_SERVER)
@@ -609,6 +622,7 @@ struct flow *flow_table_update(struct flow_table *ft, const struct pkt_meta *m, 
 {
     if (!meta_has_ip(m))
         return NULL;
+    ft->gen++;
     struct flow_key key;
     uint8_t side;
     uint32_t hash = key_build(m, &key, &side);
@@ -625,6 +639,7 @@ unsigned flow_table_update_burst(struct flow_table *ft, const struct pkt_meta *c
     uint8_t sides[BURST_CHUNK];
     unsigned got = 0;
 
+    ft->gen++;
     for (unsigned base = 0; base < n; base += BURST_CHUNK) {
         unsigned cnt = n - base < BURST_CHUNK ? n - base : BURST_CHUNK;
         /* stage 1: keys, hashes, bucket prefetch */

@@ -73,6 +73,7 @@ struct flow {
     uint64_t alerts;
     uint32_t timeout_s;  /* current timeout for its protocol and state */
     uint8_t n_flowbits;
+    uint8_t touch_gen; /* table internal: burst that last touched the flow (fills padding) */
     uint16_t flowbits[FLOW_MAX_FLOWBITS]; /* ids of set flowbits (rules/ interns the names) */
     struct stream_dir *stream[2];         /* reassembly state per direction, NULL if none */
     uint32_t detect_flags;                /* sensor/detect's per-flow marks */
@@ -138,7 +139,7 @@ uint32_t flow_key_from_meta(const struct pkt_meta *m, struct flow_key *key);
 /* Batch form of flow_table_update() for a burst of n decoded packets: computes every key and
  * hash first, prefetches the buckets and chain heads, then updates in order. flows[i] is NULL
  * where m[i] has no IP layer. A flow returned for m[i] stays valid for the rest of the burst
- * as long as max_flows > n (eviction takes the least recently seen flow). Returns how many
+ * as long as max_flows > n (eviction spares flows touched by the current call). Returns how many
  * packets got a flow. Caller: the owning worker thread. */
 unsigned flow_table_update_burst(struct flow_table *ft, const struct pkt_meta *const *m, unsigned n,
                                  struct flow **flows, enum flow_dir *dirs);

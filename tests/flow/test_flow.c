@@ -274,6 +274,25 @@ static void test_timeouts_per_state(void **state)
     flow_table_free(ft);
 }
 
+static void test_short_timeout_after_long(void **state)
+{
+    (void)state;
+    struct ended e;
+    struct flow_table *ft = mk(&e, 16);
+    enum flow_dir d;
+    /* the first flow has a long timeout; later flows with short ones still end on time */
+    struct pkt_meta t = pkt4(A, B, 2000, 80, 6, ACK, T0);
+    flow_table_update(ft, &t, &d);
+    struct pkt_meta u = pkt4(A, B, 1000, 53, 17, 0, T0 + S(5));
+    flow_table_update(ft, &u, &d);
+    assert_int_equal(flow_table_expire(ft, T0 + S(35), 100), 0);
+    assert_int_equal(flow_table_expire(ft, T0 + S(36), 100), 1);
+    assert_int_equal(e.last[0].key.proto, 17);
+    assert_int_equal(flow_table_expire(ft, T0 + S(600), 100), 0);
+    assert_int_equal(flow_table_expire(ft, T0 + S(601), 100), 1);
+    flow_table_free(ft);
+}
+
 static void test_activity_extends_timeout(void **state)
 {
     (void)state;
@@ -552,6 +571,45 @@ static void test_burst_matches_single(void **state)
     flow_table_free(b);
 }
 
+static void test_burst_spares_its_flows(void **state)
+{
+    (void)state;
+    struct ended e;
+    struct flow_table *ft = mk(&e, 8);
+    enum flow_dir d;
+    /* a full table of established TCP flows (600 s) */
+    for (unsigned i = 0; i < 8; i++) {
+        struct pkt_meta t = pkt4(A, B, (uint16_t)(2000 + i), 80, 6, ACK, T0);
+        flow_table_update(ft, &t, &d);
+    }
+    /* a burst of new UDP flows (30 s): each is the next to expire, yet none may be evicted
+     * by a later packet of the same burst */
+    struct pkt_meta pk[4];
+    const struct pkt_meta *pp[4];
+    for (unsigned i = 0; i < 4; i++) {
+        pk[i] = pkt4(A, B, (uint16_t)(3000 + i), 53, 17, 0, T0 + S(1));
+        pp[i] = &pk[i];
+    }
+    struct flow *fl[4];
+    enum flow_dir dirs[4];
+    assert_int_equal(flow_table_update_burst(ft, pp, 4, fl, dirs), 4);
+    for (unsigned i = 0; i < 4; i++) {
+        assert_int_equal(fl[i]->key.proto, 17);
+        assert_int_equal(flow_client_port(fl[i]), 3000 + i);
+        assert_int_equal(fl[i]->pkts[0], 1);
+    }
+    assert_int_equal(e.n, 4);
+    for (unsigned i = 0; i < 4; i++) {
+        assert_int_equal(e.reasons[i], FLOW_END_FORCED);
+        assert_int_equal(e.last[i].key.proto, 6);
+    }
+    /* next call: the UDP flows are fair game again (they expire first) */
+    struct pkt_meta u = pkt4(A, B, 4000, 53, 17, 0, T0 + S(2));
+    flow_table_update(ft, &u, &d);
+    assert_int_equal(e.last[4].key.proto, 17);
+    flow_table_free(ft);
+}
+
 static void test_flow_to_event_icmp(void **state)
 {
     (void)state;
@@ -602,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_tcp_rst_and_reuse),
         cmocka_unit_test(test_tcp_midstream),
         cmocka_unit_test(test_timeouts_per_state),
+        cmocka_unit_test(test_short_timeout_after_long),
         cmocka_unit_test(test_activity_extends_timeout),
         cmocka_unit_test(test_timeout_at_lookup),
         cmocka_unit_test(test_long_gaps),
@@ -612,6 +671,7 @@ int main(void)
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_flow_id_deterministic),
         cmocka_unit_test(test_burst_matches_single),
+        cmocka_unit_test(test_burst_spares_its_flows),
         cmocka_unit_test(test_flow_to_event_icmp),
         cmocka_unit_test(test_bad_config),
     };
