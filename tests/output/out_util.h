@@ -280,11 +280,13 @@ static void *tu_collector_thread(void *arg)
 static inline int tu_collector_start(struct tu_collector *c, const char *path)
 {
     memset(c, 0, sizeof(*c));
-    snprintf(c->path, sizeof(c->path), "%s", path);
+    if (strlen(path) >= sizeof(c->path))
+        return -ENAMETOOLONG;
+    memcpy(c->path, path, strlen(path) + 1);
     pthread_mutex_init(&c->mu, NULL);
     c->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
     unlink(path);
     if (bind(c->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(c->lfd, 8) < 0)
         return -errno;
