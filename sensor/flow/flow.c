@@ -257,7 +257,7 @@ void flow_table_prefetch(const struct flow_table *ft, uint32_t hash)
 
 static inline void tw_unlink(struct flow_table *ft, struct flow *f)
 {
-    uint32_t slot = f->tw_sec & ft->tw_mask;
+    uint32_t slot = (uint32_t)(f->tw_sec & ft->tw_mask);
     if (f->lru_prev != FLOW_NIL)
         ft->flows[f->lru_prev].lru_next = f->lru_next;
     else
@@ -278,8 +278,8 @@ static inline void tw_insert(struct flow_table *ft, struct flow *f, uint32_t idx
     }
     if (sec < ft->tw_next)
         sec = ft->tw_next;
-    f->tw_sec = (uint32_t)sec;
-    uint32_t slot = f->tw_sec & ft->tw_mask;
+    f->tw_sec = sec;
+    uint32_t slot = (uint32_t)(f->tw_sec & ft->tw_mask);
     f->lru_next = FLOW_NIL;
     f->lru_prev = ft->tw_tail[slot];
     if (f->lru_prev != FLOW_NIL)

@@ -83,7 +83,7 @@ struct flow {
     uint32_t lru_prev, lru_next; /* links in the table's timer-wheel slot (or the free list) */
     /* added by the flow stage (floweve) */
     uint8_t timeout_class;  /* the flow's timeout class (table internal) */
-    uint32_t tw_sec;        /* second of packet time whose timer-wheel slot holds the flow */
+    uint64_t tw_sec;        /* second of packet time whose timer-wheel slot holds the flow */
     uint8_t tcp_fin_sides;  /* bit d: direction d sent a FIN */
     uint8_t tcp_fin_acked;  /* bit d: direction d's FIN was acknowledged */
     uint8_t icmp_seen;      /* bit d: an ICMP packet went in direction d */

@@ -359,6 +359,14 @@ static void test_long_gaps(void **state)
     }
     assert_int_equal(flow_table_get_stats(ft)->active, 1);
     assert_int_equal(flow_table_get_stats(ft)->ended_timeout, 2);
+    /* timestamps beyond 2106 (seen in merged real captures): seconds do not fit 32 bits */
+    uint64_t far = S(17217029801ull);
+    u.sport = 9;
+    u.ts_ns = far;
+    flow_table_update(ft, &u, &d);
+    assert_int_equal(flow_table_expire(ft, far + S(30), 100), 1); /* the sport 7 flow */
+    assert_int_equal(flow_table_expire(ft, far + S(31), 100), 1);
+    assert_int_equal(flow_table_get_stats(ft)->active, 0);
     flow_table_free(ft);
 }
 
