@@ -3,8 +3,10 @@
  * One table per worker, owned by its thread; memory is fixed at flow_table_new() (a flow array
  * and a bucket array sized from the config) and nothing is allocated per packet. Time is packet
  * time: flows expire when the capture's clock passes their timeout, never by the wall clock, so
- * a replay gives the same flows at any speed. When the table is full the least recently seen
- * flow is evicted: counted, and still emitted, with reason "forced" as Suricata writes it.
+ * a replay gives the same flows at any speed. When the table is full the flow next to expire
+ * (with a second chance for flows active since they were scheduled: close to the least recently
+ * seen) is evicted: counted, and still emitted, with reason "forced" as Suricata writes it.
+ * Timeouts (flow_config_default) are those of suricata.yaml as Suricata 6/7 ship it.
  */
 #ifndef TRIPLINE_FLOW_H
 #define TRIPLINE_FLOW_H
@@ -164,7 +166,9 @@ uint16_t flow_server_port(const struct flow *f);
 
 struct event;
 /* Fills *ev as the EVENT_FLOW record of f (client -> server direction, counters, times, state,
- * end reason, ICMP types). ev->worker is left 0 for the caller to set. */
+ * end reason, ICMP types; for ICMP, ref.sport/dport carry the client's type/code). ev->ts_ns
+ * is the flow's last packet time: the caller may set the packet time at which the flow ended
+ * instead (Suricata logs that). ev->worker is left 0 for the caller to set. */
 void flow_to_event(const struct flow *f, struct event *ev);
 
 const char *flow_state_name(enum flow_state s);
