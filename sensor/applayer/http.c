@@ -740,6 +740,8 @@ static uint64_t parse_content_length(struct applayer_ctx *ctx, const uint8_t *p,
                                      bool *ok)
 {
     uint64_t v = 0;
+    while (len && (is_ws(p[len - 1]) || p[len - 1] == '\r'))
+        len--; /* an empty folded line leaves a trailing space */
     *ok = len > 0;
     for (uint32_t i = 0; i < len && *ok; i++) {
         if (p[i] == ',' ) /* "5, 5": repeated identical values merged by us */

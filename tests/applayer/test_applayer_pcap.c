@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,7 +69,7 @@ static const struct check checks[] = {
 
 /* ---- a minimal per-flow sequencer ---- */
 
-#define MAX_SEQ_FLOWS 4096
+#define MAX_SEQ_FLOWS 65536 /* power of two */
 
 struct seq_ent {
     uint64_t flow_id;
@@ -81,17 +82,24 @@ struct run {
     const struct check *c;
     unsigned hits;
     struct seq_ent seq[MAX_SEQ_FLOWS];
-    unsigned nseq;
 };
 
+/* Open addressing on the flow id; when full, the oldest entries are simply overwritten (a flow
+ * then restarts sequencing at its next packet, as after a gap). */
 static struct seq_ent *seq_of(struct run *r, uint64_t id)
 {
-    for (unsigned i = 0; i < r->nseq; i++)
-        if (r->seq[i].flow_id == id)
-            return &r->seq[i];
-    if (r->nseq == MAX_SEQ_FLOWS)
-        return NULL;
-    struct seq_ent *e = &r->seq[r->nseq++];
+    uint32_t h = (uint32_t)((id * 0x9e3779b97f4a7c15ull) >> 52) & (MAX_SEQ_FLOWS - 1);
+    for (unsigned k = 0; k < 8; k++) {
+        struct seq_ent *e = &r->seq[(h + k) & (MAX_SEQ_FLOWS - 1)];
+        if (e->flow_id == id)
+            return e;
+        if (e->flow_id == 0) {
+            memset(e, 0, sizeof(*e));
+            e->flow_id = id;
+            return e;
+        }
+    }
+    struct seq_ent *e = &r->seq[h];
     memset(e, 0, sizeof(*e));
     e->flow_id = id;
     return e;
@@ -102,7 +110,7 @@ static void on_tx(void *ctx, struct flow *f, const struct applayer_tx *tx, enum 
     (void)f;
     struct run *r = ctx;
     const struct check *c = r->c;
-    if (c->dir >= 0 && (int)dir != c->dir)
+    if (!c || (c->dir >= 0 && (int)dir != c->dir))
         return;
     for (uint32_t idx = 0;; idx++) {
         const uint8_t *p;
@@ -159,10 +167,10 @@ static void tcp_feed(struct run *r, struct flow *f, enum flow_dir dir, const str
     e->next[dir] = seq + (d < 0 ? (uint32_t)-d : 0) + n;
 }
 
-static int run_check(const char *root, const struct check *c, struct run *r)
+static uint64_t run_bytes, run_pkts;
+
+static int run_file(const char *path, const struct check *c, struct run *r, bool print_stats)
 {
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/%s", root, c->pcap);
     char err[256];
     struct dp_pcap *src = dp_pcap_open_file(path, err, sizeof(err));
     if (!src) {
@@ -187,10 +195,13 @@ static int run_check(const char *root, const struct check *c, struct run *r)
         struct pkt_meta m;
         if (decode_packet(dec, &pkt, &m) != DECODE_OK || !(m.flags & PKT_HAS_L4))
             continue;
+        flow_table_expire(ft, m.ts_ns, 64); /* as a worker does, in packet time */
         enum flow_dir dir;
         struct flow *f = flow_table_update(ft, &m, &dir);
         if (!f)
             continue;
+        run_pkts++;
+        run_bytes += m.payload_len;
         if (m.flags & PKT_TCP)
             tcp_feed(r, f, dir, &m);
         else if (m.flags & PKT_UDP)
@@ -199,6 +210,22 @@ static int run_check(const char *root, const struct check *c, struct run *r)
     flow_table_flush(ft);
     const struct applayer_stats *st = applayer_get_stats(r->al);
     int rc = 0;
+    if (print_stats) {
+        printf("flows by app_proto:");
+        for (int p = 0; p < APP_PROTO_MAX; p++)
+            if (st->flows_detected[p])
+                printf(" %s=%llu", app_proto_name((enum app_proto)p),
+                       (unsigned long long)st->flows_detected[p]);
+        printf("\ntransactions: http=%llu dns=%llu tls=%llu; no_state=%llu no_buffer=%llu\nanomalies:",
+               (unsigned long long)st->http_tx, (unsigned long long)st->dns_tx,
+               (unsigned long long)st->tls_tx, (unsigned long long)st->no_state,
+               (unsigned long long)st->no_buffer);
+        for (int a = 1; a < APPL_ANOMALY_MAX; a++)
+            if (st->anomaly[a])
+                printf(" %s=%llu", applayer_anomaly_name((enum applayer_anomaly)a),
+                       (unsigned long long)st->anomaly[a]);
+        printf("\n");
+    }
     if (st->states_in_use || st->buffers_in_use) {
         fprintf(stderr, "%s: pooled memory not returned\n", c->pcap);
         rc = -EFAULT;
@@ -210,14 +237,33 @@ static int run_check(const char *root, const struct check *c, struct run *r)
     return rc;
 }
 
-int main(void)
+static int run_check(const char *root, const struct check *c, struct run *r)
 {
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", root, c->pcap);
+    return run_file(path, c, r, false);
+}
+
+int main(int argc, char **argv)
+{
+    static struct run r;
+    if (argc == 3 && strcmp(argv[1], "--stats") == 0) {
+        /* a tool mode: parser figures on any capture (decode + flow + sequencing included) */
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int rc = run_file(argv[2], NULL, &r, true);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        printf("%llu packets, %llu payload bytes in %.3f s (%.2f Mpps, %.2f Gbit/s of payload)\n",
+               (unsigned long long)run_pkts, (unsigned long long)run_bytes, s, run_pkts / s / 1e6,
+               run_bytes * 8.0 / s / 1e9);
+        return rc ? 1 : 0;
+    }
     const char *root = getenv("TRIPLINE_SHARED_DATA");
     if (!root) {
         fprintf(stderr, "SKIP: TRIPLINE_SHARED_DATA not set\n");
         return 77;
     }
-    static struct run r;
     unsigned failed = 0, n = sizeof(checks) / sizeof(checks[0]);
     for (unsigned i = 0; i < n; i++) {
         const struct check *c = &checks[i];
