@@ -5,7 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <locale.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <wchar.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -142,6 +145,67 @@ static void test_escape_long_hostile(void **state)
     assert_int_equal(strlen(small), 7);
 }
 
+/* Expected decoded string: valid UTF-8 sequences as they are, each other byte as U+00XX.
+ * The oracle is the C library's UTF-8 decoder (mbrtowc in C.UTF-8), not our own, capped at
+ * U+10FFFF. */
+static size_t oracle(const uint8_t *in, size_t len, char *out)
+{
+    size_t o = 0, i = 0;
+    while (i < len) {
+        mbstate_t st;
+        memset(&st, 0, sizeof(st));
+        wchar_t wc;
+        size_t n = in[i] == 0 ? 1 : mbrtowc(&wc, (const char *)in + i, len - i, &st);
+        if (in[i] != 0 && in[i] < 0x80)
+            n = 1;
+        /* glibc decodes code points above U+10FFFF too; RFC 3629 ends there */
+        if (in[i] >= 0x80 && n != (size_t)-1 && n != (size_t)-2 && n > 1 && (uint32_t)wc <= 0x10ffff) {
+            memcpy(out + o, in + i, n);
+            o += n;
+            i += n;
+            continue;
+        }
+        uint8_t c = in[i++];
+        if (c < 0x80) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = (char)(0xc0 | (c >> 6));
+            out[o++] = (char)(0x80 | (c & 0x3f));
+        }
+    }
+    return o;
+}
+
+static void test_escape_random_against_libc(void **state)
+{
+    (void)state;
+    if (setlocale(LC_CTYPE, "C.UTF-8") == NULL)
+        skip();
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (unsigned iter = 0; iter < 20000; iter++) {
+        uint8_t in[48];
+        size_t len = iter % 48;
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            /* favour the interesting ranges: ASCII controls, UTF-8 lead and continuation bytes */
+            static const uint8_t pick[] = {0x00, 0x1f, '"', '\\', 'a', 0x7f, 0x80, 0xbf, 0xc2, 0xdf, 0xe0,
+                                           0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0xa0, 0x9f, 0x90, 0x8f};
+            in[i] = (x >> 40) & 1 ? pick[(x >> 8) % sizeof(pick)] : (uint8_t)x;
+        }
+        char buf[512], want[128];
+        json_t *j;
+        roundtrip(in, len, buf, sizeof(buf), &j);
+        size_t wl = oracle(in, len, want);
+        json_t *sv = json_object_get(j, "s");
+        if (json_string_length(sv) != wl || memcmp(json_string_value(sv), want, wl) != 0) {
+            print_error("iteration %u: %s\n", iter, buf);
+            fail();
+        }
+        json_decref(j);
+    }
+    setlocale(LC_CTYPE, "C");
+}
+
 static void test_truncation(void **state)
 {
     (void)state;
@@ -180,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_escape_embedded_nul),
         cmocka_unit_test(test_escape_invalid_utf8),
         cmocka_unit_test(test_escape_long_hostile),
+        cmocka_unit_test(test_escape_random_against_libc),
         cmocka_unit_test(test_truncation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
