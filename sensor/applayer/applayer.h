@@ -17,6 +17,26 @@
  * is bounded, the flow's parser gives up where it must, and each case is counted by reason
  * (enum applayer_anomaly) and, when an emit callback is given, raised as an EVENT_ANOMALY with
  * layer 2 (applayer).
+ *
+ * Wiring in a worker (engine), with sensor/detect and sensor/stream:
+ *   - rules: applayer_rules_hooks(&load_cfg.applayer) before ruleset_load_files(), so `http`,
+ *     `dns`, `tls`... headers and every sticky-buffer keyword load (ids = enum app_buffer).
+ *   - TCP: detect_thread_set_stream_hook(dt, applayer_stream_deliver, al): every in-order chunk
+ *     reaches the parser before the stream is matched.
+ *   - UDP: applayer_udp_data(al, f, dir, m->payload, m->payload_len, m->ts_ns) before
+ *     detect_packet(), so `alert dns` rules see flow->app_proto already set.
+ *   - transactions: applayer_ctx_set_callbacks(al, on_tx, worker, emit, emit_ctx); in on_tx,
+ *     n = applayer_tx_collect(tx, dir, refs, max) and detect_buffers(dt, current_meta, f, dir,
+ *     (const struct detect_buffer *)refs, n, applayer_tx_id(tx), emit, emit_ctx)
+ *     (struct applayer_buf_ref has struct detect_buffer's layout), plus, for EVE records,
+ *     applayer_eve_snapshot() (applayer_eve.h).
+ *   - flow end: applayer_flow_end(al, f) from the flow table's end callback, after
+ *     detect_flow_end() (which may still deliver queued stream data).
+ * Detection semantics the matcher should keep (as Suricata): a rule inspects a transaction
+ * once per direction; with only request-side buffers it matches on FLOW_TO_SERVER, with any
+ * response-side buffer (app_buffer_side()) on FLOW_TO_CLIENT; `app-layer-protocol:!x` does not
+ * match while the flow's app_proto is still APP_PROTO_UNKNOWN; `urilen` is the length of the
+ * APP_BUF_HTTP_URI buffer (APP_BUF_HTTP_URI_RAW with `raw`), i.e. bsize on that buffer.
  */
 #ifndef TRIPLINE_APPLAYER_H
 #define TRIPLINE_APPLAYER_H
