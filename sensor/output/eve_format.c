@@ -606,9 +606,7 @@ int eve_format_stats(const struct eve_format_opts *o, uint64_t ts_ns, uint64_t u
         *len = 0;
     jw_open_object(&w);
     kv_ts(&w, "timestamp", ts_ns);
-    if (o->in_iface != NULL)
-        jw_kv_str(&w, "in_iface", o->in_iface);
-    jw_kv_str(&w, "event_type", "stats");
+    jw_kv_str(&w, "event_type", "stats"); /* no in_iface: Suricata's stats are per process */
     jw_key(&w, "stats");
     jw_open_object(&w);
     jw_kv_u64(&w, "uptime", uptime_s);
