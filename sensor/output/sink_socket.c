@@ -192,6 +192,8 @@ static int tls_connect(struct netout *no)
         }
     }
     if (SSL_connect(s->ssl) != 1) {
+        if (no->fail_streak) /* logged once per outage */
+            goto out_fail;
         long vr = SSL_get_verify_result(s->ssl);
         char e[256];
         ERR_error_string_n(ERR_get_error(), e, sizeof(e));
