@@ -323,7 +323,8 @@ struct inc_ent {
 /* ------------------------------------------------------------------------------------------ */
 
 struct shard {
-    uint64_t wid; /* window held, NONE before first use */
+    _Atomic uint64_t wid; /* window held, NONE before first use; the merger reads other
+                           * workers' tags, so the tag is atomic (relaxed: progress orders) */
     struct atab dst, src, pair, host, dns;
     struct sketch_cms ovf_cms; /* destinations without a table entry: packets (and SYNs, salted) */
     uint8_t ovf_n;
@@ -391,7 +392,7 @@ static int shard_init(struct shard *s, const struct anomaly_config *c, uint32_t 
     rc |= atab_init(&s->host, c->shard_hosts * mult, sizeof(struct host_ent), sizeof(struct akey));
     rc |= atab_init(&s->dns, c->shard_dns * mult, sizeof(struct dns_ent), sizeof(struct dkey));
     rc |= sketch_cms_init(&s->ovf_cms, 4, 1024);
-    s->wid = NONE;
+    atomic_init(&s->wid, NONE);
     return rc ? -ENOMEM : 0;
 }
 
@@ -556,7 +557,8 @@ static void worker_roll(struct anomaly_worker *w, uint64_t ts)
     struct shard *next = NULL;
     for (unsigned k = 0; k < NSLOT; k++) {
         struct shard *sd = &w->shards[k];
-        if (sd != w->cur && (sd->wid == NONE || sd->wid < merged)) {
+        uint64_t tag = atomic_load_explicit(&sd->wid, memory_order_relaxed);
+        if (sd != w->cur && (tag == NONE || tag < merged)) {
             next = sd;
             break;
         }
@@ -569,7 +571,7 @@ static void worker_roll(struct anomaly_worker *w, uint64_t ts)
      * shard happen before the merger reads it */
     atomic_store_explicit(&sh->prog[w->id].v, wid, memory_order_seq_cst);
     shard_clear(next);
-    next->wid = wid;
+    atomic_store_explicit(&next->wid, wid, memory_order_relaxed);
     w->cur = next;
     w->cur_wid = wid;
     w->win_end = (wid + 1) * w->win_ns;
@@ -1864,7 +1866,7 @@ static void merge_pending(struct anomaly_shared *sh, uint64_t upto, event_emit_f
         if (w == NULL)
             continue;
         for (unsigned k = 0; k < NSLOT && nc < NSLOT * 64; k++) {
-            uint64_t wid = w->shards[k].wid;
+            uint64_t wid = atomic_load_explicit(&w->shards[k].wid, memory_order_relaxed);
             if (wid != NONE && wid >= next && wid < upto)
                 cand[nc++] = wid;
         }
@@ -1886,7 +1888,7 @@ static void merge_pending(struct anomaly_shared *sh, uint64_t upto, event_emit_f
             if (p == NONE || p <= wid)
                 continue;
             for (unsigned k = 0; k < NSLOT; k++)
-                if (w->shards[k].wid == wid)
+                if (atomic_load_explicit(&w->shards[k].wid, memory_order_relaxed) == wid)
                     merge_shard(sh, &w->shards[k]);
         }
         run_window(sh, wid, emit, ctx);

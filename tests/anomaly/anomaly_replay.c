@@ -101,17 +101,31 @@ static void process(struct wk *w, const struct dp_packet *p)
     anomaly_packet(w->aw, &m, f, dir);
 }
 
+/* Threaded mode: workers run concurrently through slices of packet time and meet at a barrier
+ * after each, as the engine's bounded rings keep workers within a short distance of each other;
+ * at each slice end every worker ticks with the pipeline's time (idle workers included). */
+static pthread_barrier_t slice_barrier;
+static uint64_t slice_first, slice_last;
+#define SLICE_NS (TICK_NS * 3)
+
 static void *worker_thread(void *arg)
 {
     struct wk *w = arg;
-    for (size_t i = 0; i < w->n_pk; i++) {
-        const struct dp_packet *p = &w->pk[i];
-        if (p->ts_ns >= w->last_tick + TICK_NS) {
-            w->last_tick = p->ts_ns;
-            flow_table_expire(w->ft, p->ts_ns, 4096);
-            anomaly_tick(w->aw, p->ts_ns, emit_cb, w->out);
+    size_t i = 0;
+    for (uint64_t end = slice_first + SLICE_NS;; end += SLICE_NS) {
+        for (; i < w->n_pk && w->pk[i].ts_ns < end; i++) {
+            const struct dp_packet *p = &w->pk[i];
+            if (p->ts_ns >= w->last_tick + TICK_NS) {
+                w->last_tick = p->ts_ns;
+                flow_table_expire(w->ft, p->ts_ns, 4096);
+                anomaly_tick(w->aw, p->ts_ns, emit_cb, w->out);
+            }
+            process(w, p);
         }
-        process(w, p);
+        anomaly_tick(w->aw, end - 1, emit_cb, w->out);
+        pthread_barrier_wait(&slice_barrier);
+        if (end > slice_last)
+            break;
     }
     return NULL;
 }
@@ -226,6 +240,8 @@ int main(int argc, char **argv)
             if (p.ts_ns > now)
                 now = p.ts_ns;
             if (threads) {
+                if (slice_first == 0 || p.ts_ns < slice_first)
+                    slice_first = p.ts_ns;
                 struct wk *x = &w[wi];
                 if (x->n_pk == cap[wi]) {
                     cap[wi] = cap[wi] ? cap[wi] * 2 : 4096;
@@ -256,10 +272,13 @@ int main(int argc, char **argv)
     }
     if (threads) {
         pthread_t th[MAXW];
+        slice_last = now;
+        pthread_barrier_init(&slice_barrier, NULL, nw);
         for (unsigned i = 0; i < nw; i++)
             pthread_create(&th[i], NULL, worker_thread, &w[i]);
         for (unsigned i = 0; i < nw; i++)
             pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&slice_barrier);
     }
     for (unsigned i = 0; i < nw; i++) {
         anomaly_tick(w[i].aw, now, emit_cb, &out);
