@@ -705,12 +705,14 @@ void applayer_flow_end(struct applayer_ctx *ctx, struct flow *f)
     ctx->cur_flow = f;
     ctx->cur_dir = FLOW_TO_SERVER;
     ctx->cur_ts = f->last_ns;
+    ctx->ending = true;
     switch (s->proto) {
     case APP_PROTO_HTTP: http_state_end(ctx, f, &s->u.http); break;
     case APP_PROTO_DNS: dns_state_end(ctx, &s->u.dns); break;
     case APP_PROTO_TLS: tls_state_end(ctx, f, &s->u.tls); break;
     default: break;
     }
+    ctx->ending = false;
     al_pool_put(&ctx->states, s);
     ctx->stats.states_in_use = ctx->states.used;
     f->applayer = NULL;
@@ -731,6 +733,11 @@ uint64_t applayer_tx_id(const struct applayer_tx *tx)
 uint64_t applayer_tx_ts(const struct applayer_tx *tx)
 {
     return tx->ts;
+}
+
+bool applayer_tx_is_final(const struct applayer_tx *tx)
+{
+    return tx && tx->final;
 }
 
 bool applayer_tx_buffer(const struct applayer_tx *tx, enum app_buffer b, enum flow_dir dir,

@@ -259,6 +259,10 @@ enum app_proto applayer_tx_proto(const struct applayer_tx *tx);
 uint64_t applayer_tx_id(const struct applayer_tx *tx);
 /* Packet time at which the side being handed over completed. */
 uint64_t applayer_tx_ts(const struct applayer_tx *tx);
+/* True on the last hand-over of a transaction (HTTP: both sides done, or the flow ends; DNS:
+ * every message; TLS: the server side): the time to write its EVE record, as Suricata logs a
+ * transaction once it is complete. */
+bool applayer_tx_is_final(const struct applayer_tx *tx);
 
 /* Gets a sticky buffer as seen from direction dir (which side's headers, file.data). Multi-value
  * buffers (dns.query) are read by index 0, 1, ...; single ones have only index 0. Returns false

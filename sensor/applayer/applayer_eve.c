@@ -22,6 +22,7 @@ enum snap_tag {
     S_SUBJECT, S_ISSUER, S_SERIAL, S_FPRINT, S_SNI,
     S_VERSION, S_NOTBEFORE, S_NOTAFTER, /* u64 */
     S_JA3, S_JA3_HASH, S_JA3S, S_JA3S_HASH,
+    S_HTTP_PORT, /* u64 */
 };
 
 struct snap_w {
@@ -66,6 +67,21 @@ size_t applayer_eve_snapshot(const struct applayer_tx *tx, enum flow_dir dir, vo
     switch (applayer_tx_proto(tx)) {
     case APP_PROTO_HTTP: {
         put_buf(&s, S_HOST, tx, APP_BUF_HTTP_HOST, FLOW_TO_SERVER);
+        const uint8_t *hr;
+        uint32_t hl;
+        if (applayer_tx_buffer(tx, APP_BUF_HTTP_HOST_RAW, FLOW_TO_SERVER, 0, &hr, &hl)) {
+            /* Suricata adds http_port when the Host header names one */
+            uint32_t k = hl;
+            while (k > 0 && hr[k - 1] >= '0' && hr[k - 1] <= '9')
+                k--;
+            if (k > 0 && k < hl && hr[k - 1] == ':' && hl - k <= 5) {
+                uint64_t port = 0;
+                for (uint32_t i = k; i < hl; i++)
+                    port = port * 10 + (uint64_t)(hr[i] - '0');
+                if (port > 0 && port <= 65535)
+                    put_u64(&s, S_HTTP_PORT, port);
+            }
+        }
         put_buf(&s, S_URL, tx, APP_BUF_HTTP_URI_RAW, FLOW_TO_SERVER);
         put_buf(&s, S_UA, tx, APP_BUF_HTTP_USER_AGENT, FLOW_TO_SERVER);
         put_buf(&s, S_CTYPE, tx, APP_BUF_HTTP_CONTENT_TYPE, FLOW_TO_CLIENT);
@@ -273,6 +289,8 @@ static void write_http(struct json_writer *w, struct snap_r *r)
     while (next(r, &tag, &v, &n)) {
         if (tag >= S_HOST && tag <= S_REDIRECT)
             jw_kv_str_n(w, keys[tag], v, n);
+        else if (tag == S_HTTP_PORT)
+            jw_kv_u64(w, "http_port", as_u64(v, n));
         else if (tag == S_STATUS)
             jw_kv_u64(w, "status", as_u64(v, n));
         else if (tag == S_LENGTH)

@@ -205,6 +205,7 @@ struct applayer_state {
 /* Transaction handed to callbacks. */
 struct applayer_tx {
     uint16_t proto;
+    bool final; /* last hand-over of this transaction */
     uint64_t id;
     uint64_t ts;
     const struct http_tx *http;
@@ -229,6 +230,7 @@ struct applayer_ctx {
     struct flow *cur_flow;
     enum flow_dir cur_dir;
     uint64_t cur_ts;
+    bool ending; /* inside applayer_flow_end() */
 };
 
 /* Counts an anomaly and raises it as an event on the current flow. */

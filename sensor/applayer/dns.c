@@ -216,7 +216,7 @@ static void hand_msg(struct applayer_ctx *ctx, struct flow *f, enum flow_dir dir
     if (dns_parse_message(ctx, msg, len, m, ctx->scratch2) < 0)
         return;
     struct applayer_tx t = {
-        .proto = APP_PROTO_DNS, .id = id, .ts = ctx->cur_ts, .dns = m,
+        .proto = APP_PROTO_DNS, .final = true, .id = id, .ts = ctx->cur_ts, .dns = m,
     };
     al_hand_tx(ctx, f, &t, dir);
 }

@@ -558,6 +558,8 @@ static void report(struct applayer_ctx *ctx, struct flow *f, struct http_tx *tx,
     tx->ts[dir] = ctx->cur_ts;
     struct applayer_tx t = {
         .proto = APP_PROTO_HTTP, .id = tx->id, .ts = ctx->cur_ts, .http = tx,
+        /* both sides handed over, or the flow is ending and nothing more will come */
+        .final = (tx->reported[0] && tx->reported[1]) || ctx->ending,
     };
     al_hand_tx(ctx, f, &t, dir);
 }

@@ -392,7 +392,8 @@ static void report(struct applayer_ctx *ctx, struct flow *f, struct tls_state *s
     if (s->reported[dir] || !s->info)
         return;
     s->reported[dir] = 1;
-    struct applayer_tx t = {.proto = APP_PROTO_TLS, .id = 0, .ts = ctx->cur_ts, .tls = s};
+    struct applayer_tx t = {.proto = APP_PROTO_TLS, .id = 0, .ts = ctx->cur_ts, .tls = s,
+                            .final = dir == FLOW_TO_CLIENT};
     al_hand_tx(ctx, f, &t, dir);
 }
 

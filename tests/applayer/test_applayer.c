@@ -40,6 +40,7 @@ struct rec {
     struct applayer_tls_info tls;
     unsigned n_collect;
     uint16_t collect_ids[64];
+    bool final;
 };
 
 struct recorder {
@@ -70,6 +71,7 @@ static void on_tx(void *ctx, struct flow *f, const struct applayer_tx *tx, enum 
     r->proto = applayer_tx_proto(tx);
     r->dir = dir;
     r->id = applayer_tx_id(tx);
+    r->final = applayer_tx_is_final(tx);
     for (int b = 1; b < APP_BUF_MAX; b++) {
         const uint8_t *p;
         uint32_t l;
@@ -356,9 +358,11 @@ static void test_http_basic(void **state)
         feed_s(fx, FLOW_TO_SERVER, REQ1, steps[i]);
         assert_int_equal(fx->rc.n, 1);
         check_req1(find(&fx->rc, FLOW_TO_SERVER, 0));
+        assert_false(find(&fx->rc, FLOW_TO_SERVER, 0)->final);
         feed_s(fx, FLOW_TO_CLIENT, RESP1, steps[i]);
         assert_int_equal(fx->rc.n, 2);
         check_resp1(find(&fx->rc, FLOW_TO_CLIENT, 0));
+        assert_true(find(&fx->rc, FLOW_TO_CLIENT, 0)->final);
         assert_int_equal(fx->rc.anomalies, 0);
         fixture_free(fx);
     }
@@ -479,6 +483,7 @@ static void test_http_body_depth_and_close(void **state)
     assert_int_equal(fx->rc.n, 2);
     applayer_flow_end(fx->ctx, &fx->f);
     assert_int_equal(fx->rc.n, 3); /* the open response handed over at the end */
+    assert_true(fx->rc.r[2].final);
     struct rec *r = find(&fx->rc, FLOW_TO_CLIENT, 0);
     assert_string_equal(r->buf[APP_BUF_HTTP_RESPONSE_BODY], "until close");
     fixture_free(fx);
@@ -1052,6 +1057,7 @@ static void test_eve(void **state)
     assert_string_equal(json_string_value(json_object_get(h, "http_content_type")), "text/html");
     assert_int_equal(json_integer_value(json_object_get(h, "status")), 200);
     assert_int_equal(json_integer_value(json_object_get(h, "length")), 11);
+    assert_int_equal(json_integer_value(json_object_get(h, "http_port")), 8080);
     json_decref(h);
     fixture_free(fx);
 
