@@ -41,8 +41,17 @@ static const uint8_t dpdk_sym_key[52] = {
     0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
 };
 
+/* Look-ahead of one port for the time-ordered merge of several replaying ports. */
+struct dpdk_look {
+    struct rte_mbuf **m; /* burst entries */
+    uint16_t i, n;       /* next to hand out, how many are there */
+    bool exhausted;
+    uint64_t empty_since_ns;
+};
+
 struct dp_dpdk_queue {
     struct dp_dpdk *src;
+    struct dpdk_look *look; /* one per port when merging replays, else NULL */
     unsigned id;
     unsigned next_port;  /* round-robin start, so one busy port cannot starve the others */
     unsigned nheld;
@@ -498,7 +507,23 @@ struct dp_dpdk *dp_dpdk_open(const struct dp_dpdk_config *cfg, int *errno_out, c
         s->all_finite = s->all_finite && s->port[i].finite;
     }
     if (s->all_finite)
-        dpdk_log(cfg, "dpdk: every port replays files: queues end when their files are consumed");
+        dpdk_log(cfg, "dpdk: every port replays files: queues end when their files are consumed%s",
+                 s->nports > 1 ? ", packets of the ports merged in capture time order" : "");
+    for (unsigned i = 0; s->all_finite && s->nports > 1 && i < s->nq; i++) {
+        struct dp_dpdk_queue *q = &s->q[i];
+        q->look = calloc(s->nports, sizeof(*q->look));
+        if (!q->look) {
+            rc = dpdk_fail(err, errlen, -ENOMEM, "dpdk: out of memory");
+            goto fail;
+        }
+        for (unsigned p = 0; p < s->nports; p++) {
+            q->look[p].m = calloc(cfg->burst, sizeof(struct rte_mbuf *));
+            if (!q->look[p].m) {
+                rc = dpdk_fail(err, errlen, -ENOMEM, "dpdk: out of memory");
+                goto fail;
+            }
+        }
+    }
     free(argbuf);
     return s;
 
@@ -612,11 +637,141 @@ static bool dpdk_queue_finished(struct dp_dpdk_queue *q)
     return true;
 }
 
+/* Fills one view from an mbuf (gathering a chained packet). */
+static uint64_t dpdk_fill_view(struct dp_dpdk_queue *q, const struct dp_dpdk_port *port,
+                               struct rte_mbuf *m, struct dp_packet *pk, uint64_t *now)
+{
+    const struct dp_dpdk *s = q->src;
+
+    if (m->nb_segs == 1) {
+        pk->data = rte_pktmbuf_mtod(m, const uint8_t *);
+        pk->caplen = m->data_len;
+    } else {
+        /* Chained (jumbo) packet: gathered so the decoder sees contiguous bytes. */
+        uint32_t len = m->pkt_len;
+        if (len > DPDK_GATHER_MAX) {
+            len = DPDK_GATHER_MAX; /* cut: caplen < wirelen tells the decoder */
+            q->gather_cut++;
+        }
+        uint8_t *dst = q->gather + q->gather_used;
+        const void *p = rte_pktmbuf_read(m, 0, len, dst);
+        if (p && p != dst)
+            memcpy(dst, p, len);
+        pk->data = dst;
+        pk->caplen = len;
+        q->gather_used += len;
+    }
+    pk->wirelen = m->pkt_len;
+    if (port->ts_scale && (m->ol_flags & s->ts_flag)) {
+        pk->ts_ns = *RTE_MBUF_DYNFIELD(m, s->ts_offset, rte_mbuf_timestamp_t *) * port->ts_scale;
+    } else {
+        if (!*now)
+            *now = wall_ns();
+        pk->ts_ns = *now;
+    }
+    pk->hash = (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH) ? m->hash.rss : 0;
+    pk->linktype = DP_LINK_ETHERNET;
+    pk->queue = (uint16_t)q->id;
+    return m->pkt_len;
+}
+
+static uint64_t dpdk_mbuf_ts(const struct dp_dpdk *s, const struct rte_mbuf *m)
+{
+    return (m->ol_flags & s->ts_flag) ? *RTE_MBUF_DYNFIELD(m, s->ts_offset, rte_mbuf_timestamp_t *)
+                                      : 0;
+}
+
+/* Several ports replaying files into one queue: their packets are merged in timestamp order,
+ * as if the ports saw them at the capture's times (unpaced replays read each file at its own
+ * pace, so polling them round robin would jump packet time back and forth and expire flows
+ * early). Each port keeps a look-ahead burst; a packet goes out only when every port that can
+ * still deliver has one waiting. Returns the count; sets q->done at the end. */
+static unsigned dpdk_rx_merge(struct dp_dpdk_queue *q, struct dp_packet *pkts, unsigned max,
+                              uint64_t *bytes)
+{
+    struct dp_dpdk *s = q->src;
+    uint64_t now = 0, t = mono_ns();
+    unsigned n = 0;
+
+    for (;;) {
+        /* Refill the empty look-ahead buffers; a port is exhausted once all its replay came
+         * (or it stalled, see dpdk_queue_finished()). */
+        bool waiting = false, any = false;
+        for (unsigned pi = 0; pi < s->nports; pi++) {
+            struct dpdk_look *lk = &q->look[pi];
+            if (lk->i < lk->n || lk->exhausted)
+                continue;
+            lk->i = 0;
+            lk->n = rte_eth_rx_burst(s->port[pi].id, (uint16_t)q->id, lk->m, (uint16_t)s->cfg.burst);
+            q->got[pi] += lk->n;
+            if (lk->n) {
+                lk->empty_since_ns = 0;
+                continue;
+            }
+            if (q->got[pi] >= q->expected[pi]) {
+                lk->exhausted = true;
+            } else if (!lk->empty_since_ns) {
+                lk->empty_since_ns = t;
+                waiting = true;
+            } else if (t - lk->empty_since_ns > DPDK_STALL_NS) {
+                dpdk_log(&s->cfg, "dpdk: queue %u: port %s delivered %llu of %llu replayed packets "
+                         "(the rest are in its ierrors/rx_nombuf counters); ending its replay",
+                         q->id, s->port[pi].name, (unsigned long long)q->got[pi],
+                         (unsigned long long)q->expected[pi]);
+                lk->exhausted = true;
+            } else {
+                waiting = true;
+            }
+        }
+        if (waiting)
+            return n; /* a port may still hold an earlier packet: wait for it */
+        /* Emit in time order while every live port has a packet waiting. */
+        while (n < max) {
+            unsigned best = UINT32_MAX;
+            uint64_t best_ts = UINT64_MAX;
+            bool need_refill = false;
+            for (unsigned pi = 0; pi < s->nports; pi++) {
+                struct dpdk_look *lk = &q->look[pi];
+                if (lk->i >= lk->n) {
+                    if (!lk->exhausted)
+                        need_refill = true;
+                    continue;
+                }
+                uint64_t ts = dpdk_mbuf_ts(s, lk->m[lk->i]);
+                if (ts < best_ts) {
+                    best_ts = ts;
+                    best = pi;
+                }
+            }
+            if (need_refill || best == UINT32_MAX)
+                break;
+            any = true;
+            struct rte_mbuf *m = q->look[best].m[q->look[best].i++];
+            q->held[n] = m;
+            *bytes += dpdk_fill_view(q, &s->port[best], m, &pkts[n], &now);
+            n++;
+        }
+        if (n == max)
+            return n;
+        bool all_done = true;
+        for (unsigned pi = 0; pi < s->nports; pi++)
+            all_done = all_done && q->look[pi].exhausted && q->look[pi].i >= q->look[pi].n;
+        if (all_done) {
+            if (n == 0)
+                q->done = true;
+            return n;
+        }
+        if (!any)
+            return n;
+    }
+}
+
 int dp_dpdk_handle_rx(void *handle, struct dp_packet *pkts, unsigned max)
 {
     struct dp_dpdk_queue *q = handle;
     struct dp_dpdk *s = q->src;
     unsigned n = 0;
+    uint64_t now = 0, bytes = 0;
 
     dp_dpdk_handle_release(handle, pkts, 0);
     if (q->done)
@@ -629,52 +784,25 @@ int dp_dpdk_handle_rx(void *handle, struct dp_packet *pkts, unsigned max)
     }
     if (max > s->cfg.burst)
         max = s->cfg.burst;
-    uint64_t now = 0, bytes = 0;
-    for (unsigned i = 0; i < s->nports && n < max; i++) {
-        unsigned pi = (q->next_port + i) % s->nports;
-        const struct dp_dpdk_port *port = &s->port[pi];
-        uint16_t got = rte_eth_rx_burst(port->id, (uint16_t)q->id, q->held + n,
-                                        (uint16_t)(max - n));
-        q->got[pi] += got;
-        for (unsigned k = n; k < n + got; k++) {
-            struct rte_mbuf *m = q->held[k];
-            struct dp_packet *pk = &pkts[k];
-            if (m->nb_segs == 1) {
-                pk->data = rte_pktmbuf_mtod(m, const uint8_t *);
-                pk->caplen = m->data_len;
-            } else {
-                /* Chained (jumbo) packet: gathered so the decoder sees contiguous bytes. */
-                uint32_t len = m->pkt_len;
-                if (len > DPDK_GATHER_MAX) {
-                    len = DPDK_GATHER_MAX; /* cut: caplen < wirelen tells the decoder */
-                    q->gather_cut++;
-                }
-                uint8_t *dst = q->gather + q->gather_used;
-                const void *p = rte_pktmbuf_read(m, 0, len, dst);
-                if (p && p != dst)
-                    memcpy(dst, p, len);
-                pk->data = dst;
-                pk->caplen = len;
-                q->gather_used += len;
-            }
-            pk->wirelen = m->pkt_len;
-            if (port->ts_scale && (m->ol_flags & s->ts_flag)) {
-                pk->ts_ns = *RTE_MBUF_DYNFIELD(m, s->ts_offset, rte_mbuf_timestamp_t *) * port->ts_scale;
-            } else {
-                if (!now)
-                    now = wall_ns();
-                pk->ts_ns = now;
-            }
-            pk->hash = (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH) ? m->hash.rss : 0;
-            pk->linktype = DP_LINK_ETHERNET;
-            pk->queue = (uint16_t)q->id;
-            bytes += m->pkt_len;
+    if (q->look) {
+        n = dpdk_rx_merge(q, pkts, max, &bytes);
+        if (q->done)
+            return -ENODATA;
+    } else {
+        for (unsigned i = 0; i < s->nports && n < max; i++) {
+            unsigned pi = (q->next_port + i) % s->nports;
+            const struct dp_dpdk_port *port = &s->port[pi];
+            uint16_t got = rte_eth_rx_burst(port->id, (uint16_t)q->id, q->held + n,
+                                            (uint16_t)(max - n));
+            q->got[pi] += got;
+            for (unsigned k = n; k < n + got; k++)
+                bytes += dpdk_fill_view(q, port, q->held[k], &pkts[k], &now);
+            n += got;
         }
-        n += got;
+        q->next_port = (q->next_port + 1) % s->nports;
     }
-    q->next_port = (q->next_port + 1) % s->nports;
     if (n == 0) {
-        if (s->all_finite && dpdk_queue_finished(q)) {
+        if (!q->look && s->all_finite && dpdk_queue_finished(q)) {
             q->done = true;
             return -ENODATA;
         }
@@ -707,8 +835,16 @@ void dp_dpdk_close(struct dp_dpdk *src)
         return;
     if (src->q) {
         for (unsigned i = 0; i < src->nq; i++) {
-            if (src->q[i].nheld)
-                rte_pktmbuf_free_bulk(src->q[i].held, src->q[i].nheld);
+            struct dp_dpdk_queue *q = &src->q[i];
+            if (q->nheld)
+                rte_pktmbuf_free_bulk(q->held, q->nheld);
+            for (unsigned p = 0; q->look && p < src->nports; p++) {
+                if (q->look[p].m && q->look[p].i < q->look[p].n)
+                    rte_pktmbuf_free_bulk(q->look[p].m + q->look[p].i,
+                                          (unsigned)(q->look[p].n - q->look[p].i));
+                free(q->look[p].m);
+            }
+            free(q->look);
             free(src->q[i].gather);
         }
         free(src->q);

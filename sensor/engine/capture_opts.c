@@ -102,8 +102,8 @@ static int cfg_str(const struct tl_config *cfg, const char *path, char *buf, siz
     return 0;
 }
 
-int capture_opts_from_config(struct capture_opts *o, const struct tl_config *cfg, char *err,
-                             size_t errlen)
+static int opts_from_config(struct capture_opts *o, const struct tl_config *cfg, char *err,
+                            size_t errlen)
 {
     const struct cfg_node *m = config_get(cfg->root, "capture.method");
     int rc;
@@ -134,6 +134,39 @@ int capture_opts_from_config(struct capture_opts *o, const struct tl_config *cfg
         (rc = cfg_str(cfg, "capture.dpdk.ports", o->cfg_ports, sizeof(o->cfg_ports), &o->ports,
                       err, errlen)))
         return rc < 0 ? rc : -EINVAL;
+    return 0;
+}
+
+int capture_opts_from_config(struct capture_opts *o, const struct tl_config *cfg, char *err,
+                             size_t errlen)
+{
+    struct capture_opts c;
+
+    capture_opts_init(&c);
+    int rc = opts_from_config(&c, cfg, err, errlen);
+    if (rc)
+        return rc;
+    /* The command line (already in o) wins over the file: take only what it left unset. */
+    if (o->kind == CAPTURE_PCAP)
+        o->kind = c.kind;
+    if (!o->queues)
+        o->queues = c.queues;
+    if (!o->dpdk_args && c.dpdk_args) {
+        memcpy(o->cfg_dpdk_args, c.cfg_dpdk_args, sizeof(o->cfg_dpdk_args));
+        o->dpdk_args = o->cfg_dpdk_args;
+    }
+    if (!o->ports && c.ports) {
+        memcpy(o->cfg_ports, c.cfg_ports, sizeof(o->cfg_ports));
+        o->ports = o->cfg_ports;
+    }
+    o->afxdp_frames = c.afxdp_frames;
+    o->afxdp_frame_size = c.afxdp_frame_size;
+    o->afxdp_bypass_entries = c.afxdp_bypass_entries;
+    o->afxdp_force_copy = c.afxdp_force_copy;
+    o->afxdp_force_skb = c.afxdp_force_skb;
+    o->dpdk_mbufs = c.dpdk_mbufs;
+    o->dpdk_mbuf_size = c.dpdk_mbuf_size;
+    o->dpdk_rx_desc = c.dpdk_rx_desc;
     return 0;
 }
 

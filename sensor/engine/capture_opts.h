@@ -43,8 +43,8 @@ void capture_opts_init(struct capture_opts *o);
 /* Reads the `capture.afxdp` and `capture.dpdk` sections (and capture.method, capture.queues
  * when the config schema passes them through) from cfg. Keys: capture.method (pcap|afxdp|dpdk),
  * capture.queues, capture.afxdp.{frames, frame-size, force-copy, force-skb, bypass-entries},
- * capture.dpdk.{eal-args, ports, mbufs, mbuf-size, rx-descriptors}. Call before
- * capture_opts_parse_arg() so the command line wins. Returns 0 or -EINVAL with
+ * capture.dpdk.{eal-args, ports, mbufs, mbuf-size, rx-descriptors}. Call after the command
+ * line has been handled: values the command line set are kept. Returns 0 or -EINVAL with
  * "FILE:LINE: key ..." in err. */
 int capture_opts_from_config(struct capture_opts *o, const struct tl_config *cfg, char *err,
                              size_t errlen);

@@ -5,6 +5,9 @@
  *   test_dpdk_rx "EAL ARGS" [--queues N] [--ready FILE] [--expect-file FILE]
  *   test_dpdk_rx --digest-pcap FILE MAX_FRAME   the same counters for the frames of FILE that
  *                                               fit on the wire (length <= MAX_FRAME)
+ *   test_dpdk_rx --split-pcap IN OUT_A OUT_B    writes IN's packets into two files by a
+ *                                               symmetric hash of their addresses and ports (both
+ *                                               directions of a flow in one file; non-IP in A)
  */
 #include <errno.h>
 #include <signal.h>
@@ -12,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <pcap.h>
 
 #include "dpdk_source.h"
 #include "pcap_source.h"
@@ -62,6 +67,82 @@ static int digest_pcap(const char *path, uint32_t max_frame)
     return 0;
 }
 
+/* Symmetric hash of a frame's IPv4/IPv6 addresses and TCP/UDP ports (first fragment or
+ * unfragmented; VLAN tags skipped); 0 for anything else. */
+static uint64_t flow_hash(const uint8_t *p, uint32_t len)
+{
+    uint32_t off = 14, alen;
+    uint16_t et;
+    uint8_t proto;
+    const uint8_t *a, *b;
+
+    if (len < 14)
+        return 0;
+    et = (uint16_t)(p[12] << 8 | p[13]);
+    while ((et == 0x8100 || et == 0x88a8) && len >= off + 4) {
+        et = (uint16_t)(p[off + 2] << 8 | p[off + 3]);
+        off += 4;
+    }
+    if (et == 0x0800 && len >= off + 20) {
+        alen = 4;
+        proto = p[off + 9];
+        a = p + off + 12;
+        b = p + off + 16;
+        off += (uint32_t)(p[off] & 15) * 4;
+    } else if (et == 0x86dd && len >= off + 40) {
+        alen = 16;
+        proto = p[off + 6];
+        a = p + off + 8;
+        b = p + off + 24;
+        off += 40;
+    } else {
+        return 0;
+    }
+    uint64_t ha = 1469598103934665603ull, hb = ha;
+    for (uint32_t i = 0; i < alen; i++) {
+        ha = (ha ^ a[i]) * 1099511628211ull;
+        hb = (hb ^ b[i]) * 1099511628211ull;
+    }
+    if ((proto == 6 || proto == 17) && len >= off + 4) {
+        ha = (ha ^ (uint64_t)(p[off] << 8 | p[off + 1])) * 1099511628211ull;
+        hb = (hb ^ (uint64_t)(p[off + 2] << 8 | p[off + 3])) * 1099511628211ull;
+    }
+    return (ha + hb) ^ proto;
+}
+
+static int split_pcap(const char *in, const char *out_a, const char *out_b)
+{
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t *p = pcap_open_offline_with_tstamp_precision(in, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+    struct pcap_pkthdr *h;
+    const u_char *d;
+    unsigned long long na = 0, nb = 0;
+
+    if (!p) {
+        fprintf(stderr, "%s\n", errbuf);
+        return 1;
+    }
+    pcap_dumper_t *da = pcap_dump_open(p, out_a), *db = pcap_dump_open(p, out_b);
+    if (!da || !db) {
+        fprintf(stderr, "%s\n", pcap_geterr(p));
+        return 1;
+    }
+    while (pcap_next_ex(p, &h, &d) == 1) {
+        if (flow_hash(d, h->caplen) & 1) {
+            pcap_dump((u_char *)db, h, d);
+            nb++;
+        } else {
+            pcap_dump((u_char *)da, h, d);
+            na++;
+        }
+    }
+    pcap_dump_close(da);
+    pcap_dump_close(db);
+    pcap_close(p);
+    printf("a=%llu\nb=%llu\n", na, nb);
+    return 0;
+}
+
 static uint64_t mono_ms(void)
 {
     struct timespec ts;
@@ -76,6 +157,8 @@ int main(int argc, char **argv)
     char err[600];
     int e = 0;
 
+    if (argc == 5 && !strcmp(argv[1], "--split-pcap"))
+        return split_pcap(argv[2], argv[3], argv[4]);
     if (argc == 4 && !strcmp(argv[1], "--digest-pcap"))
         return digest_pcap(argv[2], (uint32_t)atoi(argv[3]));
     if (argc < 2)
