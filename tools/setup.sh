@@ -10,7 +10,7 @@ PKGS=(
   libcmocka-dev libpcre2-dev libyaml-dev libsodium-dev libssl-dev libxxhash-dev
   libhiredis-dev librdkafka-dev libjansson-dev zlib1g-dev
   tshark tcpreplay iproute2 python3 python3-yaml
-  redis-server rsyslog rsyslog-gnutls gnutls-bin
+  redis-server rsyslog rsyslog-gnutls gnutls-bin fever openssl
 )
 
 missing=()
