@@ -369,19 +369,24 @@ int main(int argc, char **argv)
            (unsigned long long)ss.errors);
     printf("xdp_packets=%llu\nxdp_bytes=%llu\nxdp_redirected=%llu\nxdp_bypassed=%llu\n"
            "xdp_bypassed_bytes=%llu\nxdp_no_socket=%llu\nxdp_parse_failed=%llu\n"
-           "xdp_ipv4=%llu\nxdp_ipv6=%llu\nxdp_tcp=%llu\nxdp_udp=%llu\nxdp_non_ip=%llu\n",
+           "xdp_ipv4=%llu\nxdp_ipv6=%llu\nxdp_tcp=%llu\nxdp_udp=%llu\nxdp_non_ip=%llu\nxdp_vlan=%llu\n",
            (unsigned long long)kc.packets, (unsigned long long)kc.bytes,
            (unsigned long long)kc.redirected, (unsigned long long)kc.bypassed_packets,
            (unsigned long long)kc.bypassed_bytes, (unsigned long long)kc.no_socket,
            (unsigned long long)kc.parse_failed, (unsigned long long)kc.ipv4,
            (unsigned long long)kc.ipv6, (unsigned long long)kc.tcp, (unsigned long long)kc.udp,
-           (unsigned long long)kc.non_ip);
+           (unsigned long long)kc.non_ip, (unsigned long long)kc.vlan);
     if (have_bypass) {
         struct dp_bypass_counters bc = {0};
         rc = dp_afxdp_bypass_del(src, 0, &bypass, &bc);
         printf("flow_user=%llu\nflow_kernel_packets=%llu\nflow_kernel_bytes=%llu\nflow_in_map=%d\n",
                (unsigned long long)flow_user, (unsigned long long)bc.packets,
                (unsigned long long)bc.bytes, rc == 0);
+    }
+    for (unsigned q = 0; q < nq; q++) {
+        struct dp_afxdp_queue_stats qs;
+        dp_afxdp_queue_stats(src, q, &qs);
+        printf("received_q%u=%llu\n", q, (unsigned long long)qs.packets);
     }
     if (received && last_ms > first_ms)
         printf("rx_pps=%.0f\n", (double)received * 1000.0 / (double)(last_ms - first_ms));

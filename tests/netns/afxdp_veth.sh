@@ -119,10 +119,25 @@ check_capture() {
     return 0
 }
 
-for cap in "$DATA/pcaps/ndpi/1kxun.pcap" "$DATA/pcaps/ndpi/http_ipv6.pcap" "$DATA/pcaps/ndpi/bot.pcap"; do
+for cap in "$DATA/pcaps/ndpi/1kxun.pcap" "$DATA/pcaps/ndpi/http_ipv6.pcap" "$DATA/pcaps/ndpi/synscan.pcap"; do
     [ -r "$cap" ] || fail "missing capture $cap"
     check_capture "$cap"
 done
+# bot.pcap: every frame carries an 802.1Q tag, and its one flow is bypassed in the kernel.
+check_capture "$DATA/pcaps/ndpi/bot.pcap"
+[ "$(val xdp_vlan "$TMP/out")" = "$(val xdp_packets "$TMP/out")" ] || fail "bot.pcap: VLAN frames not all parsed"
+
+# Two receive queues, one socket each: the same accounting over both.
+ip -n "$NSA" link del vA
+ip -n "$NSA" link add vA numtxqueues 2 numrxqueues 2 type veth peer name vB netns "$NSB" \
+    numtxqueues 2 numrxqueues 2 || fail "two-queue veth pair"
+ip -n "$NSA" link set vA mtu $MTU up && ip -n "$NSB" link set vB mtu $MTU up || fail "two-queue veth up"
+ip netns exec "$NSA" sysctl -qw net.ipv6.conf.vA.disable_ipv6=1
+ip netns exec "$NSB" sysctl -qw net.ipv6.conf.vB.disable_ipv6=1
+check_capture "$DATA/pcaps/ndpi/1kxun.pcap"
+[ "$(val queues "$TMP/out")" = 2 ] || fail "two-queue veth: $(val queues "$TMP/out") queue(s) served"
+[ $(( $(val received_q0 "$TMP/out") + $(val received_q1 "$TMP/out") )) = "$(val received "$TMP/out")" ] ||
+    fail "two-queue veth: per-queue counts do not add up"
 
 # Killed without cleanup: the program stays, a second start is refused, --xdp-detach frees it.
 start_rx
