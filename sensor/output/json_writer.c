@@ -342,6 +342,10 @@ void jw_double(struct json_writer *w, double v)
     }
     char tmp[32];
     int n = snprintf(tmp, sizeof(tmp), "%.15g", v);
+    /* a process locale with a decimal comma (LC_NUMERIC) must not break the JSON */
+    for (int i = 0; i < n; i++)
+        if (tmp[i] == ',')
+            tmp[i] = '.';
     sep(w);
     put(w, tmp, (size_t)n);
     w->need_comma = true;
