@@ -15,6 +15,7 @@
 #define TOPK 4
 #define OVF_TOPK 32
 #define PROBES 16
+#define SCAN_PROMOTE 4 /* attempts before a source is tracked for scanning */
 #define NONE UINT64_MAX
 
 #define TCP_FIN 0x01
@@ -48,7 +49,12 @@ struct ahdr {
     uint64_t last; /* packet time of last use (long-lived tables) */
 };
 
+struct atag {
+    uint32_t gen, hash; /* mirror of each entry's header: probing reads this dense array only */
+};
+
 struct atab {
+    struct atag *tags;
     uint8_t *mem;
     uint32_t cap, mask, esz, ksz;
     uint32_t gen;
@@ -75,13 +81,20 @@ static int atab_init(struct atab *t, uint32_t entries, uint32_t esz, uint32_t ks
     t->gen = 1;
     t->mem = calloc(t->cap, esz);
     t->used = calloc(t->cap, sizeof(uint32_t));
-    if (t->mem == NULL || t->used == NULL)
+    t->tags = calloc(t->cap, sizeof(struct atag));
+    if (t->mem == NULL || t->used == NULL || t->tags == NULL)
         return -ENOMEM;
+    memset(t->tags, 0, (size_t)t->cap * sizeof(struct atag));
+    /* touch every page now: memory is reserved at start, not faulted in on the packet path */
+    memset(t->mem, 0, (size_t)t->cap * esz);
+    memset(t->used, 0, (size_t)t->cap * sizeof(uint32_t));
     return 0;
 }
 
 static void atab_release(struct atab *t)
 {
+    free(t->tags);
+    t->tags = NULL;
     free(t->mem);
     free(t->used);
     t->mem = NULL;
@@ -103,6 +116,7 @@ static void atab_clear(struct atab *t)
     t->gen++;
     if (t->gen == 0) { /* wrapped: really clear */
         memset(t->mem, 0, (size_t)t->cap * t->esz);
+        memset(t->tags, 0, (size_t)t->cap * sizeof(struct atag));
         t->gen = 1;
     }
     t->n_used = 0;
@@ -114,27 +128,30 @@ static struct ahdr *atab_get(struct atab *t, const void *key, uint32_t hash, boo
                              uint64_t now)
 {
     uint32_t slot = hash & t->mask;
-    struct ahdr *oldest = NULL;
     for (unsigned i = 0; i < PROBES; i++, slot = (slot + 1) & t->mask) {
-        struct ahdr *h = atab_at(t, slot);
-        if (h->gen != t->gen) {
+        struct atag *g = &t->tags[slot];
+        if (g->gen != t->gen) {
             if (!create)
                 return NULL;
+            struct ahdr *h = atab_at(t, slot);
             memset(h, 0, t->esz);
             h->gen = t->gen;
             h->hash = hash;
             memcpy(ekey(h), key, t->ksz);
             h->last = now;
+            g->gen = t->gen;
+            g->hash = hash;
             t->used[t->n_used++] = slot;
             return h;
         }
-        if (h->hash == hash && memcmp(ekey(h), key, t->ksz) == 0) {
-            if (now > h->last)
-                h->last = now;
-            return h;
+        if (g->hash == hash) {
+            struct ahdr *h = atab_at(t, slot);
+            if (memcmp(ekey(h), key, t->ksz) == 0) {
+                if (now > h->last)
+                    h->last = now;
+                return h;
+            }
         }
-        if (oldest == NULL || h->last < oldest->last)
-            oldest = h;
     }
     if (!create)
         return NULL;
@@ -142,6 +159,18 @@ static struct ahdr *atab_get(struct atab *t, const void *key, uint32_t hash, boo
         t->overflow++;
         return NULL;
     }
+    /* full probe run: replace its least recently used entry (only here are entries read) */
+    struct ahdr *oldest = NULL;
+    uint32_t oslot = 0;
+    slot = hash & t->mask;
+    for (unsigned i = 0; i < PROBES; i++, slot = (slot + 1) & t->mask) {
+        struct ahdr *h = atab_at(t, slot);
+        if (oldest == NULL || h->last < oldest->last) {
+            oldest = h;
+            oslot = slot;
+        }
+    }
+    t->tags[oslot].hash = hash;
     t->evicted++;
     memset(oldest, 0, t->esz);
     oldest->gen = t->gen;
@@ -360,6 +389,8 @@ struct anomaly_shared {
     /* below: owned by whoever holds `merging` */
     struct shard m; /* merged window */
     struct atab base, scan, bf, spray, beacon, dnsl, hostb, inc;
+    struct sketch_cms scan_cms[2]; /* attempts per source: current and previous scan epoch */
+    uint64_t scan_cms_epoch;
     struct obs *obs;
     uint32_t n_obs, max_obs;
     uint64_t next_incident;
@@ -470,6 +501,8 @@ struct anomaly_shared *anomaly_shared_new(const struct anomaly_config *cfg)
     rc |= atab_init(&s->dnsl, t / 4, sizeof(struct dnsl_ent), sizeof(struct dkey));
     rc |= atab_init(&s->hostb, t, sizeof(struct hostb_ent), sizeof(struct akey));
     rc |= atab_init(&s->inc, c->max_incidents, sizeof(struct inc_ent), OKEY);
+    rc |= sketch_cms_init(&s->scan_cms[0], 4, pow2_at_least(t));
+    rc |= sketch_cms_init(&s->scan_cms[1], 4, pow2_at_least(t));
     if (rc != 0)
         goto fail;
     s->max_obs = 4096;
@@ -511,6 +544,8 @@ void anomaly_shared_free(struct anomaly_shared *s)
     atab_release(&s->dnsl);
     atab_release(&s->hostb);
     atab_release(&s->inc);
+    sketch_cms_release(&s->scan_cms[0]);
+    sketch_cms_release(&s->scan_cms[1]);
     free(s->obs);
     free(s);
 }
@@ -778,6 +813,9 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
 
     int sn = anomaly_net_match(c, m->src, v6), dn = anomaly_net_match(c, m->dst, v6);
     bool src_in = sn >= 0, dst_in = dn >= 0;
+    /* multicast and broadcast are local services, never an outside peer (mDNS, SSDP, DHCP) */
+    bool dst_group = v6 ? m->dst[0] == 0xff
+                        : (m->dst[0] & 0xf0) == 0xe0 || (m->dst[0] == 255 && m->dst[3] == 255);
     uint32_t af = f ? f->anomaly_flags : 0;
     bool first = f != NULL && dir == FLOW_TO_SERVER && f->pkts[0] == 1 && f->pkts[1] == 0;
 
@@ -909,7 +947,7 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
     }
 
     /* exfiltration: bytes across the protected boundary per inside host */
-    if (src_in != dst_in) {
+    if (src_in != dst_in && !dst_group) {
         struct host_ent *he = host_get(s, src_in ? m->src : m->dst, v6);
         if (he != NULL) {
             if (src_in) {
@@ -923,7 +961,7 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
         }
     }
     /* beaconing: connection starts from inside to outside */
-    if (first && src_in && !dst_in && m->proto != 1 && m->proto != 58 &&
+    if (first && src_in && !dst_in && !dst_group && m->proto != 1 && m->proto != 58 &&
         !port_in(c->beacon_skip_ports, c->n_beacon_skip_ports, m->dport)) {
         struct pair_ent *pe = pair_get(s, m->src, m->dst, v6, m->dport, PAIR_BEACON);
         if (pe != NULL) {
@@ -966,8 +1004,22 @@ void anomaly_flow_end(struct anomaly_worker *w, const struct flow *f)
 /* ------------------------------------------------------------------------------------------ */
 /* Merge */
 
+/* Finds or creates src's key in t; a new entry takes src's values wholesale (the common case:
+ * most keys of a window come from one worker), *fresh tells the caller nothing is left to add. */
+static struct ahdr *merge_get(struct atab *t, const struct ahdr *src, bool *fresh)
+{
+    uint32_t before = t->n_used;
+    struct ahdr *h = atab_get(t, ekey((struct ahdr *)src), src->hash, true, false, 0);
+    *fresh = h != NULL && t->n_used != before;
+    if (*fresh)
+        memcpy((uint8_t *)(h + 1) + t->ksz, (const uint8_t *)(src + 1) + t->ksz,
+               t->esz - sizeof(struct ahdr) - t->ksz);
+    return h;
+}
+
 static void merge_shard(struct anomaly_shared *sh, const struct shard *src)
 {
+    bool fresh;
     struct shard *m = &sh->m;
     m->pkts += src->pkts;
     m->bytes += src->bytes;
@@ -983,8 +1035,8 @@ static void merge_shard(struct anomaly_shared *sh, const struct shard *src)
     sh->st.shard_overflow += shard_overflow(src);
     ATAB_FOREACH(&src->dst, h) {
         const struct dst_ent *e = (const struct dst_ent *)h;
-        struct dst_ent *t = (struct dst_ent *)atab_get(&m->dst, &e->k, h->hash, true, false, 0);
-        if (t == NULL)
+        struct dst_ent *t = (struct dst_ent *)merge_get(&m->dst, h, &fresh);
+        if (t == NULL || fresh)
             continue;
         t->pkts += e->pkts;
         t->syn += e->syn;
@@ -1005,8 +1057,8 @@ static void merge_shard(struct anomaly_shared *sh, const struct shard *src)
     }
     ATAB_FOREACH(&src->src, h) {
         const struct src_ent *e = (const struct src_ent *)h;
-        struct src_ent *t = (struct src_ent *)atab_get(&m->src, &e->k, h->hash, true, false, 0);
-        if (t == NULL)
+        struct src_ent *t = (struct src_ent *)merge_get(&m->src, h, &fresh);
+        if (t == NULL || fresh)
             continue;
         t->att += e->att;
         t->ans += e->ans;
@@ -1020,8 +1072,8 @@ static void merge_shard(struct anomaly_shared *sh, const struct shard *src)
     }
     ATAB_FOREACH(&src->pair, h) {
         const struct pair_ent *e = (const struct pair_ent *)h;
-        struct pair_ent *t = (struct pair_ent *)atab_get(&m->pair, &e->k, h->hash, true, false, 0);
-        if (t == NULL)
+        struct pair_ent *t = (struct pair_ent *)merge_get(&m->pair, h, &fresh);
+        if (t == NULL || fresh)
             continue;
         if (t->conns == 0 || e->first_ts < t->first_ts)
             t->first_ts = e->first_ts;
@@ -1029,8 +1081,8 @@ static void merge_shard(struct anomaly_shared *sh, const struct shard *src)
     }
     ATAB_FOREACH(&src->host, h) {
         const struct host_ent *e = (const struct host_ent *)h;
-        struct host_ent *t = (struct host_ent *)atab_get(&m->host, &e->k, h->hash, true, false, 0);
-        if (t == NULL)
+        struct host_ent *t = (struct host_ent *)merge_get(&m->host, h, &fresh);
+        if (t == NULL || fresh)
             continue;
         t->out += e->out;
         t->in += e->in;
@@ -1038,8 +1090,8 @@ static void merge_shard(struct anomaly_shared *sh, const struct shard *src)
     }
     ATAB_FOREACH(&src->dns, h) {
         const struct dns_ent *e = (const struct dns_ent *)h;
-        struct dns_ent *t = (struct dns_ent *)atab_get(&m->dns, &e->k, h->hash, true, false, 0);
-        if (t == NULL)
+        struct dns_ent *t = (struct dns_ent *)merge_get(&m->dns, h, &fresh);
+        if (t == NULL || fresh)
             continue;
         if (t->queries == 0)
             memcpy(t->domain, e->domain, sizeof(t->domain));
@@ -1209,9 +1261,27 @@ static void detect_floods(struct anomaly_shared *sh, uint64_t now)
 {
     const struct anomaly_config *c = &sh->cfg;
     double per_s = 1000.0 / c->window_ms;
+    double min_pps = c->syn_pps;
+    if (c->udp_pps < min_pps)
+        min_pps = c->udp_pps;
+    if (c->icmp_pps < min_pps)
+        min_pps = c->icmp_pps;
+    if (c->refl_pps < min_pps)
+        min_pps = c->refl_pps;
+    double min_bps = (double)c->udp_bps;
+    if ((double)c->icmp_bps < min_bps)
+        min_bps = (double)c->icmp_bps;
+    if ((double)c->refl_bps < min_bps)
+        min_bps = (double)c->refl_bps;
     ATAB_FOREACH(&sh->m.dst, h) {
         struct dst_ent *e = (struct dst_ent *)h;
         bool v6 = e->k.v6;
+        /* below every floor nothing can alarm, and baselines only ever raise thresholds above
+         * the floors: such a destination needs no baseline entry (skipping its quiet windows
+         * keeps the baseline on the high, cautious side) */
+        if (e->pkts * per_s < min_pps && e->bytes * 8.0 * per_s < min_bps &&
+            atab_get(&sh->base, &e->k, h->hash, false, false, now) == NULL)
+            continue;
         struct base_ent *b = (struct base_ent *)atab_get(&sh->base, &e->k, h->hash, true, true, now);
         if (b == NULL)
             continue;
@@ -1348,11 +1418,35 @@ static void detect_scans(struct anomaly_shared *sh, uint64_t now)
 {
     const struct anomaly_config *c = &sh->cfg;
     uint64_t ep = now / ((uint64_t)c->scan_epoch_s * 1000000000ull);
+    if (sh->scan_cms_epoch != ep && sh->m.src.n_used > 0) {
+        /* the previous epoch's counts move to the second sketch */
+        struct sketch_cms tmp = sh->scan_cms[1];
+        sh->scan_cms[1] = sh->scan_cms[0];
+        sh->scan_cms[0] = tmp;
+        sketch_cms_clear(&sh->scan_cms[0]);
+        if (sh->scan_cms_epoch + 1 != ep)
+            sketch_cms_clear(&sh->scan_cms[1]);
+        sh->scan_cms_epoch = ep;
+    }
     ATAB_FOREACH(&sh->m.src, h) {
         const struct src_ent *e = (const struct src_ent *)h;
-        struct scan_ent *t = (struct scan_ent *)atab_get(&sh->scan, &e->k, h->hash, true, true, now);
-        if (t == NULL)
-            continue;
+        /* a source gets a scan entry once it made a few attempts in the last two epochs (Count-Min
+         * estimate): one-packet sources (spoofed floods, ordinary clients) stay in the sketch and
+         * cost no table churn */
+        struct scan_ent *t = (struct scan_ent *)atab_get(&sh->scan, &e->k, h->hash, false, false, now);
+        if (t == NULL) {
+            uint32_t n = e->att + e->icmp_att;
+            if (n == 0)
+                continue;
+            sketch_cms_add(&sh->scan_cms[0], h->hash, n);
+            uint32_t est = sketch_cms_estimate(&sh->scan_cms[0], h->hash) +
+                           sketch_cms_estimate(&sh->scan_cms[1], h->hash);
+            if (est < SCAN_PROMOTE)
+                continue;
+            t = (struct scan_ent *)atab_get(&sh->scan, &e->k, h->hash, true, true, now);
+            if (t == NULL)
+                continue;
+        }
         epoch_shift(&t->epoch, ep, scan_shift, t);
         t->att[0] += e->att;
         t->ans[0] += e->ans;
