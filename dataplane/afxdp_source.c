@@ -691,6 +691,19 @@ void dp_afxdp_handle_stats(void *handle, struct dp_source_stats *out)
     out->errors += qs.rx_invalid_descs;
 }
 
+int dp_afxdp_handle_bypass_add(void *handle, const struct dp_flow_tuple *t)
+{
+    struct dp_afxdp_queue *q = handle;
+    return dp_afxdp_bypass_add(q->src, q->id, t);
+}
+
+int dp_afxdp_handle_bypass_take(void *handle, const struct dp_flow_tuple *t,
+                                struct dp_bypass_counters *out)
+{
+    struct dp_afxdp_queue *q = handle;
+    return dp_afxdp_bypass_del(q->src, q->id, t, out);
+}
+
 void dp_afxdp_close(struct dp_afxdp *src)
 {
     if (!src)

@@ -55,21 +55,6 @@ struct dp_afxdp_queue_stats {
     bool zerocopy;
 };
 
-/* A flow as user space names it; ports in host byte order, IPv4 addresses in the first 4
- * bytes. Direction does not matter: both directions map to one bypass entry. */
-struct dp_flow_tuple {
-    uint8_t ip_version; /* 4 or 6 */
-    uint8_t proto;      /* IPPROTO_* */
-    uint16_t sport, dport;
-    uint8_t src[16], dst[16];
-};
-
-/* Kernel-side counters of one bypassed flow (summed over CPUs). */
-struct dp_bypass_counters {
-    uint64_t packets, bytes;
-    uint64_t last_seen_ns; /* CLOCK_MONOTONIC of the latest packet, 0 if none */
-};
-
 /* Fills defaults: all queues, 1024 frames of 4096 bytes (4 MiB of UMEM per queue), burst 64,
  * 65536 bypass entries, zero-copy where possible, native XDP with SKB fallback. */
 void dp_afxdp_config_default(struct dp_afxdp_config *cfg);
@@ -141,6 +126,13 @@ void dp_afxdp_handle_release(void *handle, struct dp_packet *pkts, unsigned n);
 
 /* Adds the queue's counters to *out; safe from another thread (relaxed loads). */
 void dp_afxdp_handle_stats(void *handle, struct dp_source_stats *out);
+
+/* Bypass through a queue handle, for the worker that owns it (dp_afxdp_bypass_add/_del on
+ * the handle's queue): add returns 0 or -errno; take reads and removes the flow's kernel
+ * counters, 0 or -ENOENT. */
+int dp_afxdp_handle_bypass_add(void *handle, const struct dp_flow_tuple *t);
+int dp_afxdp_handle_bypass_take(void *handle, const struct dp_flow_tuple *t,
+                                struct dp_bypass_counters *out);
 
 /* Closes the sockets and detaches the XDP program. NULL is a no-op. */
 void dp_afxdp_close(struct dp_afxdp *src);

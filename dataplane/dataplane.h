@@ -44,4 +44,19 @@ struct dp_source_stats {
     uint64_t errors;       /* receive errors (ierrors, ...) */
 };
 
+/* A flow as a source's kernel side (XDP bypass) names it, either direction: ports in host
+ * byte order, IPv4 addresses in the first 4 bytes of src/dst. */
+struct dp_flow_tuple {
+    uint8_t ip_version; /* 4 or 6 */
+    uint8_t proto;      /* IPPROTO_* */
+    uint16_t sport, dport;
+    uint8_t src[16], dst[16];
+};
+
+/* Kernel-side counters of one bypassed flow (summed over CPUs). */
+struct dp_bypass_counters {
+    uint64_t packets, bytes;
+    uint64_t last_seen_ns; /* CLOCK_MONOTONIC of the latest packet, 0 if none */
+};
+
 #endif

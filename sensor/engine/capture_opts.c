@@ -20,6 +20,7 @@ enum { OPT_CAPTURE = 0, OPT_QUEUES, OPT_DPDK_ARGS, OPT_PORTS, OPT_XDP_DETACH, OP
 
 struct capture {
     enum capture_kind kind;
+    uint64_t bypass_after;
     struct pkt_source src;
     struct pkt_source_ops ops;
     void **queues;
@@ -78,6 +79,13 @@ static int cfg_u32(const struct tl_config *cfg, const char *path, uint64_t min, 
     return 0;
 }
 
+static int cfg_size(const struct tl_config *cfg, const char *path, uint64_t *out, char *err,
+                    size_t errlen)
+{
+    const struct cfg_node *n = config_get(cfg->root, path);
+    return n ? config_node_size(cfg, n, 0, UINT64_MAX, out, err, errlen) : 0;
+}
+
 static int cfg_flag(const struct tl_config *cfg, const char *path, bool *out, char *err,
                     size_t errlen)
 {
@@ -121,6 +129,7 @@ static int opts_from_config(struct capture_opts *o, const struct tl_config *cfg,
                       errlen)) ||
         (rc = cfg_u32(cfg, "capture.afxdp.bypass-entries", 1, 1u << 24, &o->afxdp_bypass_entries,
                       err, errlen)) ||
+        (rc = cfg_size(cfg, "capture.afxdp.bypass-after", &o->afxdp_bypass_after, err, errlen)) ||
         (rc = cfg_flag(cfg, "capture.afxdp.force-copy", &o->afxdp_force_copy, err, errlen)) ||
         (rc = cfg_flag(cfg, "capture.afxdp.force-skb", &o->afxdp_force_skb, err, errlen)) ||
         (rc = cfg_u32(cfg, "capture.dpdk.queues", 0, 1024, &o->queues, err, errlen)) ||
@@ -163,6 +172,7 @@ int capture_opts_from_config(struct capture_opts *o, const struct tl_config *cfg
     o->afxdp_frame_size = c.afxdp_frame_size;
     o->afxdp_bypass_entries = c.afxdp_bypass_entries;
     o->afxdp_force_copy = c.afxdp_force_copy;
+    o->afxdp_bypass_after = c.afxdp_bypass_after;
     o->afxdp_force_skb = c.afxdp_force_skb;
     o->dpdk_mbufs = c.dpdk_mbufs;
     o->dpdk_mbuf_size = c.dpdk_mbuf_size;
@@ -329,6 +339,7 @@ struct capture *capture_open(const struct capture_opts *o, FILE *log, bool *exit
         goto out;
     }
     c->kind = o->kind;
+    c->bypass_after = o->afxdp_bypass_after;
     switch (o->kind) {
     case CAPTURE_AFXDP:
 #if HAVE_XDP
@@ -472,6 +483,11 @@ bool capture_can_bypass(const struct capture *c)
     (void)c;
     return false;
 #endif
+}
+
+uint64_t capture_bypass_after_bytes(const struct capture *c)
+{
+    return capture_can_bypass(c) ? c->bypass_after : 0;
 }
 
 #if HAVE_XDP

@@ -31,6 +31,7 @@ struct capture_opts {
     bool xdp_detach;       /* --xdp-detach: detach a left-over XDP program from -i and exit */
     /* capture.afxdp.* */
     unsigned afxdp_frames, afxdp_frame_size, afxdp_bypass_entries;
+    uint64_t afxdp_bypass_after; /* bytes after which a flow no rule can still match is bypassed */
     bool afxdp_force_copy, afxdp_force_skb;
     /* capture.dpdk.* */
     unsigned dpdk_mbufs, dpdk_mbuf_size, dpdk_rx_desc;
@@ -42,7 +43,7 @@ void capture_opts_init(struct capture_opts *o);
 
 /* Reads the `capture.afxdp` and `capture.dpdk` sections (and capture.method, capture.queues
  * when the config schema passes them through) from cfg. Keys: capture.method (pcap|afxdp|dpdk),
- * capture.queues, capture.afxdp.{frames, frame-size, force-copy, force-skb, bypass-entries},
+ * capture.queues, capture.afxdp.{frames, frame-size, force-copy, force-skb, bypass-entries, bypass-after},
  * capture.dpdk.{eal-args, ports, mbufs, mbuf-size, rx-descriptors}. Call after the command
  * line has been handled: values the command line set are kept. Returns 0 or -EINVAL with
  * "FILE:LINE: key ..." in err. */
@@ -102,6 +103,10 @@ struct capture_flow {
 
 /* Whether this capture can bypass flows in the kernel (afxdp). */
 bool capture_can_bypass(const struct capture *c);
+
+/* capture.afxdp.bypass-after: bytes (both directions) after which the engine may bypass a flow
+ * that no rule can still match (an encrypted bulk transfer, say); 0 = only by rule keyword. */
+uint64_t capture_bypass_after_bytes(const struct capture *c);
 
 /* Worker `queue` asks the kernel to stop sending it a flow: from now on the flow's packets are
  * counted per flow in the kernel and passed to the stack. Returns 0, -EOPNOTSUPP (not afxdp),
