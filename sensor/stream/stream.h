@@ -101,6 +101,15 @@ enum stream_result stream_packet(struct stream_ctx *sc, struct flow *f, enum flo
 void stream_flow_end(struct stream_ctx *sc, struct flow *f, stream_deliver_fn deliver,
                      void *deliver_ctx);
 
+/* True when the flow was seen but is not reassembled (picked up mid-stream with midstream off,
+ * or no state): Suricata then has no TCP session, so the flow is not "established" for rules. */
+bool stream_flow_untracked(const struct stream_ctx *sc, const struct flow *f);
+
+/* Bytes of direction dir reassembled so far plus one for the SYN (Suricata's stream_size:
+ * next_seq - isn). false when the flow is not reassembled. */
+bool stream_dir_size(const struct stream_ctx *sc, const struct flow *f, enum flow_dir dir,
+                     uint64_t *bytes);
+
 const struct stream_stats *stream_get_stats(const struct stream_ctx *sc);
 
 #endif
