@@ -148,7 +148,9 @@ static void *netout_thread(void *arg)
             } else {
                 stats_sync_locked(no);
                 pthread_cond_broadcast(&no->progress);
+                no->idle = true;
                 pthread_cond_wait(&no->work, &no->mu);
+                no->idle = false;
                 continue;
             }
         }
@@ -316,9 +318,19 @@ int netout_push(struct netout *no, struct spool_record *r)
         }
     }
     stats_sync_locked(no);
-    pthread_cond_signal(&no->work);
+    /* wake an idle sender once a batch is worth it; outputs_tick() and drain wake it for the
+     * rest, so a lone record waits at most one tick */
+    if (no->idle && (no->qlen >= (no->qcap < NETOUT_WAKE ? no->qcap : NETOUT_WAKE) || !spool_empty(no->sp)))
+        pthread_cond_signal(&no->work);
     pthread_mutex_unlock(&no->mu);
     return rc;
+}
+
+void netout_kick(struct netout *no)
+{
+    pthread_mutex_lock(&no->mu);
+    pthread_cond_signal(&no->work);
+    pthread_mutex_unlock(&no->mu);
 }
 
 void netout_stats(struct netout *no, struct output_stats *out)

@@ -542,8 +542,10 @@ void outputs_tick(struct outputs *outs, uint64_t now_ns)
             else
                 fflush(o->f);
         }
-        if (o->net)
+        if (o->net) {
             netout_flush_spool(o->net);
+            netout_kick(o->net);
+        }
         state_save(o, false);
     }
 }

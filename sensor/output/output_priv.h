@@ -11,6 +11,7 @@
 #include "spool.h"
 
 #define NETOUT_BATCH 256
+#define NETOUT_WAKE 64 /* queued records that wake an idle sender before the next tick */
 
 struct netout;
 
@@ -45,6 +46,7 @@ struct netout {
     unsigned qcap, qhead, qlen;
     struct spool *sp;
     bool stop;
+    bool idle; /* the sender waits for work */
     bool connected;
     struct output_stats *st;
     uint64_t fail_streak;
@@ -68,6 +70,8 @@ const struct spool_record *netout_spool_last(const struct netout *no);
 /* Hands a record to the sender (ownership passes). Never waits on the network. Returns 0,
  * -ENOSPC (spool full: dropped, counted, logged) or -errno (spool I/O: dropped, counted). */
 int netout_push(struct netout *no, struct spool_record *r);
+/* Wakes the sender (records below the wake threshold are waiting). */
+void netout_kick(struct netout *no);
 /* Copies counters under the lock. */
 void netout_stats(struct netout *no, struct output_stats *out);
 /* Waits until nothing is pending or timeout_ms passed. true when nothing is pending. */
