@@ -532,6 +532,11 @@ void outputs_tick(struct outputs *outs, uint64_t now_ns)
     handle_reopen(outs);
     for (unsigned i = 0; i < outs->n; i++) {
         struct output *o = &outs->o[i];
+        /* the wall clock may step back: restart the intervals rather than wrap */
+        if (now_ns < o->last_ckpt_ns)
+            o->last_ckpt_ns = now_ns;
+        if (now_ns < o->fopened_ns)
+            o->fopened_ns = now_ns;
         if (o->sign_on && o->cfg.checkpoint_interval_s && o->since_ckpt &&
             now_ns - o->last_ckpt_ns >= o->cfg.checkpoint_interval_s * 1000000000ull)
             write_checkpoint(outs, o);

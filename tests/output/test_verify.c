@@ -220,6 +220,45 @@ static void test_cli(void **state)
     assert_int_equal(WEXITSTATUS(system(cmd)), 1);
 }
 
+/* Checkpoints by time: T seconds after the last one (clock given to outputs_tick), only when
+ * records were written since. */
+static void test_checkpoint_interval(void **state)
+{
+    struct fixture *f = *state;
+    char eve[320], err[256];
+    snprintf(eve, sizeof(eve), "%s/timed.json", f->dir);
+    struct output_config c;
+    output_config_default(&c);
+    output_config_set(&c, "filename", eve, err, sizeof(err));
+    output_config_set(&c, "sign-key", f->seed, err, sizeof(err));
+    output_config_set(&c, "checkpoint-records", "0", err, sizeof(err));
+    output_config_set(&c, "checkpoint-interval", "10s", err, sizeof(err));
+    struct outputs *o = outputs_new(&c, 1, err, sizeof(err));
+    assert_non_null(o);
+    const uint64_t s = 1000000000ull, t0 = 1700000000ull * s;
+    outputs_tick(o, t0);
+    struct event e = tu_flow_event(1);
+    outputs_write_event(o, &e);
+    outputs_tick(o, t0 + 5 * s);
+    struct output_stats st;
+    outputs_stats(o, 0, &st);
+    assert_int_equal(st.checkpoints, 0);
+    outputs_tick(o, t0 + 11 * s);
+    outputs_stats(o, 0, &st);
+    assert_int_equal(st.checkpoints, 1);
+    outputs_tick(o, t0 + 30 * s); /* nothing new: no checkpoint */
+    outputs_stats(o, 0, &st);
+    assert_int_equal(st.checkpoints, 1);
+    outputs_free(o);
+    size_t n;
+    char **l = tu_read_lines(eve, &n);
+    assert_int_equal(n, 2);
+    struct verify_result r;
+    assert_int_equal(verify(f, l, n, f->pk, &r), 0);
+    assert_int_equal(r.checkpoints, 1);
+    tu_free_lines(l, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -230,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_edited_chain_recomputed),
         cmocka_unit_test(test_duplicates_and_wrong_key),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_checkpoint_interval),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
