@@ -377,6 +377,18 @@ struct outputs *outputs_new(const struct output_config *cfgs, unsigned n, char *
         outputs_free(outs);
         goto out_nomem;
     }
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned j = 0; j < i; j++) {
+            bool net_i = cfgs[i].kind != OUTPUT_EVE_FILE, net_j = cfgs[j].kind != OUTPUT_EVE_FILE;
+            const char *a = net_i ? cfgs[i].spool_dir : cfgs[i].path;
+            const char *b = net_j ? cfgs[j].spool_dir : cfgs[j].path;
+            if (net_i == net_j && a[0] && !strcmp(a, b)) {
+                snprintf(err, errlen, "outputs %u and %u share %s %s: each output needs its own", j + 1,
+                         i + 1, net_i ? "spool-dir" : "filename", a);
+                outputs_free(outs);
+                return NULL;
+            }
+        }
     for (unsigned i = 0; i < n; i++) {
         outs->n = i + 1;
         if (output_setup(outs, &outs->o[i], &cfgs[i], err, errlen) < 0) {
