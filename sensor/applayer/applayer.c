@@ -312,6 +312,9 @@ struct applayer_ctx *applayer_ctx_new(const struct applayer_config *cfg)
         goto out_free_states;
     if (!al_inflate_pool_init(ctx))
         goto out_free_bufs;
+    ctx->hp = http_scratch_new();
+    if (!ctx->hp)
+        goto out_free_inflates;
     /* Two buffers set aside for framing-only parsing and DNS names, never lent to flows. */
     ctx->scratch = al_pool_get(&ctx->bufs);
     ctx->scratch2 = al_pool_get(&ctx->bufs);
@@ -320,6 +323,8 @@ struct applayer_ctx *applayer_ctx_new(const struct applayer_config *cfg)
     ctx->bufs.used = 0;
     return ctx;
 
+out_free_inflates:
+    al_pool_fini(&ctx->inflates);
 out_free_bufs:
     al_pool_fini(&ctx->bufs);
 out_free_states:
@@ -333,6 +338,7 @@ void applayer_ctx_free(struct applayer_ctx *ctx)
 {
     if (!ctx)
         return;
+    free(ctx->hp);
     al_pool_fini(&ctx->inflates);
     al_pool_fini(&ctx->bufs);
     al_pool_fini(&ctx->states);

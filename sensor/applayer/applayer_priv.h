@@ -221,6 +221,7 @@ struct applayer_ctx {
     struct al_buf *scratch;     /* framing-only HTTP parsing and DNS arenas */
     struct al_buf *scratch2;
     struct dns_msg dns_scratch;
+    struct hdr_parse *hp;       /* header-block scratch of the HTTP parser */
     applayer_tx_fn on_tx;
     void *tx_ctx;
     event_emit_fn emit;
@@ -259,6 +260,8 @@ bool http_tx_int(const struct http_tx *tx, enum app_int which, uint64_t *value);
 /* URI normalisation (exposed for tests): writes at most cap bytes, returns the length. */
 uint32_t http_normalize_uri(const uint8_t *in, uint32_t len, uint8_t *out, uint32_t cap);
 bool al_inflate_pool_init(struct applayer_ctx *ctx);
+struct hdr_parse;
+struct hdr_parse *http_scratch_new(void);
 
 /* DNS */
 void dns_state_init(struct dns_state *s);

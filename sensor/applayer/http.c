@@ -247,6 +247,11 @@ struct hdr_parse {
     uint32_t nh;
 };
 
+struct hdr_parse *http_scratch_new(void)
+{
+    return calloc(1, sizeof(struct hdr_parse));
+}
+
 static uint32_t write_value(struct al_buf *b, const struct hdr_parse *hp, const struct hdr_ent *e,
                             const uint8_t *base)
 {
@@ -473,8 +478,7 @@ static void finish_headers(struct applayer_ctx *ctx, struct al_buf *b, bool requ
                            uint32_t hdr_off)
 {
     struct http_msg *m = msg_of(b);
-    static __thread struct hdr_parse hp_storage; /* 3 KiB: too big for a hot stack frame */
-    struct hdr_parse *hp = &hp_storage;
+    struct hdr_parse *hp = ctx->hp; /* 3 KiB: the worker's scratch, not the stack */
     split_headers(ctx, b->data, hdr_off, m->hdr_len, hp);
     if (hp->nlines == 0)
         return;
@@ -541,6 +545,41 @@ static void finish_headers(struct applayer_ctx *ctx, struct al_buf *b, bool requ
     }
     build_header_buffers(b, hp, request);
     m->n_headers = hp->nh;
+    if (request && p2l > 7) {
+        /* absolute-form target (proxies): its authority is the host, before the Host header,
+         * as libhtp takes it (RFC 9112 3.2.2) */
+        const uint8_t *u = base + p2o;
+        uint32_t sc = 0;
+        while (sc < p2l && sc < 8 && u[sc] != ':')
+            sc++;
+        if (sc + 3 <= p2l && u[sc] == ':' && u[sc + 1] == '/' && u[sc + 2] == '/') {
+            uint32_t hs = sc + 3, he = hs;
+            while (he < p2l && u[he] != '/' && u[he] != '?' && u[he] != '#')
+                he++;
+            for (uint32_t at = hs; at < he; at++)
+                if (u[at] == '@')
+                    hs = at + 1; /* userinfo */
+            uint32_t hn = he;
+            if (hs < he && u[hs] == '[') {
+                while (hn > hs && u[hn - 1] != ']')
+                    hn--;
+            } else {
+                for (uint32_t c = hs; c < he; c++)
+                    if (u[c] == ':') {
+                        hn = c;
+                        break;
+                    }
+            }
+            if (hn > hs && hn - hs <= b->cap - b->len) {
+                uint32_t off = b->len;
+                for (uint32_t c = hs; c < hn; c++) {
+                    uint8_t ch = base[p2o + c];
+                    b->data[b->len++] = (ch >= 'A' && ch <= 'Z') ? (uint8_t)(ch + 32) : ch;
+                }
+                set_span(m, HF_HOST, off, hn - hs);
+            }
+        }
+    }
 }
 
 /* ---- transactions ---- */

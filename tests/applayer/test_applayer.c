@@ -503,6 +503,20 @@ static void test_http_missing_protocol(void **state)
     fixture_free(fx);
 }
 
+static void test_http_proxy_host(void **state)
+{
+    (void)state;
+    struct fixture *fx = fixture_new(NULL, 6, 40000, 3128);
+    feed_s(fx, FLOW_TO_SERVER, "GET http://user@Proxy.Example.NET:8080/p/../q HTTP/1.1\r\n"
+                               "Host: other.example\r\n\r\n", 0);
+    struct rec *r = find(&fx->rc, FLOW_TO_SERVER, 0);
+    assert_non_null(r);
+    assert_string_equal(r->buf[APP_BUF_HTTP_HOST], "proxy.example.net");
+    assert_string_equal(r->buf[APP_BUF_HTTP_HOST_RAW], "other.example");
+    assert_string_equal(r->buf[APP_BUF_HTTP_URI], "http://user@Proxy.Example.NET:8080/q");
+    fixture_free(fx);
+}
+
 static void test_uri_normalize(void **state)
 {
     (void)state;
@@ -1127,6 +1141,7 @@ int main(void)
         cmocka_unit_test(test_http_body_depth_and_close),
         cmocka_unit_test(test_http_missing_protocol),
         cmocka_unit_test(test_uri_normalize),
+        cmocka_unit_test(test_http_proxy_host),
         cmocka_unit_test(test_http_hostile),
         cmocka_unit_test(test_pool_exhaustion),
         cmocka_unit_test(test_dns_udp),
