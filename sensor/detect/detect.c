@@ -1,0 +1,1752 @@
+/* Detection engine: Hyperscan prefilter, exact verification, alerts (see detect.h). */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hs.h>
+
+#include "detect.h"
+#include "rules_core.h"
+
+#define TH_SYN 0x02
+#define TH_ACK 0x10
+
+enum { G_TCP = 0, G_UDP, G_ICMP, G_OTHER, G_MAX };
+#define MAX_ALERTS_PER_PKT 32
+#define MAX_STEPS 20000 /* backtracking budget per rule and buffer */
+#define NS_PER_S 1000000000ull
+
+/* One Hyperscan database and the rules its pattern ids stand for. */
+struct mpm_group {
+    hs_database_t *db;
+    uint32_t *rule_of;  /* pattern id -> rule index */
+    uint32_t n;
+    uint32_t *nompm;    /* rules without a fast pattern that apply to this group */
+    uint32_t n_nompm;
+};
+
+struct ip_interval {
+    uint32_t lo;       /* start of the elementary interval */
+    uint32_t first, n; /* rules in ipidx_rules[first .. first+n) */
+};
+
+struct app_group {
+    uint16_t buffer;
+    struct mpm_group g;
+};
+
+struct detect_engine {
+    const struct ruleset *rs;
+    const struct rule *rules;
+    unsigned n_rules;
+    uint8_t *rank;                  /* flowbits ordering rank per rule */
+    struct mpm_group pkt[G_MAX];    /* packet payload */
+    struct mpm_group stream;        /* TCP stream */
+    struct app_group *app;          /* sticky buffers */
+    unsigned n_app;
+    struct ip_interval *ipidx;      /* IP-only rules by address (IPv4) */
+    uint32_t n_ipidx;
+    uint32_t *ipidx_rules;
+    uint32_t *iponly_generic;       /* IP-only rules not indexed (wide on both sides, or v6) */
+    uint32_t n_iponly_generic;
+    hs_scratch_t *proto_scratch;
+    struct detect_config cfg;
+    struct detect_engine_info info;
+};
+
+struct th_entry {
+    uint64_t key;
+    uint32_t rule;     /* rule index + 1; 0 = empty */
+    uint32_t count;
+    uint64_t first_ns;
+    uint64_t next;     /* backoff: next count that alerts */
+    uint8_t kind;      /* 0 threshold, 1 detection_filter */
+};
+
+struct pending_alert {
+    uint32_t rule;
+    bool stream;
+};
+
+struct detect_thread {
+    const struct detect_engine *de;
+    hs_scratch_t *scratch;
+    pcre2_match_data *md;
+    struct stream_ctx *sc;
+    stream_deliver_fn hook;
+    void *hook_ctx;
+    uint32_t *seen;   /* generation per rule: candidate already evaluated */
+    uint32_t *alerted;/* generation per rule: already alerted on this packet */
+    uint32_t gen, agen;
+    uint32_t *cand;
+    uint32_t n_cand;
+    /* stream inspection buffer for one packet */
+    uint8_t *sbuf;
+    uint32_t sbuf_cap, sbuf_len, sbuf_prev;
+    uint64_t sbuf_base;
+    bool sbuf_active;
+    /* the packet being inspected */
+    const struct pkt_meta *m;
+    struct flow *f;
+    enum flow_dir dir;
+    event_emit_fn emit;
+    void *emit_ctx;
+    struct pending_alert alerts[MAX_ALERTS_PER_PKT];
+    unsigned n_alerts;
+    bool pass_matched;
+    struct th_entry *th;
+    uint32_t th_mask;
+    uint64_t vars[RULE_MAX_VARS];
+    unsigned steps;
+    struct pkt_meta pseudo; /* flow-end flush */
+    unsigned flushed;
+    struct detect_stats st;
+};
+
+void detect_config_default(struct detect_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    stream_config_default(&cfg->stream);
+    cfg->threshold_entries = 65536;
+}
+
+/* ------------------------------------------------------------------ build */
+
+static int group_of_proto(uint8_t proto)
+{
+    switch (proto) {
+    case 6: return G_TCP;
+    case 17: return G_UDP;
+    case 1: case 58: return G_ICMP;
+    default: return G_OTHER;
+    }
+}
+
+/* Groups a rule applies to (bitmask of G_*). */
+static unsigned rule_groups(const struct rule *r)
+{
+    if (r->app_proto)
+        return 1u << G_TCP | 1u << G_UDP;
+    switch (r->ipproto) {
+    case 6: return 1u << G_TCP;
+    case 17: return 1u << G_UDP;
+    case 1: return 1u << G_ICMP;
+    default:
+        if (!r->sp.any || !r->dp.any)
+            return 1u << G_TCP | 1u << G_UDP;
+        return (1u << G_MAX) - 1;
+    }
+}
+
+static const struct rule_content *rule_fp(const struct rule *r)
+{
+    if (r->fp_list < 0)
+        return NULL;
+    return &r->lists[r->fp_list].items[r->fp_item].u.c;
+}
+
+/* Whether a rule's payload may be inspected on packets / on the stream. */
+static bool rule_on_packets(const struct rule *r)
+{
+    return !(r->flags & RF_TCP_STREAM) && !(r->flow_flags & FLOW_ONLY_STREAM_F);
+}
+
+static bool rule_on_stream(const struct rule *r, unsigned groups)
+{
+    if (!(groups & (1u << G_TCP)))
+        return false;
+    if ((r->flags & RF_TCP_PKT) || (r->flow_flags & FLOW_NO_STREAM_F) || r->dsize.op)
+        return false;
+    return (r->flags & RF_HAS_PAYLOAD) != 0;
+}
+
+struct u32vec {
+    uint32_t *v;
+    uint32_t n, cap;
+};
+
+static int vec_push(struct u32vec *v, uint32_t x)
+{
+    if (v->n == v->cap) {
+        uint32_t nc = v->cap ? v->cap * 2 : 64;
+        void *p = realloc(v->v, nc * sizeof(uint32_t));
+        if (!p)
+            return -ENOMEM;
+        v->v = p;
+        v->cap = nc;
+    }
+    v->v[v->n++] = x;
+    return 0;
+}
+
+static int compile_group(struct mpm_group *g, const struct rule *rules, struct u32vec *mpm,
+                         char *err, size_t errlen)
+{
+    g->rule_of = mpm->v;
+    g->n = mpm->n;
+    mpm->v = NULL;
+    if (g->n == 0)
+        return 0;
+    const char **pats = malloc(g->n * sizeof(char *));
+    unsigned *flags = malloc(g->n * sizeof(unsigned));
+    unsigned *ids = malloc(g->n * sizeof(unsigned));
+    size_t *lens = malloc(g->n * sizeof(size_t));
+    int rc = -ENOMEM;
+    if (!pats || !flags || !ids || !lens)
+        goto out;
+    for (uint32_t i = 0; i < g->n; i++) {
+        const struct rule_content *c = rule_fp(&rules[g->rule_of[i]]);
+        if (c->flags & CF_FP_CHOP) {
+            pats[i] = (const char *)c->pat + c->fp_off;
+            lens[i] = c->fp_len;
+        } else {
+            pats[i] = (const char *)c->pat;
+            lens[i] = c->len;
+        }
+        flags[i] = HS_FLAG_SINGLEMATCH | ((c->flags & CF_NOCASE) ? HS_FLAG_CASELESS : 0);
+        ids[i] = i;
+    }
+    hs_compile_error_t *ce = NULL;
+    if (hs_compile_lit_multi(pats, flags, ids, lens, g->n, HS_MODE_BLOCK, NULL, &g->db, &ce) !=
+        HS_SUCCESS) {
+        snprintf(err, errlen, "hyperscan: %s", ce ? ce->message : "compile failed");
+        hs_free_compile_error(ce);
+        rc = -EINVAL;
+        goto out;
+    }
+    rc = 0;
+out:
+    free(pats);
+    free(flags);
+    free(ids);
+    free(lens);
+    return rc;
+}
+
+/* IP-only index over IPv4 ranges of one side of each rule. */
+struct ipent {
+    uint32_t lo, hi, rule;
+};
+
+static int ipent_cmp(const void *a, const void *b)
+{
+    const uint32_t *x = a, *y = b;
+    return *x < *y ? -1 : *x > *y;
+}
+
+static uint64_t addrs_v4_size(const struct rule_addrs *a)
+{
+    if (a->any)
+        return 1ull << 32;
+    uint64_t s = 0;
+    for (uint32_t i = 0; i < a->n4; i++)
+        s += (uint64_t)a->v4[i].hi - a->v4[i].lo + 1;
+    return s;
+}
+
+static int build_ipidx(struct detect_engine *de, struct u32vec *iponly)
+{
+    struct ipent *ents = NULL;
+    size_t n_ents = 0, cap = 0;
+    struct u32vec generic = {0};
+    for (uint32_t k = 0; k < iponly->n; k++) {
+        const struct rule *r = &de->rules[iponly->v[k]];
+        uint64_t ss = addrs_v4_size(&r->src), ds = addrs_v4_size(&r->dst);
+        const struct rule_addrs *side = ss <= ds ? &r->src : &r->dst;
+        uint64_t sz = ss <= ds ? ss : ds;
+        if (sz > (1ull << 24) || side->any || side->n6) {
+            if (vec_push(&generic, r->idx) != 0)
+                goto nomem;
+            if (sz > (1ull << 24) || side->any)
+                continue;
+        }
+        for (uint32_t i = 0; i < side->n4; i++) {
+            if (n_ents == cap) {
+                cap = cap ? cap * 2 : 1024;
+                void *p = realloc(ents, cap * sizeof(*ents));
+                if (!p)
+                    goto nomem;
+                ents = p;
+            }
+            ents[n_ents++] = (struct ipent){side->v4[i].lo, side->v4[i].hi, r->idx};
+        }
+    }
+    /* elementary intervals: every lo and hi+1 is a boundary */
+    uint32_t *pts = malloc((2 * n_ents + 1) * sizeof(uint32_t));
+    if (!pts)
+        goto nomem;
+    size_t np = 0;
+    pts[np++] = 0;
+    for (size_t i = 0; i < n_ents; i++) {
+        pts[np++] = ents[i].lo;
+        if (ents[i].hi != UINT32_MAX)
+            pts[np++] = ents[i].hi + 1;
+    }
+    qsort(pts, np, sizeof(uint32_t), ipent_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < np; i++)
+        if (u == 0 || pts[i] != pts[u - 1])
+            pts[u++] = pts[i];
+    de->ipidx = calloc(u, sizeof(*de->ipidx));
+    if (!de->ipidx) {
+        free(pts);
+        goto nomem;
+    }
+    de->n_ipidx = (uint32_t)u;
+    for (size_t i = 0; i < u; i++)
+        de->ipidx[i].lo = pts[i];
+    free(pts);
+    /* count, then fill */
+    size_t total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t e = 0; e < n_ents; e++) {
+            uint32_t lo = 0, hi = de->n_ipidx;
+            while (lo + 1 < hi) {
+                uint32_t mid = (lo + hi) / 2;
+                if (de->ipidx[mid].lo <= ents[e].lo)
+                    lo = mid;
+                else
+                    hi = mid;
+            }
+            for (uint32_t j = lo; j < de->n_ipidx; j++) {
+                if (de->ipidx[j].lo > ents[e].hi || (j > lo && de->ipidx[j].lo == 0))
+                    break;
+                if (pass == 0)
+                    de->ipidx[j].n++;
+                else
+                    de->ipidx_rules[de->ipidx[j].first + de->ipidx[j].n++] = ents[e].rule;
+            }
+        }
+        if (pass == 0) {
+            for (uint32_t j = 0; j < de->n_ipidx; j++) {
+                de->ipidx[j].first = (uint32_t)total;
+                total += de->ipidx[j].n;
+                de->ipidx[j].n = 0;
+            }
+            de->ipidx_rules = malloc((total ? total : 1) * sizeof(uint32_t));
+            if (!de->ipidx_rules)
+                goto nomem;
+        }
+    }
+    free(ents);
+    de->iponly_generic = generic.v;
+    de->n_iponly_generic = generic.n;
+    return 0;
+nomem:
+    free(ents);
+    free(generic.v);
+    return -ENOMEM;
+}
+
+static uint8_t flowbit_rank(const struct rule *r)
+{
+    bool sets = false, reads = false;
+    for (unsigned i = 0; i < r->n_flowbits; i++) {
+        uint8_t c = r->flowbits[i].cmd;
+        if (c == FB_ISSET || c == FB_ISNOTSET)
+            reads = true;
+        else
+            sets = true;
+    }
+    if (sets && !reads)
+        return 0;
+    if (sets)
+        return 1;
+    if (reads)
+        return 2;
+    return 3;
+}
+
+/* Cache file: "TLHS" u32 version, u32 ndb, then per database u64 len + bytes. The groups'
+ * rule lists are rebuilt from the ruleset (cheap); only compilation is cached. */
+static void cache_path(const struct detect_engine *de, char *p, size_t n)
+{
+    /* hs_version() names the library build: a database is only valid for the same one */
+    uint64_t vh = 1469598103934665603ull;
+    for (const char *v = hs_version(); *v; v++)
+        vh = (vh ^ (uint8_t)*v) * 1099511628211ull;
+    snprintf(p, n, "%s/tripline-%016" PRIx64 "-%08" PRIx32 ".hsdb", de->cfg.cache_dir,
+             ruleset_hash(de->rs), (uint32_t)vh);
+}
+
+static hs_database_t **all_dbs(struct detect_engine *de, unsigned *n, hs_database_t ***slots)
+{
+    unsigned k = 0;
+    for (int g = 0; g < G_MAX; g++)
+        slots[k++] = &de->pkt[g].db;
+    slots[k++] = &de->stream.db;
+    for (unsigned i = 0; i < de->n_app && k < 64; i++)
+        slots[k++] = &de->app[i].g.db;
+    *n = k;
+    return NULL;
+}
+
+static bool cache_load(struct detect_engine *de)
+{
+    char path[4096];
+    cache_path(de, path, sizeof(path));
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    hs_database_t **slots[64];
+    unsigned n;
+    all_dbs(de, &n, slots);
+    uint32_t hdr[3];
+    bool ok = fread(hdr, sizeof(hdr), 1, f) == 1 && hdr[0] == 0x53484c54 && hdr[1] == 1 &&
+              hdr[2] == n;
+    for (unsigned i = 0; ok && i < n; i++) {
+        uint64_t len;
+        if (fread(&len, sizeof(len), 1, f) != 1 || len > (1ull << 32)) {
+            ok = false;
+            break;
+        }
+        if (len == 0) {
+            *slots[i] = NULL;
+            continue;
+        }
+        char *buf = malloc(len);
+        if (!buf || fread(buf, 1, len, f) != len ||
+            hs_deserialize_database(buf, len, slots[i]) != HS_SUCCESS)
+            ok = false;
+        free(buf);
+    }
+    fclose(f);
+    if (!ok) {
+        for (unsigned i = 0; i < n; i++) {
+            hs_free_database(*slots[i]);
+            *slots[i] = NULL;
+        }
+    }
+    return ok;
+}
+
+static void cache_store(struct detect_engine *de)
+{
+    char path[4096], tmp[4200];
+    cache_path(de, path, sizeof(path));
+    snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid());
+    mkdir(de->cfg.cache_dir, 0755);
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return;
+    hs_database_t **slots[64];
+    unsigned n;
+    all_dbs(de, &n, slots);
+    uint32_t hdr[3] = {0x53484c54, 1, n};
+    bool ok = fwrite(hdr, sizeof(hdr), 1, f) == 1;
+    for (unsigned i = 0; ok && i < n; i++) {
+        char *buf = NULL;
+        size_t len = 0;
+        if (*slots[i] && hs_serialize_database(*slots[i], &buf, &len) != HS_SUCCESS) {
+            ok = false;
+            break;
+        }
+        uint64_t l = len;
+        ok = fwrite(&l, sizeof(l), 1, f) == 1 && (len == 0 || fwrite(buf, 1, len, f) == len);
+        free(buf);
+    }
+    if (fclose(f) != 0)
+        ok = false;
+    if (ok)
+        rename(tmp, path);
+    else
+        remove(tmp);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+struct detect_engine *detect_engine_new(const struct ruleset *rs, char *err, size_t errlen)
+{
+    struct detect_config cfg;
+    detect_config_default(&cfg);
+    return detect_engine_new_cfg(rs, &cfg, err, errlen);
+}
+
+struct detect_engine *detect_engine_new_cfg(const struct ruleset *rs,
+                                            const struct detect_config *cfg, char *err,
+                                            size_t errlen)
+{
+    struct detect_engine *de = calloc(1, sizeof(*de));
+    struct u32vec pm[G_MAX] = {{0}}, pn[G_MAX] = {{0}}, sm = {0}, sn = {0}, ipo = {0};
+    struct u32vec *am = NULL;
+    if (!de)
+        goto nomem;
+    de->rs = rs;
+    de->cfg = *cfg;
+    de->rules = ruleset_rules(rs, &de->n_rules);
+    de->rank = calloc(de->n_rules ? de->n_rules : 1, 1);
+    if (!de->rank)
+        goto nomem;
+    for (unsigned i = 0; i < de->n_rules; i++) {
+        const struct rule *r = &de->rules[i];
+        de->rank[i] = flowbit_rank(r);
+        unsigned groups = rule_groups(r);
+        const struct rule_content *fp = rule_fp(r);
+        bool fp_payload = fp && r->lists[r->fp_list].buffer == RULE_BUF_PAYLOAD;
+        if (r->flags & RF_HAS_APPBUF) {
+            /* sticky-buffer rules: prefiltered per buffer when their fast pattern is there;
+             * otherwise every transaction checks them (rare) through an app group of their
+             * first list */
+            uint16_t b = fp && !fp_payload ? r->lists[r->fp_list].buffer : r->lists[0].buffer;
+            unsigned a;
+            for (a = 0; a < de->n_app; a++)
+                if (de->app[a].buffer == b)
+                    break;
+            if (a == de->n_app) {
+                void *p = realloc(de->app, (a + 1) * sizeof(*de->app));
+                void *q = realloc(am, (a + 1) * sizeof(*am));
+                if (p)
+                    de->app = p;
+                if (q)
+                    am = q;
+                if (!p || !q)
+                    goto nomem;
+                memset(&de->app[a], 0, sizeof(de->app[a]));
+                memset(&am[a], 0, sizeof(am[a]));
+                de->app[a].buffer = b;
+                de->n_app++;
+            }
+            if (fp && !fp_payload) {
+                if (vec_push(&am[a], i) != 0)
+                    goto nomem;
+            } else {
+                struct mpm_group *g = &de->app[a].g;
+                void *p = realloc(g->nompm, (g->n_nompm + 1) * sizeof(uint32_t));
+                if (!p)
+                    goto nomem;
+                g->nompm = p;
+                g->nompm[g->n_nompm++] = i;
+            }
+            continue;
+        }
+        if (r->flags & RF_IPONLY) {
+            if (vec_push(&ipo, i) != 0)
+                goto nomem;
+            continue;
+        }
+        for (int g = 0; g < G_MAX; g++) {
+            if (!(groups & (1u << g)))
+                continue;
+            if (!rule_on_packets(r) && !(g == G_TCP && !(r->flags & RF_HAS_PAYLOAD)))
+                continue;
+            if (vec_push(fp_payload ? &pm[g] : &pn[g], i) != 0)
+                goto nomem;
+        }
+        if (rule_on_stream(r, groups))
+            if (vec_push(fp_payload ? &sm : &sn, i) != 0)
+                goto nomem;
+    }
+    double t0 = now_ms();
+    bool cached = false;
+    /* the groups' rule lists must exist before the cache is read (all_dbs order) */
+    for (int g = 0; g < G_MAX; g++) {
+        de->pkt[g].nompm = pn[g].v;
+        de->pkt[g].n_nompm = pn[g].n;
+        pn[g].v = NULL;
+    }
+    de->stream.nompm = sn.v;
+    de->stream.n_nompm = sn.n;
+    sn.v = NULL;
+    if (cfg->cache_dir && cache_load(de)) {
+        cached = true;
+        for (int g = 0; g < G_MAX; g++) {
+            de->pkt[g].rule_of = pm[g].v;
+            de->pkt[g].n = pm[g].n;
+            pm[g].v = NULL;
+        }
+        de->stream.rule_of = sm.v;
+        de->stream.n = sm.n;
+        sm.v = NULL;
+        for (unsigned a = 0; a < de->n_app; a++) {
+            de->app[a].g.rule_of = am[a].v;
+            de->app[a].g.n = am[a].n;
+            am[a].v = NULL;
+        }
+    } else {
+        for (int g = 0; g < G_MAX; g++)
+            if (compile_group(&de->pkt[g], de->rules, &pm[g], err, errlen) != 0)
+                goto fail;
+        if (compile_group(&de->stream, de->rules, &sm, err, errlen) != 0)
+            goto fail;
+        for (unsigned a = 0; a < de->n_app; a++)
+            if (compile_group(&de->app[a].g, de->rules, &am[a], err, errlen) != 0)
+                goto fail;
+        if (cfg->cache_dir)
+            cache_store(de);
+    }
+    if (build_ipidx(de, &ipo) != 0)
+        goto nomem;
+    /* one prototype scratch big enough for every database; workers clone it */
+    hs_database_t **slots[64];
+    unsigned ndb;
+    all_dbs(de, &ndb, slots);
+    size_t dbb = 0;
+    unsigned ndbs = 0;
+    for (unsigned i = 0; i < ndb; i++) {
+        if (!*slots[i])
+            continue;
+        if (hs_alloc_scratch(*slots[i], &de->proto_scratch) != HS_SUCCESS) {
+            snprintf(err, errlen, "hyperscan: cannot allocate scratch");
+            goto fail;
+        }
+        size_t s = 0;
+        hs_database_size(*slots[i], &s);
+        dbb += s;
+        ndbs++;
+    }
+    de->info.rules = de->n_rules;
+    for (unsigned i = 0; i < de->n_rules; i++) {
+        if (de->rules[i].fp_list >= 0)
+            de->info.mpm_rules++;
+        else
+            de->info.header_rules++;
+        if (de->rules[i].flags & RF_IPONLY)
+            de->info.iponly_rules++;
+    }
+    de->info.databases = ndbs;
+    de->info.db_bytes = dbb;
+    if (de->proto_scratch)
+        hs_scratch_size(de->proto_scratch, &de->info.scratch_bytes);
+    de->info.compile_ms = cached ? 0 : now_ms() - t0;
+    de->info.from_cache = cached;
+    free(ipo.v);
+    free(am);
+    return de;
+nomem:
+    snprintf(err, errlen, "out of memory");
+fail:
+    for (int g = 0; g < G_MAX; g++) {
+        free(pm[g].v);
+        free(pn[g].v);
+    }
+    free(sm.v);
+    free(sn.v);
+    free(ipo.v);
+    if (am)
+        for (unsigned a = 0; a < (de ? de->n_app : 0); a++)
+            free(am[a].v);
+    free(am);
+    detect_engine_free(de);
+    return NULL;
+}
+
+static void group_free(struct mpm_group *g)
+{
+    hs_free_database(g->db);
+    free(g->rule_of);
+    free(g->nompm);
+}
+
+void detect_engine_free(struct detect_engine *de)
+{
+    if (!de)
+        return;
+    for (int g = 0; g < G_MAX; g++)
+        group_free(&de->pkt[g]);
+    group_free(&de->stream);
+    for (unsigned a = 0; a < de->n_app; a++)
+        group_free(&de->app[a].g);
+    free(de->app);
+    free(de->ipidx);
+    free(de->ipidx_rules);
+    free(de->iponly_generic);
+    free(de->rank);
+    hs_free_scratch(de->proto_scratch);
+    free(de);
+}
+
+void detect_engine_get_info(const struct detect_engine *de, struct detect_engine_info *info)
+{
+    *info = de->info;
+}
+
+/* ------------------------------------------------------------------ thread */
+
+struct detect_thread *detect_thread_new(const struct detect_engine *de)
+{
+    struct detect_thread *dt = calloc(1, sizeof(*dt));
+    if (!dt)
+        return NULL;
+    dt->de = de;
+    unsigned n = de->n_rules ? de->n_rules : 1;
+    dt->seen = calloc(n, sizeof(uint32_t));
+    dt->alerted = calloc(n, sizeof(uint32_t));
+    dt->cand = malloc(n * sizeof(uint32_t));
+    dt->md = pcre2_match_data_create(32, NULL);
+    dt->sc = stream_ctx_new(&de->cfg.stream);
+    dt->sbuf_cap = de->cfg.stream.window + 256 * 1024;
+    dt->sbuf = malloc(dt->sbuf_cap);
+    uint32_t te = 1;
+    while (te < de->cfg.threshold_entries && te < (1u << 28))
+        te <<= 1;
+    dt->th = calloc(te, sizeof(*dt->th));
+    dt->th_mask = te - 1;
+    if (!dt->seen || !dt->alerted || !dt->cand || !dt->md || !dt->sc || !dt->sbuf || !dt->th)
+        goto fail;
+    if (de->proto_scratch && hs_clone_scratch(de->proto_scratch, &dt->scratch) != HS_SUCCESS)
+        goto fail;
+    return dt;
+fail:
+    detect_thread_free(dt);
+    return NULL;
+}
+
+void detect_thread_free(struct detect_thread *dt)
+{
+    if (!dt)
+        return;
+    hs_free_scratch(dt->scratch);
+    pcre2_match_data_free(dt->md);
+    stream_ctx_free(dt->sc);
+    free(dt->seen);
+    free(dt->alerted);
+    free(dt->cand);
+    free(dt->sbuf);
+    free(dt->th);
+    free(dt);
+}
+
+void detect_thread_set_stream_hook(struct detect_thread *dt, stream_deliver_fn fn, void *ctx)
+{
+    dt->hook = fn;
+    dt->hook_ctx = ctx;
+}
+
+void detect_thread_stats(const struct detect_thread *dt, struct detect_stats *st)
+{
+    *st = dt->st;
+    st->stream = *stream_get_stats(dt->sc);
+}
+
+/* ------------------------------------------------------------------ payload matching */
+
+/* Buffer being inspected: buf[0] is at absolute position `base` (stream offset; 0 for packets
+ * and app buffers). Absolute keywords (offset, depth, byte_* without relative, isdataat) are
+ * positions from the start of the stream; relative ones from the previous match. */
+struct mctx {
+    struct detect_thread *dt;
+    const uint8_t *buf;
+    int64_t len;
+    int64_t base;
+    int64_t min_end; /* a match must reach past this (new stream data); -1: none */
+};
+
+static const uint8_t lc_table[256] = {
+#define L(x) (uint8_t)((x) >= 'A' && (x) <= 'Z' ? (x) + 32 : (x))
+#define R4(i) L(i), L(i + 1), L(i + 2), L(i + 3)
+#define R16(i) R4(i), R4(i + 4), R4(i + 8), R4(i + 12)
+#define R64(i) R16(i), R16(i + 16), R16(i + 32), R16(i + 48)
+    R64(0), R64(64), R64(128), R64(192)
+#undef R64
+#undef R16
+#undef R4
+#undef L
+};
+
+static inline bool pat_at(const uint8_t *p, const struct rule_content *c)
+{
+    if (c->flags & CF_NOCASE) {
+        for (uint32_t k = 0; k < c->len; k++)
+            if (lc_table[p[k]] != lc_table[c->pat[k]])
+                return false;
+        return true;
+    }
+    return memcmp(p, c->pat, c->len) == 0;
+}
+
+/* Next occurrence of c in buf[from, end) (the whole pattern inside), or -1. */
+static int64_t find_from(const uint8_t *buf, int64_t from, int64_t end, const struct rule_content *c)
+{
+    int64_t last = end - c->len;
+    if (c->flags & CF_NOCASE) {
+        uint8_t f = lc_table[c->pat[0]];
+        for (int64_t i = from; i <= last; i++)
+            if (lc_table[buf[i]] == f && pat_at(buf + i, c))
+                return i;
+        return -1;
+    }
+    for (int64_t i = from; i <= last;) {
+        const uint8_t *q = memchr(buf + i, c->pat[0], (size_t)(last - i + 1));
+        if (!q)
+            return -1;
+        i = q - buf;
+        if (memcmp(q, c->pat, c->len) == 0)
+            return i;
+        i++;
+    }
+    return -1;
+}
+
+static inline int64_t varval(const struct detect_thread *dt, int8_t var, int64_t lit)
+{
+    return var >= 0 ? (int64_t)dt->vars[var] : lit;
+}
+
+static bool extract_bytes(const uint8_t *p, int64_t avail, const struct rule_byte *b, uint64_t *out)
+{
+    if (b->nbytes > avail)
+        return false;
+    uint64_t v = 0;
+    if (b->flags & BF_STRING) {
+        int base = (b->flags & BF_HEX) ? 16 : (b->flags & BF_OCT) ? 8 : 10;
+        int digits = 0;
+        for (int i = 0; i < b->nbytes; i++) {
+            int d;
+            uint8_t ch = p[i];
+            if (ch >= '0' && ch <= '9')
+                d = ch - '0';
+            else if (base == 16 && ch >= 'a' && ch <= 'f')
+                d = ch - 'a' + 10;
+            else if (base == 16 && ch >= 'A' && ch <= 'F')
+                d = ch - 'A' + 10;
+            else
+                break;
+            if (d >= base)
+                break;
+            v = v * (uint64_t)base + (uint64_t)d;
+            digits++;
+        }
+        if (digits == 0)
+            return false;
+    } else if (b->flags & BF_LITTLE) {
+        for (int i = b->nbytes - 1; i >= 0; i--)
+            v = v << 8 | p[i];
+    } else {
+        for (int i = 0; i < b->nbytes; i++)
+            v = v << 8 | p[i];
+    }
+    if (b->flags & BF_BITMASK) {
+        v &= b->bitmask;
+        uint64_t m = b->bitmask;
+        while (m && !(m & 1)) {
+            m >>= 1;
+            v >>= 1;
+        }
+    }
+    *out = v;
+    return true;
+}
+
+static bool match_items(struct mctx *c, const struct rule_list *l, unsigned i, int64_t prev_end,
+                        int64_t reach);
+
+static bool match_items(struct mctx *c, const struct rule_list *l, unsigned i, int64_t prev_end,
+                        int64_t reach)
+{
+    struct detect_thread *dt = c->dt;
+    if (++dt->steps > MAX_STEPS)
+        return false;
+    if (i == l->n)
+        return c->min_end < 0 || reach > c->min_end;
+    const struct rule_item *it = &l->items[i];
+    switch (it->type) {
+    case RI_CONTENT: {
+        const struct rule_content *ct = &it->u.c;
+        int64_t start, end = c->len;
+        if (it->relative) {
+            int64_t dist = (ct->flags & CF_DISTANCE) ? varval(dt, ct->distance_var, ct->distance) : 0;
+            start = prev_end + dist;
+            if (ct->flags & CF_WITHIN) {
+                int64_t w = prev_end + dist + varval(dt, ct->within_var, ct->within);
+                if (w < end)
+                    end = w;
+            }
+            if (start < 0)
+                start = 0;
+        } else {
+            int64_t off = (ct->flags & CF_OFFSET) ? varval(dt, ct->offset_var, ct->offset) : 0;
+            start = off - c->base;
+            if (ct->flags & CF_STARTSWITH) {
+                end = (int64_t)ct->len - c->base;
+            } else if (ct->flags & CF_DEPTH) {
+                int64_t d = off + varval(dt, ct->depth_var, ct->depth) - c->base;
+                if (d < end)
+                    end = d;
+            }
+            if (start < 0)
+                start = 0;
+        }
+        if (end > c->len)
+            end = c->len;
+        if (ct->flags & CF_ENDSWITH) {
+            int64_t p = c->len - ct->len;
+            bool hit = p >= start && p + ct->len <= end && p >= 0 && pat_at(c->buf + p, ct);
+            if (ct->flags & CF_NEGATED)
+                return !hit && match_items(c, l, i + 1, prev_end, reach);
+            return hit && match_items(c, l, i + 1, p + ct->len,
+                                      p + ct->len > reach ? p + ct->len : reach);
+        }
+        if (ct->flags & CF_NEGATED) {
+            if (start <= end && find_from(c->buf, start, end, ct) >= 0)
+                return false;
+            return match_items(c, l, i + 1, prev_end, reach);
+        }
+        for (int64_t p = start; p <= end - (int64_t)ct->len;) {
+            p = find_from(c->buf, p, end, ct);
+            if (p < 0)
+                return false;
+            int64_t e = p + ct->len;
+            if (match_items(c, l, i + 1, e, e > reach ? e : reach))
+                return true;
+            if (dt->steps > MAX_STEPS)
+                return false;
+            p++;
+        }
+        return false;
+    }
+    case RI_PCRE: {
+        const struct rule_pcre *pc = &it->u.p;
+        int64_t from = (pc->flags & PF_RELATIVE) ? prev_end : 0;
+        if (from > c->len)
+            return (pc->flags & PF_NEGATED) ? match_items(c, l, i + 1, prev_end, reach) : false;
+        const uint8_t *subj = c->buf + from;
+        size_t slen = (size_t)(c->len - from);
+        size_t so = 0;
+        for (;;) {
+            int rc = pcre2_match(pc->re, subj, slen, so, 0, dt->md, NULL);
+            if (rc < 0) {
+                if (pc->flags & PF_NEGATED)
+                    return match_items(c, l, i + 1, prev_end, reach);
+                return false;
+            }
+            if (pc->flags & PF_NEGATED)
+                return false;
+            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(dt->md);
+            int64_t e = from + (int64_t)ov[1];
+            size_t mstart = ov[0];
+            if (match_items(c, l, i + 1, e, e > reach ? e : reach))
+                return true;
+            if (dt->steps > MAX_STEPS || mstart + 1 > slen)
+                return false;
+            so = mstart + 1;
+        }
+    }
+    case RI_BYTE_TEST: {
+        const struct rule_byte *b = &it->u.b;
+        int64_t pos = (it->relative ? prev_end : -c->base) + varval(dt, b->offset_var, b->offset);
+        uint64_t v;
+        if (pos < 0 || pos > c->len || !extract_bytes(c->buf + pos, c->len - pos, b, &v))
+            return false;
+        uint64_t t = b->value_var >= 0 ? dt->vars[b->value_var] : b->value;
+        bool r;
+        switch (b->op) {
+        case BOP_LT: r = v < t; break;
+        case BOP_GT: r = v > t; break;
+        case BOP_EQ: r = v == t; break;
+        case BOP_LE: r = v <= t; break;
+        case BOP_GE: r = v >= t; break;
+        case BOP_AND: r = (v & t) != 0; break;
+        case BOP_OR: r = (v ^ t) != 0; break;
+        default: r = false;
+        }
+        if (b->flags & BF_NEGATE)
+            r = !r;
+        return r && match_items(c, l, i + 1, prev_end, reach);
+    }
+    case RI_BYTE_JUMP: {
+        const struct rule_byte *b = &it->u.b;
+        int64_t pos = (it->relative ? prev_end : -c->base) + varval(dt, b->offset_var, b->offset);
+        uint64_t v;
+        if (pos < 0 || pos > c->len || !extract_bytes(c->buf + pos, c->len - pos, b, &v))
+            return false;
+        int64_t jump = (int64_t)(v * b->multiplier);
+        if (b->flags & BF_ALIGN)
+            jump = (jump + 3) & ~(int64_t)3;
+        int64_t np;
+        if (b->flags & BF_FROM_BEGINNING)
+            np = jump - c->base;
+        else if (b->flags & BF_FROM_END)
+            np = c->len + jump;
+        else
+            np = pos + b->nbytes + jump;
+        np += b->post_offset;
+        if (np < 0 || np >= c->len)
+            return false;
+        return match_items(c, l, i + 1, np, np > reach ? np : reach);
+    }
+    case RI_BYTE_EXTRACT: {
+        const struct rule_byte *b = &it->u.b;
+        int64_t pos = (it->relative ? prev_end : -c->base) + b->offset;
+        uint64_t v;
+        if (pos < 0 || pos > c->len || !extract_bytes(c->buf + pos, c->len - pos, b, &v))
+            return false;
+        v *= b->multiplier;
+        if (b->align)
+            v = (v + b->align - 1) / b->align * b->align;
+        uint64_t saved = dt->vars[b->var];
+        dt->vars[b->var] = v;
+        int64_t e = pos + b->nbytes;
+        if (match_items(c, l, i + 1, e, e > reach ? e : reach))
+            return true;
+        dt->vars[b->var] = saved;
+        return false;
+    }
+    case RI_ISDATAAT: {
+        const struct rule_isdataat *d = &it->u.d;
+        int64_t v = varval(dt, d->value_var, d->value);
+        bool present = d->relative ? prev_end + v <= c->len : v - c->base < c->len;
+        if (present == d->negated)
+            return false;
+        return match_items(c, l, i + 1, prev_end, reach);
+    }
+    }
+    return false;
+}
+
+static bool list_match(struct detect_thread *dt, const struct rule_list *l, const uint8_t *buf,
+                       uint32_t len, uint64_t base, int64_t min_end)
+{
+    struct mctx c = {.dt = dt, .buf = buf, .len = len, .base = (int64_t)base, .min_end = min_end};
+    dt->steps = 0;
+    return match_items(&c, l, 0, 0, 0);
+}
+
+/* ------------------------------------------------------------------ header conditions */
+
+static bool has_bit(const struct flow *f, uint16_t id)
+{
+    for (unsigned i = 0; i < f->n_flowbits; i++)
+        if (f->flowbits[i] == id)
+            return true;
+    return false;
+}
+
+static bool flowbits_check(const struct rule *r, const struct flow *f)
+{
+    for (unsigned i = 0; i < r->n_flowbits; i++) {
+        const struct rule_flowbit *fb = &r->flowbits[i];
+        if (fb->cmd != FB_ISSET && fb->cmd != FB_ISNOTSET)
+            continue;
+        bool want = fb->cmd == FB_ISSET;
+        if (fb->any_of) {
+            bool ok = false;
+            for (unsigned k = 0; k < fb->n && !ok; k++)
+                ok = (f && has_bit(f, fb->ids[k])) == want;
+            if (!ok)
+                return false;
+        } else {
+            for (unsigned k = 0; k < fb->n; k++)
+                if ((f && has_bit(f, fb->ids[k])) != want)
+                    return false;
+        }
+    }
+    return true;
+}
+
+static void bit_set(struct flow *f, uint16_t id)
+{
+    if (has_bit(f, id) || f->n_flowbits >= FLOW_MAX_FLOWBITS)
+        return;
+    f->flowbits[f->n_flowbits++] = id;
+}
+
+static void bit_unset(struct flow *f, uint16_t id)
+{
+    for (unsigned i = 0; i < f->n_flowbits; i++)
+        if (f->flowbits[i] == id) {
+            f->flowbits[i] = f->flowbits[--f->n_flowbits];
+            return;
+        }
+}
+
+static void flowbits_apply(const struct rule *r, struct flow *f)
+{
+    if (!f)
+        return;
+    for (unsigned i = 0; i < r->n_flowbits; i++) {
+        const struct rule_flowbit *fb = &r->flowbits[i];
+        for (unsigned k = 0; k < fb->n; k++) {
+            if (fb->cmd == FB_SET)
+                bit_set(f, fb->ids[k]);
+            else if (fb->cmd == FB_UNSET)
+                bit_unset(f, fb->ids[k]);
+            else if (fb->cmd == FB_TOGGLE) {
+                if (has_bit(f, fb->ids[k]))
+                    bit_unset(f, fb->ids[k]);
+                else
+                    bit_set(f, fb->ids[k]);
+            }
+        }
+    }
+}
+
+static bool addr_port_match(const struct rule *r, const struct pkt_meta *m)
+{
+    bool v6 = m->ip_version == 6;
+    bool ports = (m->flags & PKT_HAS_L4) && (m->flags & (PKT_TCP | PKT_UDP));
+    bool need_ports = !r->sp.any || !r->dp.any;
+    if (need_ports && !ports)
+        return false;
+    if (rule_addrs_match(&r->src, m->src, v6) && rule_addrs_match(&r->dst, m->dst, v6) &&
+        (!need_ports || (rule_ports_match(&r->sp, m->sport) && rule_ports_match(&r->dp, m->dport))))
+        return true;
+    if (r->flags & RF_BIDIR)
+        return rule_addrs_match(&r->src, m->dst, v6) && rule_addrs_match(&r->dst, m->src, v6) &&
+               (!need_ports ||
+                (rule_ports_match(&r->sp, m->dport) && rule_ports_match(&r->dp, m->sport)));
+    return false;
+}
+
+static bool tcp_flags_match(const struct rule *r, uint8_t fl)
+{
+    fl &= (uint8_t)~r->tcp_flags_ignore;
+    uint8_t v = r->tcp_flags_value;
+    switch (r->tcp_flags_mode) {
+    case '+': return (fl & v) == v;
+    case '*': return (fl & v) != 0;
+    case '!': return (fl & v) == 0;
+    default: return fl == v;
+    }
+}
+
+static bool header_match(struct detect_thread *dt, const struct rule *r, bool on_stream)
+{
+    const struct pkt_meta *m = dt->m;
+    struct flow *f = dt->f;
+    switch (r->ipproto) {
+    case 6: if (!(m->flags & PKT_TCP)) return false; break;
+    case 17: if (!(m->flags & PKT_UDP)) return false; break;
+    case 1: if (!(m->flags & PKT_ICMP)) return false; break;
+    default: if (!m->ip_version) return false;
+    }
+    if (r->app_proto && (!f || f->app_proto != r->app_proto))
+        return false;
+    if (!addr_port_match(r, m))
+        return false;
+    if (r->ttl.op && !rule_num_match(&r->ttl, m->ttl))
+        return false;
+    if (r->ip_proto.op && !rule_num_match(&r->ip_proto, m->proto))
+        return false;
+    if (r->dsize.op && (on_stream || !rule_num_match(&r->dsize, m->payload_len)))
+        return false;
+    if (r->tcp_flags_set && (!(m->flags & PKT_TCP) || !tcp_flags_match(r, m->tcp_flags)))
+        return false;
+    if (r->itype.op || r->icode.op || r->icmp_id.op || r->icmp_seq.op) {
+        if (!(m->flags & PKT_ICMP))
+            return false;
+        if (r->itype.op && !rule_num_match(&r->itype, m->icmp_type))
+            return false;
+        if (r->icode.op && !rule_num_match(&r->icode, m->icmp_code))
+            return false;
+        bool echo = m->icmp_type == 0 || m->icmp_type == 8 || m->icmp_type == 128 ||
+                    m->icmp_type == 129;
+        if (r->icmp_id.op && (!echo || !rule_num_match(&r->icmp_id, m->icmp_id)))
+            return false;
+        if (r->icmp_seq.op && (!echo || !rule_num_match(&r->icmp_seq, m->icmp_seq)))
+            return false;
+    }
+    uint16_t ff = r->flow_flags;
+    if (ff) {
+        if (ff & (FLOW_TO_SERVER_F | FLOW_TO_CLIENT_F)) {
+            if (!f)
+                return false;
+            if ((ff & FLOW_TO_SERVER_F) && dt->dir != FLOW_TO_SERVER)
+                return false;
+            if ((ff & FLOW_TO_CLIENT_F) && dt->dir != FLOW_TO_CLIENT)
+                return false;
+        }
+        if (ff & (FLOW_ESTABLISHED_F | FLOW_NOT_ESTABLISHED_F)) {
+            bool est = f && (f->state == FLOW_STATE_ESTABLISHED || f->state == FLOW_STATE_CLOSING);
+            if (est && (m->flags & PKT_TCP) && stream_flow_untracked(dt->sc, f))
+                est = false; /* Suricata: no TCP session for a midstream flow */
+            if ((ff & FLOW_ESTABLISHED_F) && !est)
+                return false;
+            if ((ff & FLOW_NOT_ESTABLISHED_F) && est)
+                return false;
+        }
+        if ((ff & FLOW_ONLY_STREAM_F) && !on_stream)
+            return false;
+        if ((ff & FLOW_NO_STREAM_F) && on_stream)
+            return false;
+        if ((ff & FLOW_ONLY_FRAG_F) && !(m->flags & PKT_REASSEMBLED))
+            return false;
+        if ((ff & FLOW_NO_FRAG_F) && (m->flags & PKT_REASSEMBLED))
+            return false;
+    }
+    if (r->stream_size_side) {
+        uint64_t cs, ss;
+        if (!f || !(m->flags & PKT_TCP))
+            return false;
+        bool hc = stream_dir_size(dt->sc, f, FLOW_TO_SERVER, &cs);
+        bool hs = stream_dir_size(dt->sc, f, FLOW_TO_CLIENT, &ss);
+        bool okc = hc && rule_num_match(&r->stream_size, cs);
+        bool oks = hs && rule_num_match(&r->stream_size, ss);
+        switch (r->stream_size_side) {
+        case SS_CLIENT: if (!okc) return false; break;
+        case SS_SERVER: if (!oks) return false; break;
+        case SS_BOTH: if (!okc || !oks) return false; break;
+        default: if (!okc && !oks) return false;
+        }
+    }
+    if (r->n_flowbits && !flowbits_check(r, f))
+        return false;
+    return true;
+}
+
+/* ------------------------------------------------------------------ thresholds */
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+static uint64_t addr_key(const uint8_t *a)
+{
+    uint64_t x, y;
+    memcpy(&x, a, 8);
+    memcpy(&y, a + 8, 8);
+    return mix64(x ^ mix64(y));
+}
+
+static uint64_t track_key(const struct detect_thread *dt, uint8_t track)
+{
+    switch (track) {
+    case TRACK_SRC: return addr_key(dt->m->src);
+    case TRACK_DST: return addr_key(dt->m->dst);
+    case TRACK_BOTH: return addr_key(dt->m->src) ^ mix64(addr_key(dt->m->dst) + 1);
+    case TRACK_FLOW: return dt->f ? mix64(dt->f->flow_id + 7) : addr_key(dt->m->src);
+    default: return 0;
+    }
+}
+
+static struct th_entry *th_lookup(struct detect_thread *dt, uint32_t rule, uint8_t kind,
+                                  uint64_t key)
+{
+    uint64_t h = mix64(key ^ ((uint64_t)rule << 8 | kind));
+    for (uint32_t probe = 0; probe < 16; probe++) {
+        struct th_entry *e = &dt->th[(h + probe) & dt->th_mask];
+        if (e->rule == 0) {
+            e->rule = rule + 1;
+            e->key = key;
+            e->kind = kind;
+            e->count = 0;
+            e->first_ns = 0;
+            e->next = 0;
+            return e;
+        }
+        if (e->rule == rule + 1 && e->key == key && e->kind == kind)
+            return e;
+    }
+    /* table full: reuse the slot whose window is oldest (bounded memory) */
+    struct th_entry *old = NULL;
+    for (uint32_t probe = 0; probe < 16; probe++) {
+        struct th_entry *e = &dt->th[(h + probe) & dt->th_mask];
+        if (!old || e->first_ns < old->first_ns)
+            old = e;
+    }
+    dt->st.threshold_full++;
+    old->rule = rule + 1;
+    old->key = key;
+    old->kind = kind;
+    old->count = 0;
+    old->first_ns = 0;
+    old->next = 0;
+    return old;
+}
+
+/* Suricata semantics, packet time. Returns true if the match may alert. */
+static bool threshold_ok(struct detect_thread *dt, const struct rule *r,
+                         const struct rule_threshold *t, uint8_t kind)
+{
+    uint64_t now = dt->m->ts_ns;
+    struct th_entry *e = th_lookup(dt, r->idx, kind, track_key(dt, t->track));
+    uint64_t win = (uint64_t)t->seconds * NS_PER_S;
+    if (t->type == TH_BACKOFF) {
+        if (e->next == 0)
+            e->next = t->count;
+        e->count++;
+        if (e->count == e->next) {
+            e->next *= t->multiplier;
+            return true;
+        }
+        return e->count < t->count;
+    }
+    if (e->count == 0 || now - e->first_ns > win) {
+        e->first_ns = now;
+        e->count = 0;
+    }
+    e->count++;
+    switch (t->type) {
+    case TH_LIMIT: return e->count <= t->count;
+    case TH_THRESHOLD:
+        if (e->count >= t->count) {
+            e->count = 0;
+            return true;
+        }
+        return false;
+    case TH_BOTH: return e->count == t->count;
+    case TH_DETECTION_FILTER: return e->count > t->count;
+    default: return true;
+    }
+}
+
+static bool suppressed(const struct detect_thread *dt, const struct rule *r)
+{
+    bool v6 = dt->m->ip_version == 6;
+    for (unsigned i = 0; i < r->n_suppress; i++) {
+        const struct rule_suppress *s = &r->suppress[i];
+        switch (s->track) {
+        case 0: return true;
+        case TRACK_SRC: if (rule_addrs_match(&s->addrs, dt->m->src, v6)) return true; break;
+        case TRACK_DST: if (rule_addrs_match(&s->addrs, dt->m->dst, v6)) return true; break;
+        default:
+            if (rule_addrs_match(&s->addrs, dt->m->src, v6) ||
+                rule_addrs_match(&s->addrs, dt->m->dst, v6))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------ per packet */
+
+/* A rule fully matched: side effects and the alert decision. */
+static void rule_matched(struct detect_thread *dt, const struct rule *r, bool on_stream)
+{
+    if (dt->alerted[r->idx] == dt->agen)
+        return;
+    dt->alerted[r->idx] = dt->agen;
+    flowbits_apply(r, dt->f);
+    if (r->flags & RF_NOALERT)
+        return;
+    if (r->detection_filter.type && !threshold_ok(dt, r, &r->detection_filter, 1)) {
+        dt->st.suppressed++;
+        return;
+    }
+    if (r->threshold.type && !threshold_ok(dt, r, &r->threshold, 0)) {
+        dt->st.suppressed++;
+        return;
+    }
+    if (r->n_suppress && suppressed(dt, r)) {
+        dt->st.suppressed++;
+        return;
+    }
+    if (r->action == RULE_ACTION_PASS) {
+        dt->pass_matched = true;
+        return;
+    }
+    if (dt->n_alerts < MAX_ALERTS_PER_PKT)
+        dt->alerts[dt->n_alerts++] = (struct pending_alert){r->idx, on_stream};
+    else
+        dt->st.suppressed++;
+}
+
+/* Evaluates rule r on a buffer (NULL for header-only rules). */
+static void eval_rule(struct detect_thread *dt, const struct rule *r, uint16_t buffer,
+                      const uint8_t *buf, uint32_t len, uint64_t base, int64_t min_end,
+                      bool on_stream)
+{
+    if (dt->alerted[r->idx] == dt->agen)
+        return;
+    dt->st.rules_checked++;
+    if (!header_match(dt, r, on_stream))
+        return;
+    for (unsigned li = 0; li < r->n_lists; li++) {
+        const struct rule_list *l = &r->lists[li];
+        if (l->buffer != buffer)
+            return; /* a list this buffer does not carry */
+        if (!buf || !list_match(dt, l, buf, len, base, min_end))
+            return;
+    }
+    rule_matched(dt, r, on_stream);
+}
+
+static int cand_cmp_ctx_rank(const struct detect_engine *de, uint32_t a, uint32_t b)
+{
+    if (de->rank[a] != de->rank[b])
+        return de->rank[a] < de->rank[b] ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+
+/* insertion sort: candidate lists are short */
+static void sort_cands(struct detect_thread *dt)
+{
+    const struct detect_engine *de = dt->de;
+    for (uint32_t i = 1; i < dt->n_cand; i++) {
+        uint32_t x = dt->cand[i];
+        uint32_t j = i;
+        while (j > 0 && cand_cmp_ctx_rank(de, dt->cand[j - 1], x) > 0) {
+            dt->cand[j] = dt->cand[j - 1];
+            j--;
+        }
+        dt->cand[j] = x;
+    }
+}
+
+static inline void add_cand(struct detect_thread *dt, uint32_t rule)
+{
+    if (dt->seen[rule] == dt->gen)
+        return;
+    dt->seen[rule] = dt->gen;
+    dt->cand[dt->n_cand++] = rule;
+}
+
+struct scan_ctx {
+    struct detect_thread *dt;
+    const struct mpm_group *g;
+};
+
+static int on_group_match(unsigned id, unsigned long long from, unsigned long long to,
+                          unsigned flags, void *ctx)
+{
+    (void)from;
+    (void)to;
+    (void)flags;
+    struct scan_ctx *s = ctx;
+    s->dt->st.mpm_hits++;
+    add_cand(s->dt, s->g->rule_of[id]);
+    return 0;
+}
+
+static void new_gen(struct detect_thread *dt)
+{
+    if (++dt->gen == 0) {
+        memset(dt->seen, 0, dt->de->n_rules * sizeof(uint32_t));
+        dt->gen = 1;
+    }
+    dt->n_cand = 0;
+}
+
+/* Scans buf with group g, then verifies the candidates plus the group's rules without fast
+ * pattern. */
+static void inspect_group(struct detect_thread *dt, const struct mpm_group *g, uint16_t buffer,
+                          const uint8_t *buf, uint32_t len, uint64_t base, int64_t min_end,
+                          bool on_stream, bool (*want)(const struct rule *, bool), bool arg)
+{
+    const struct detect_engine *de = dt->de;
+    new_gen(dt);
+    if (g->db && buf && len) {
+        struct scan_ctx s = {dt, g};
+        dt->st.payload_bytes += len;
+        hs_scan(g->db, (const char *)buf, len, 0, dt->scratch, on_group_match, &s);
+    }
+    for (uint32_t i = 0; i < g->n_nompm; i++)
+        add_cand(dt, g->nompm[i]);
+    sort_cands(dt);
+    for (uint32_t i = 0; i < dt->n_cand; i++) {
+        const struct rule *r = &de->rules[dt->cand[i]];
+        if (want && !want(r, arg))
+            continue;
+        eval_rule(dt, r, buffer, buf, len, base, min_end, on_stream);
+    }
+}
+
+/* Packet payload inspection of a rule: plain TCP payload rules go to the stream instead when
+ * the packet entered it (Suricata: PKT_STREAM_ADD without SIG_FLAG_REQUIRE_PACKET). */
+static bool want_on_packet(const struct rule *r, bool stream_added)
+{
+    if (!(r->flags & RF_HAS_PAYLOAD))
+        return true;
+    if (r->flags & RF_TCP_PKT)
+        return true;
+    if (r->dsize.op)
+        return true;
+    if (r->flags & RF_TCP_STREAM)
+        return false;
+    return !stream_added;
+}
+
+static void inspect_iponly(struct detect_thread *dt)
+{
+    const struct detect_engine *de = dt->de;
+    const struct pkt_meta *m = dt->m;
+    new_gen(dt);
+    if (m->ip_version == 4 && de->n_ipidx) {
+        for (int side = 0; side < 2; side++) {
+            const uint8_t *a = side ? m->dst : m->src;
+            uint32_t x = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+            uint32_t lo = 0, hi = de->n_ipidx;
+            while (lo + 1 < hi) {
+                uint32_t mid = (lo + hi) / 2;
+                if (de->ipidx[mid].lo <= x)
+                    lo = mid;
+                else
+                    hi = mid;
+            }
+            const struct ip_interval *iv = &de->ipidx[lo];
+            for (uint32_t k = 0; k < iv->n; k++)
+                add_cand(dt, de->ipidx_rules[iv->first + k]);
+        }
+    }
+    for (uint32_t k = 0; k < de->n_iponly_generic; k++)
+        add_cand(dt, de->iponly_generic[k]);
+    sort_cands(dt);
+    for (uint32_t i = 0; i < dt->n_cand; i++)
+        eval_rule(dt, &de->rules[dt->cand[i]], RULE_BUF_PAYLOAD, NULL, 0, 0, -1, false);
+}
+
+static void fill_ref(const struct detect_thread *dt, struct event *ev)
+{
+    const struct pkt_meta *m = dt->m;
+    memcpy(ev->ref.src, m->src, 16);
+    memcpy(ev->ref.dst, m->dst, 16);
+    ev->ref.sport = m->sport;
+    ev->ref.dport = m->dport;
+    ev->ref.vlan[0] = m->vlan[0];
+    ev->ref.vlan[1] = m->vlan[1];
+    ev->ref.vlan_count = m->vlan_count;
+    ev->ref.proto = m->proto;
+    ev->ref.ip_version = m->ip_version;
+    if (dt->f) {
+        ev->ref.flow_id = dt->f->flow_id;
+        ev->ref.has_flow = 1;
+        ev->ref.app_proto = dt->f->app_proto;
+    }
+}
+
+static int alert_cmp(const struct detect_thread *dt, const struct pending_alert *a,
+                     const struct pending_alert *b)
+{
+    const struct rule *x = &dt->de->rules[a->rule], *y = &dt->de->rules[b->rule];
+    if (x->priority != y->priority)
+        return x->priority < y->priority ? -1 : 1;
+    if (x->meta->sid != y->meta->sid)
+        return x->meta->sid < y->meta->sid ? -1 : 1;
+    return 0;
+}
+
+static unsigned flush_alerts(struct detect_thread *dt, uint64_t tx_id)
+{
+    unsigned n = 0;
+    if (dt->pass_matched) {
+        /* pass: the packet raises nothing (Suricata stops inspecting it) */
+        dt->st.suppressed += dt->n_alerts;
+        dt->n_alerts = 0;
+        dt->pass_matched = false;
+        return 0;
+    }
+    for (unsigned i = 1; i < dt->n_alerts; i++) {
+        struct pending_alert x = dt->alerts[i];
+        unsigned j = i;
+        while (j > 0 && alert_cmp(dt, &dt->alerts[j - 1], &x) > 0) {
+            dt->alerts[j] = dt->alerts[j - 1];
+            j--;
+        }
+        dt->alerts[j] = x;
+    }
+    for (unsigned i = 0; i < dt->n_alerts; i++) {
+        const struct rule *r = &dt->de->rules[dt->alerts[i].rule];
+        struct event ev;
+        memset(&ev, 0, sizeof(ev));
+        ev.type = EVENT_ALERT;
+        ev.ts_ns = dt->m->ts_ns;
+        fill_ref(dt, &ev);
+        ev.u.alert.rule = r->meta;
+        ev.u.alert.sid = r->meta->sid;
+        ev.u.alert.gid = r->meta->gid;
+        ev.u.alert.rev = r->meta->rev;
+        ev.u.alert.action = r->action;
+        ev.u.alert.severity = r->priority;
+        ev.u.alert.direction = (uint8_t)dt->dir;
+        ev.u.alert.in_stream = dt->alerts[i].stream;
+        ev.u.alert.tx_id = tx_id;
+        if (dt->emit && dt->emit(dt->emit_ctx, &ev))
+            n++;
+        else
+            dt->st.emit_failed++;
+    }
+    if (dt->f)
+        dt->f->alerts += n;
+    dt->st.alerts += n;
+    dt->n_alerts = 0;
+    return n;
+}
+
+static void stream_inspect_buf(struct detect_thread *dt)
+{
+    if (!dt->sbuf_active || dt->sbuf_len <= dt->sbuf_prev)
+        return;
+    const struct detect_engine *de = dt->de;
+    /* matches must reach into the new bytes (the window part was inspected before) */
+    int64_t min_end = dt->sbuf_prev ? (int64_t)dt->sbuf_prev : -1;
+    inspect_group(dt, &de->stream, RULE_BUF_PAYLOAD, dt->sbuf, dt->sbuf_len, dt->sbuf_base,
+                  min_end, true, NULL, false);
+    dt->sbuf_active = false;
+}
+
+static void on_chunk(void *ctx, struct flow *f, enum flow_dir dir, const struct stream_chunk *ch)
+{
+    struct detect_thread *dt = ctx;
+    if (dt->hook)
+        dt->hook(dt->hook_ctx, f, dir, ch);
+    if (dt->sbuf_active && !ch->gap_before && dt->sbuf_len + ch->len <= dt->sbuf_cap) {
+        memcpy(dt->sbuf + dt->sbuf_len, ch->data, ch->len);
+        dt->sbuf_len += ch->len;
+        return;
+    }
+    stream_inspect_buf(dt);
+    uint32_t prev = ch->prev_len;
+    if (prev + ch->len > dt->sbuf_cap) {
+        /* larger than the buffer: inspect the chunk alone */
+        prev = 0;
+    }
+    if (ch->len > dt->sbuf_cap) {
+        /* cannot happen with the default sizes (segments <= 64 KiB); inspect in place */
+        dt->sbuf_active = false;
+        inspect_group(dt, &dt->de->stream, RULE_BUF_PAYLOAD, ch->data, ch->len, ch->offset, -1,
+                      true, NULL, false);
+        return;
+    }
+    memcpy(dt->sbuf, ch->prev + ch->prev_len - prev, prev);
+    memcpy(dt->sbuf + prev, ch->data, ch->len);
+    dt->sbuf_len = prev + ch->len;
+    dt->sbuf_prev = prev;
+    dt->sbuf_base = ch->offset - prev;
+    dt->sbuf_active = true;
+}
+
+unsigned detect_packet(struct detect_thread *dt, const struct pkt_meta *m, struct flow *f,
+                       enum flow_dir dir, event_emit_fn emit, void *emit_ctx)
+{
+    const struct detect_engine *de = dt->de;
+    dt->m = m;
+    dt->f = f;
+    dt->dir = dir;
+    dt->emit = emit;
+    dt->emit_ctx = emit_ctx;
+    dt->n_alerts = 0;
+    dt->pass_matched = false;
+    if (++dt->agen == 0) {
+        memset(dt->alerted, 0, de->n_rules * sizeof(uint32_t));
+        dt->agen = 1;
+    }
+    dt->st.packets++;
+    if (!m->ip_version)
+        return 0;
+    int g = group_of_proto(m->proto);
+    bool stream_added = false;
+    if ((m->flags & PKT_TCP) && f) {
+        dt->sbuf_active = false;
+        stream_added = stream_packet(dt->sc, f, dir, m, on_chunk, dt, emit, emit_ctx) ==
+                       STREAM_ADDED;
+        stream_inspect_buf(dt);
+    }
+    inspect_iponly(dt);
+    inspect_group(dt, &de->pkt[g], RULE_BUF_PAYLOAD, m->payload, m->payload_len, 0, -1, false,
+                  want_on_packet, stream_added);
+    return flush_alerts(dt, 0);
+}
+
+/* Sets up a pseudo packet of flow f in direction d for alerts raised from flushed data. */
+static void pseudo_packet(struct detect_thread *dt, struct flow *f, enum flow_dir d)
+{
+    struct pkt_meta *pm = &dt->pseudo;
+    memset(pm, 0, sizeof(*pm));
+    pm->ts_ns = f->last_ns;
+    pm->ip_version = f->key.ip_version;
+    pm->proto = f->key.proto;
+    pm->flags = PKT_TCP | PKT_HAS_L4 | (f->key.ip_version == 6 ? PKT_IPV6 : PKT_IPV4);
+    int c = f->client_side & 1;
+    int s = d == FLOW_TO_SERVER ? c : !c;
+    memcpy(pm->src, f->key.addr[s], 16);
+    memcpy(pm->dst, f->key.addr[!s], 16);
+    pm->sport = f->key.port[s];
+    pm->dport = f->key.port[!s];
+    dt->m = pm;
+    dt->dir = d;
+    dt->n_alerts = 0;
+    dt->pass_matched = false;
+    if (++dt->agen == 0) {
+        memset(dt->alerted, 0, dt->de->n_rules * sizeof(uint32_t));
+        dt->agen = 1;
+    }
+}
+
+static void on_flush_chunk(void *ctx, struct flow *f, enum flow_dir dir,
+                           const struct stream_chunk *ch)
+{
+    struct detect_thread *dt = ctx;
+    if (dir != dt->dir) {
+        stream_inspect_buf(dt);
+        dt->flushed += flush_alerts(dt, 0);
+        pseudo_packet(dt, f, dir);
+    }
+    on_chunk(ctx, f, dir, ch);
+}
+
+unsigned detect_flow_end(struct detect_thread *dt, struct flow *f, event_emit_fn emit,
+                         void *emit_ctx)
+{
+    if (!f)
+        return 0;
+    dt->f = f;
+    dt->emit = emit;
+    dt->emit_ctx = emit_ctx;
+    dt->flushed = 0;
+    dt->sbuf_active = false;
+    pseudo_packet(dt, f, FLOW_TO_SERVER);
+    /* queued data (beyond holes) is matched as if carried by a packet of its direction */
+    stream_flow_end(dt->sc, f, f->key.proto == 6 ? on_flush_chunk : NULL, dt);
+    stream_inspect_buf(dt);
+    dt->flushed += flush_alerts(dt, 0);
+    return dt->flushed;
+}
+
+unsigned detect_buffers(struct detect_thread *dt, const struct pkt_meta *m, struct flow *f,
+                        enum flow_dir dir, const struct detect_buffer *bufs, unsigned n,
+                        uint64_t tx_id, event_emit_fn emit, void *emit_ctx)
+{
+    const struct detect_engine *de = dt->de;
+    dt->m = m;
+    dt->f = f;
+    dt->dir = dir;
+    dt->emit = emit;
+    dt->emit_ctx = emit_ctx;
+    dt->n_alerts = 0;
+    dt->pass_matched = false;
+    if (++dt->agen == 0) {
+        memset(dt->alerted, 0, de->n_rules * sizeof(uint32_t));
+        dt->agen = 1;
+    }
+    /* rules with one sticky buffer are matched here; a rule needing several lists is
+     * verified against each list with the buffer of that id */
+    for (unsigned b = 0; b < n; b++) {
+        for (unsigned a = 0; a < de->n_app; a++) {
+            if (de->app[a].buffer != bufs[b].id)
+                continue;
+            new_gen(dt);
+            const struct mpm_group *g = &de->app[a].g;
+            if (g->db && bufs[b].len) {
+                struct scan_ctx s = {dt, g};
+                hs_scan(g->db, (const char *)bufs[b].data, bufs[b].len, 0, dt->scratch,
+                        on_group_match, &s);
+            }
+            for (uint32_t i = 0; i < g->n_nompm; i++)
+                add_cand(dt, g->nompm[i]);
+            sort_cands(dt);
+            for (uint32_t i = 0; i < dt->n_cand; i++) {
+                const struct rule *r = &de->rules[dt->cand[i]];
+                if (dt->alerted[r->idx] == dt->agen || !header_match(dt, r, true))
+                    continue;
+                bool ok = true;
+                for (unsigned li = 0; li < r->n_lists && ok; li++) {
+                    const struct rule_list *l = &r->lists[li];
+                    const struct detect_buffer *hit = NULL;
+                    for (unsigned k = 0; k < n; k++)
+                        if (bufs[k].id == l->buffer)
+                            hit = &bufs[k];
+                    ok = hit && list_match(dt, l, hit->data, hit->len, 0, -1);
+                }
+                if (ok)
+                    rule_matched(dt, r, true);
+            }
+        }
+    }
+    return flush_alerts(dt, tx_id);
+}

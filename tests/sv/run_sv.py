@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Runs suricata-verify style tests (test.yaml + rules + pcap, checks counted on eve.json)
+against tripline.
+
+    run_sv.py [--tests DIR] [--binary PATH] [--expected FILE] [--only NAME ...]
+              [--version-as 8.0.0] [--keep DIR] [--replay PATH]
+
+Each directory under DIR holding a test.yaml is one test. The pcap is the yaml's `pcap:`
+(relative to the test directory) or the directory's only *.pcap; the rules are the
+directory's *.rules files (`rules:` text in the yaml is written to a file); `args:` are passed
+to tripline unchanged (${TEST_DIR} expanded). A `requires:` block (test-level or per check)
+with min-version / lt-version is compared with --version-as (the Suricata version whose
+behaviour we follow); other requirements are not known here, and the test is skipped.
+
+Checks: `filter` (count of EVE records whose every `match` key, a dotted path with optional
+[i] list indexes, equals the given value) is evaluated; `shell` checks cannot be run without
+Suricata's tools and count as failed.
+
+Every test prints PASS, FAIL (with the failing checks) or SKIP (with why). The exit status is 1
+when a test listed in --expected does not pass (a regression), 0 otherwise; tests passing but
+not listed are printed as "new pass" so the list can grow. 77 (meson: skipped) when the binary
+is missing.
+
+--replay runs tests/detect's detect_replay driver instead of tripline: it writes only alert
+records, so checks on other event types are reported as not checked. For developing detect
+before the engine carries it.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+
+try:
+    import yaml
+except ImportError:  # python3-yaml is in tools/setup.sh
+    print("SKIP: python3-yaml is not installed")
+    sys.exit(77)
+
+
+def parse_version(v):
+    parts = [int(x) for x in re.findall(r"\d+", str(v))[:3]]
+    while len(parts) < 3:
+        parts.append(0)
+    return tuple(parts)
+
+
+def requires_ok(req, version):
+    """(ok, reason) for a requires block."""
+    if not req:
+        return True, ""
+    for key, val in req.items():
+        if key == "min-version":
+            if version < parse_version(val):
+                return False, "needs Suricata >= %s" % val
+        elif key == "lt-version":
+            if version >= parse_version(val):
+                return False, "needs Suricata < %s" % val
+        elif key == "version":
+            if version[:len(parse_version(val))] != parse_version(val):
+                return False, "needs Suricata %s" % val
+        else:
+            return False, "unknown requirement %s" % key
+    return True, ""
+
+
+def lookup(rec, path):
+    cur = rec
+    for part in path.split("."):
+        m = re.fullmatch(r"([^\[]+)((?:\[\d+\])*)", part)
+        if not m:
+            return None, False
+        if not isinstance(cur, dict) or m.group(1) not in cur:
+            return None, False
+        cur = cur[m.group(1)]
+        for idx in re.findall(r"\[(\d+)\]", m.group(2)):
+            if not isinstance(cur, list) or int(idx) >= len(cur):
+                return None, False
+            cur = cur[int(idx)]
+    return cur, True
+
+
+def value_eq(want, got):
+    if isinstance(want, bool) or isinstance(got, bool):
+        return want == got
+    if isinstance(want, (int, float)) and isinstance(got, (int, float)):
+        return want == got
+    return str(want) == str(got)
+
+
+def record_matches(rec, match):
+    for key, want in (match or {}).items():
+        got, found = lookup(rec, key)
+        if not found or not value_eq(want, got):
+            return False
+    return True
+
+
+def find_pcap(test_dir, spec):
+    if spec.get("pcap"):
+        p = os.path.normpath(os.path.join(test_dir, spec["pcap"]))
+        return p if os.path.exists(p) else None
+    pcaps = sorted(glob.glob(os.path.join(test_dir, "*.pcap")) +
+                   glob.glob(os.path.join(test_dir, "*.pcapng")))
+    return pcaps[0] if len(pcaps) == 1 else None
+
+
+def run_test(name, test_dir, args, workdir):
+    """Returns (status, details) with status PASS / FAIL / SKIP."""
+    with open(os.path.join(test_dir, "test.yaml")) as f:
+        spec = yaml.safe_load(f) or {}
+    ok, why = requires_ok(spec.get("requires"), args.version)
+    if not ok:
+        return "SKIP", why
+    pcap = find_pcap(test_dir, spec)
+    if not pcap:
+        return "SKIP", "no pcap"
+    rules = sorted(glob.glob(os.path.join(test_dir, "*.rules")))
+    if spec.get("rules"):
+        path = os.path.join(workdir, "inline.rules")
+        with open(path, "w") as f:
+            f.write(spec["rules"])
+        rules.append(path)
+    extra = []
+    for a in spec.get("args") or []:
+        extra += shlex.split(str(a).replace("${TEST_DIR}", test_dir))
+    eve = os.path.join(workdir, "eve.json")
+    if args.replay:
+        cmd = [args.replay, "-q", "-r", pcap, "--eve", eve]
+        for r in rules:
+            cmd += ["-S", r]
+        cls = os.path.join(test_dir, "classification.config")
+        if os.path.exists(cls):
+            cmd += ["-c", cls]
+        thr = os.path.join(test_dir, "threshold.config")
+        i = 0
+        while i < len(extra):
+            if extra[i] == "--set" and i + 1 < len(extra):
+                cmd += ["--set", extra[i + 1]]
+                i += 2
+                continue
+            i += 1
+    else:
+        cmd = [args.binary, "-r", pcap, "-l", workdir]
+        for r in rules:
+            cmd += ["-S", r]
+        cmd += extra
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=args.timeout, cwd=workdir)
+    except subprocess.TimeoutExpired:
+        return "FAIL", "timed out after %ds" % args.timeout
+    if proc.returncode != 0:
+        tail = proc.stdout.decode(errors="replace").strip().splitlines()[-3:]
+        return "FAIL", "exit %d: %s" % (proc.returncode, " | ".join(tail))
+    records = []
+    if os.path.exists(eve):
+        with open(eve) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    try:
+                        records.append(json.loads(line))
+                    except ValueError:
+                        return "FAIL", "eve.json has a line that is not JSON"
+    problems = []
+    unchecked = 0
+    for i, check in enumerate(spec.get("checks") or []):
+        if "filter" in check:
+            flt = check["filter"]
+            ok, why = requires_ok(flt.get("requires"), args.version)
+            if not ok:
+                continue
+            match = flt.get("match") or {}
+            if args.replay and match.get("event_type") != "alert":
+                unchecked += 1
+                continue
+            n = sum(1 for r in records if record_matches(r, match))
+            want = flt.get("count")
+            if want is None:
+                if n == 0:
+                    problems.append("check %d: no record matches %s" % (i, match))
+            elif n != int(want):
+                problems.append("check %d: %d records match %s, want %s" % (i, n, match, want))
+        elif "shell" in check:
+            problems.append("check %d: shell check not run (needs Suricata's tools)" % i)
+        else:
+            problems.append("check %d: unknown check %s" % (i, list(check)))
+    note = " (%d non-alert checks not checked by the replay driver)" % unchecked if unchecked else ""
+    if problems:
+        return "FAIL", "; ".join(problems) + note
+    return "PASS", note.strip()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    shared = os.environ.get("TRIPLINE_SHARED_DATA", os.path.join(os.path.dirname(__file__),
+                                                                 "..", "..", "..", "shared", "data"))
+    build = os.environ.get("TRIPLINE_BUILD_ROOT", "build")
+    ap.add_argument("--tests", default=os.path.join(shared, "suricata-verify-A"))
+    ap.add_argument("--binary", default=os.path.join(build, "sensor", "engine", "tripline"))
+    ap.add_argument("--replay", default=None)
+    ap.add_argument("--expected", default=None)
+    ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--version-as", default="8.0.0")
+    ap.add_argument("--timeout", type=int, default=120)
+    ap.add_argument("--keep", default=None, help="keep each test's output under this directory")
+    args = ap.parse_args()
+    args.version = parse_version(args.version_as)
+    if args.replay:
+        args.replay = os.path.abspath(args.replay)
+    elif not os.access(args.binary, os.X_OK):
+        print("SKIP: %s not built" % args.binary)
+        return 77
+    else:
+        args.binary = os.path.abspath(args.binary)
+    if not os.path.isdir(args.tests):
+        print("SKIP: no tests at %s" % args.tests)
+        return 77
+    expected = set()
+    if args.expected:
+        with open(args.expected) as f:
+            expected = {l.split("#")[0].strip() for l in f} - {""}
+    tests = []
+    for root, dirs, files in os.walk(args.tests):
+        if "test.yaml" in files:
+            tests.append(os.path.relpath(root, args.tests))
+    tests.sort()
+    if args.only:
+        tests = [t for t in tests if t in args.only]
+    counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
+    regressions, new_passes = [], []
+    for name in tests:
+        workdir = tempfile.mkdtemp(prefix="sv-")
+        try:
+            status, details = run_test(name, os.path.join(args.tests, name), args, workdir)
+        finally:
+            if args.keep:
+                dst = os.path.join(args.keep, name.replace("/", "_"))
+                shutil.rmtree(dst, ignore_errors=True)
+                shutil.copytree(workdir, dst)
+            shutil.rmtree(workdir, ignore_errors=True)
+        counts[status] += 1
+        print("%-4s %s%s" % (status, name, (": " + details) if details else ""))
+        if name in expected and status != "PASS":
+            regressions.append(name)
+        if status == "PASS" and name not in expected:
+            new_passes.append(name)
+    print("\n%d tests: %d pass, %d fail, %d skipped" % (len(tests), counts["PASS"],
+                                                      counts["FAIL"], counts["SKIP"]))
+    for t in new_passes:
+        print("new pass (not in the expected list yet): %s" % t)
+    for t in sorted(expected - set(tests)):
+        print("expected test not found: %s" % t)
+        regressions.append(t)
+    if regressions:
+        print("REGRESSIONS: %s" % ", ".join(regressions))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
