@@ -120,6 +120,12 @@ static int dpdk_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
     return rc;
 }
 
+const uint8_t *dp_dpdk_rss_key(size_t *len)
+{
+    *len = sizeof(dpdk_sym_key);
+    return dpdk_sym_key;
+}
+
 void dp_dpdk_config_default(struct dp_dpdk_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));

@@ -93,6 +93,10 @@ void dp_dpdk_handle_release(void *handle, struct dp_packet *pkts, unsigned n);
  * error counters (once for the whole source). Safe from another thread. */
 void dp_dpdk_handle_stats(void *handle, struct dp_source_stats *out);
 
+/* The symmetric Toeplitz key programmed into every port with RSS (0x6d5a repeated); *len gets
+ * its length in bytes. Exposed for tests and for tools that predict a flow's queue. */
+const uint8_t *dp_dpdk_rss_key(size_t *len);
+
 /* Stops and closes the ports, frees the pools and cleans up EAL. NULL is a no-op. */
 void dp_dpdk_close(struct dp_dpdk *src);
 

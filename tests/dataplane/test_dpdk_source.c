@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <rte_thash.h>
 
 #include "dpdk_source.h"
 #include "pcap_source.h"
@@ -276,9 +277,50 @@ static void test_replay_two_queues(void **state)
     assert_int_equal(got.queue_packets[1], ref_b.packets);
 }
 
+/* Both directions of a flow hash alike under the key (IPv4 and IPv6 tuples with ports), so
+ * symmetric RSS sends them to one queue; a non-symmetric key (Microsoft's default) does not. */
+static void test_rss_key_symmetric(void **state)
+{
+    (void)state;
+    size_t len;
+    const uint8_t *key = dp_dpdk_rss_key(&len);
+    uint8_t be_key[64];
+    uint32_t seed = 12345;
+    assert_true(len >= 40 && len <= sizeof(be_key));
+    rte_convert_rss_key((const uint32_t *)key, (uint32_t *)be_key, (int)len);
+    for (int i = 0; i < 1000; i++) {
+        uint32_t t[10], r[10];
+        for (int k = 0; k < 10; k++) {
+            seed = seed * 1103515245u + 12345u;
+            t[k] = seed;
+        }
+        /* IPv4: src, dst, ports (sport << 16 | dport) */
+        r[0] = t[1];
+        r[1] = t[0];
+        r[2] = (t[2] << 16) | (t[2] >> 16);
+        assert_int_equal(rte_softrss_be(t, 3, be_key), rte_softrss_be(r, 3, be_key));
+        /* IPv6: 4 words src, 4 words dst, ports */
+        for (int k = 0; k < 4; k++) {
+            r[k] = t[4 + k];
+            r[4 + k] = t[k];
+        }
+        r[8] = (t[8] << 16) | (t[8] >> 16);
+        assert_int_equal(rte_softrss_be(t, 9, be_key), rte_softrss_be(r, 9, be_key));
+    }
+    static const uint8_t ms_key[40] = {
+        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+        0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+        0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
+    uint32_t t[3] = {0x0a000001, 0x0a000002, (1234u << 16) | 80u};
+    uint32_t r[3] = {0x0a000002, 0x0a000001, (80u << 16) | 1234u};
+    assert_int_not_equal(rte_softrss(t, 3, ms_key), rte_softrss(r, 3, ms_key));
+    assert_int_equal(rte_softrss(t, 3, key), rte_softrss(r, 3, key));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rss_key_symmetric),
         cmocka_unit_test(test_no_ports),
         cmocka_unit_test(test_unknown_vdev),
         cmocka_unit_test(test_too_few_mbufs),
