@@ -589,7 +589,7 @@ static void test_http_hostile(void **state)
     /* a gzip bomb cannot grow past the inspection depth */
     fx = fixture_new(NULL, 6, 40000, 80);
     feed_s(fx, FLOW_TO_SERVER, "GET / HTTP/1.1\r\n\r\n", 0);
-    static uint8_t zeros[1 << 20];
+    static uint8_t zeros[1 << 18];
     z_stream zs;
     memset(&zs, 0, sizeof(zs));
     deflateInit2(&zs, 9, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
