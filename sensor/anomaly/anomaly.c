@@ -15,7 +15,8 @@
 #define TOPK 4
 #define OVF_TOPK 32
 #define PROBES 16
-#define SCAN_PROMOTE 4 /* attempts before a source is tracked for scanning */
+#define SCAN_UNDO 4096
+#define SCAN_PROMOTE 8 /* attempts (Count-Min estimate) before a source is tracked for scanning */
 #define NONE UINT64_MAX
 
 #define TCP_FIN 0x01
@@ -61,6 +62,7 @@ struct atab {
     uint32_t *used; /* slots that became live in this generation, in order */
     uint32_t n_used;
     uint64_t overflow, evicted;
+    bool no_zero; /* set around bulk copies into a fresh entry */
 };
 
 static uint32_t pow2_at_least(uint32_t n)
@@ -79,13 +81,14 @@ static int atab_init(struct atab *t, uint32_t entries, uint32_t esz, uint32_t ks
     t->esz = esz;
     t->ksz = ksz;
     t->gen = 1;
-    t->mem = calloc(t->cap, esz);
-    t->used = calloc(t->cap, sizeof(uint32_t));
-    t->tags = calloc(t->cap, sizeof(struct atag));
+    /* malloc + memset, not calloc: touch every page now, so that memory is reserved at start
+     * and not faulted in on the packet path (a compiler drops a memset after calloc) */
+    t->mem = malloc((size_t)t->cap * esz);
+    t->used = malloc((size_t)t->cap * sizeof(uint32_t));
+    t->tags = malloc((size_t)t->cap * sizeof(struct atag));
     if (t->mem == NULL || t->used == NULL || t->tags == NULL)
         return -ENOMEM;
     memset(t->tags, 0, (size_t)t->cap * sizeof(struct atag));
-    /* touch every page now: memory is reserved at start, not faulted in on the packet path */
     memset(t->mem, 0, (size_t)t->cap * esz);
     memset(t->used, 0, (size_t)t->cap * sizeof(uint32_t));
     return 0;
@@ -134,7 +137,10 @@ static struct ahdr *atab_get(struct atab *t, const void *key, uint32_t hash, boo
             if (!create)
                 return NULL;
             struct ahdr *h = atab_at(t, slot);
-            memset(h, 0, t->esz);
+            if (!t->no_zero)
+                memset(h, 0, t->esz);
+            else
+                memset(h, 0, sizeof(*h)); /* the caller writes the rest */
             h->gen = t->gen;
             h->hash = hash;
             memcpy(ekey(h), key, t->ksz);
@@ -379,6 +385,11 @@ struct anomaly_worker {
     const struct anomaly_config *cfg;
 };
 
+struct cms_undo {
+    uint64_t h;
+    uint32_t n;
+};
+
 struct anomaly_shared {
     struct anomaly_config cfg;
     uint64_t win_ns;
@@ -388,8 +399,13 @@ struct anomaly_shared {
     _Atomic int merging;
     /* below: owned by whoever holds `merging` */
     struct shard m; /* merged window */
+    struct shard *cur; /* the window the detectors read: &m, or the only shard that had data */
+    struct shard **parts; /* max_workers: the shards of the window being merged */
+    uint64_t *cand;       /* max_workers * NSLOT + 1: windows to merge */
     struct atab base, scan, bf, spray, beacon, dnsl, hostb, inc;
     struct sketch_cms scan_cms[2]; /* attempts per source: current and previous scan epoch */
+    struct cms_undo *scan_undo[2]; /* (hash, n) added in each, while few */
+    uint32_t scan_undo_n[2];
     uint64_t scan_cms_epoch;
     struct obs *obs;
     uint32_t n_obs, max_obs;
@@ -501,10 +517,21 @@ struct anomaly_shared *anomaly_shared_new(const struct anomaly_config *cfg)
     rc |= atab_init(&s->dnsl, t / 4, sizeof(struct dnsl_ent), sizeof(struct dkey));
     rc |= atab_init(&s->hostb, t, sizeof(struct hostb_ent), sizeof(struct akey));
     rc |= atab_init(&s->inc, c->max_incidents, sizeof(struct inc_ent), OKEY);
-    rc |= sketch_cms_init(&s->scan_cms[0], 4, pow2_at_least(t));
-    rc |= sketch_cms_init(&s->scan_cms[1], 4, pow2_at_least(t));
+    /* wide enough that a spoofed flood's one-packet sources stay under SCAN_PROMOTE: the
+     * overestimate is about e * attempts / width */
+    rc |= sketch_cms_init(&s->scan_cms[0], 4, pow2_at_least(8 * t));
+    rc |= sketch_cms_init(&s->scan_cms[1], 4, pow2_at_least(8 * t));
+    s->scan_undo[0] = malloc(SCAN_UNDO * sizeof(struct cms_undo));
+    s->scan_undo[1] = malloc(SCAN_UNDO * sizeof(struct cms_undo));
+    if (s->scan_undo[0] == NULL || s->scan_undo[1] == NULL)
+        rc = -ENOMEM;
     if (rc != 0)
         goto fail;
+    s->parts = calloc(c->max_workers, sizeof(*s->parts));
+    s->cand = calloc((size_t)c->max_workers * NSLOT + 1, sizeof(*s->cand));
+    if (s->parts == NULL || s->cand == NULL)
+        goto fail;
+    s->cur = &s->m;
     s->max_obs = 4096;
     s->obs = calloc(s->max_obs, sizeof(*s->obs));
     if (s->obs == NULL)
@@ -546,7 +573,11 @@ void anomaly_shared_free(struct anomaly_shared *s)
     atab_release(&s->inc);
     sketch_cms_release(&s->scan_cms[0]);
     sketch_cms_release(&s->scan_cms[1]);
+    free(s->scan_undo[0]);
+    free(s->scan_undo[1]);
     free(s->obs);
+    free(s->parts);
+    free(s->cand);
     free(s);
 }
 
@@ -1009,7 +1040,9 @@ void anomaly_flow_end(struct anomaly_worker *w, const struct flow *f)
 static struct ahdr *merge_get(struct atab *t, const struct ahdr *src, bool *fresh)
 {
     uint32_t before = t->n_used;
+    t->no_zero = true;
     struct ahdr *h = atab_get(t, ekey((struct ahdr *)src), src->hash, true, false, 0);
+    t->no_zero = false;
     *fresh = h != NULL && t->n_used != before;
     if (*fresh)
         memcpy((uint8_t *)(h + 1) + t->ksz, (const uint8_t *)(src + 1) + t->ksz,
@@ -1273,7 +1306,7 @@ static void detect_floods(struct anomaly_shared *sh, uint64_t now)
         min_bps = (double)c->icmp_bps;
     if ((double)c->refl_bps < min_bps)
         min_bps = (double)c->refl_bps;
-    ATAB_FOREACH(&sh->m.dst, h) {
+    ATAB_FOREACH(&sh->cur->dst, h) {
         struct dst_ent *e = (struct dst_ent *)h;
         bool v6 = e->k.v6;
         /* below every floor nothing can alarm, and baselines only ever raise thresholds above
@@ -1380,13 +1413,13 @@ static void detect_floods(struct anomaly_shared *sh, uint64_t now)
         }
     }
     /* destinations that did not fit the window table: floors only */
-    sketch_topk_sort(sh->m.ovf_top, sh->m.ovf_n);
-    for (unsigned i = 0; i < sh->m.ovf_n; i++) {
-        const uint8_t *a = sh->m.ovf_top[i].key;
+    sketch_topk_sort(sh->cur->ovf_top, sh->cur->ovf_n);
+    for (unsigned i = 0; i < sh->cur->ovf_n; i++) {
+        const uint8_t *a = sh->cur->ovf_top[i].key;
         uint64_t hd = sketch_hash(a, 16, 10);
-        double syn = sketch_cms_estimate(&sh->m.ovf_cms, hd ^ 0x5e5e5e5e5e5e5e5eull) * per_s;
-        double udp = sketch_cms_estimate(&sh->m.ovf_cms, hd ^ 0x1717171717171717ull) * per_s;
-        double icmp = sketch_cms_estimate(&sh->m.ovf_cms, hd ^ 0x0101010101010101ull) * per_s;
+        double syn = sketch_cms_estimate(&sh->cur->ovf_cms, hd ^ 0x5e5e5e5e5e5e5e5eull) * per_s;
+        double udp = sketch_cms_estimate(&sh->cur->ovf_cms, hd ^ 0x1717171717171717ull) * per_s;
+        double icmp = sketch_cms_estimate(&sh->cur->ovf_cms, hd ^ 0x0101010101010101ull) * per_s;
         enum anomaly_class cls;
         double v, t;
         if (syn >= c->syn_pps)
@@ -1414,21 +1447,38 @@ static void detect_floods(struct anomaly_shared *sh, uint64_t now)
     }
 }
 
+static void scan_cms_empty(struct anomaly_shared *sh, int i)
+{
+    if (sh->scan_undo_n[i] > SCAN_UNDO) {
+        sketch_cms_clear(&sh->scan_cms[i]);
+    } else {
+        for (uint32_t k = 0; k < sh->scan_undo_n[i]; k++)
+            sketch_cms_sub(&sh->scan_cms[i], sh->scan_undo[i][k].h, sh->scan_undo[i][k].n);
+    }
+    sh->scan_undo_n[i] = 0;
+}
+
 static void detect_scans(struct anomaly_shared *sh, uint64_t now)
 {
     const struct anomaly_config *c = &sh->cfg;
     uint64_t ep = now / ((uint64_t)c->scan_epoch_s * 1000000000ull);
-    if (sh->scan_cms_epoch != ep && sh->m.src.n_used > 0) {
-        /* the previous epoch's counts move to the second sketch */
+    if (sh->scan_cms_epoch != ep && sh->cur->src.n_used > 0) {
+        /* the previous epoch's counts move to the second sketch; the one reused is emptied */
+        scan_cms_empty(sh, 1);
         struct sketch_cms tmp = sh->scan_cms[1];
         sh->scan_cms[1] = sh->scan_cms[0];
         sh->scan_cms[0] = tmp;
-        sketch_cms_clear(&sh->scan_cms[0]);
+        uint32_t nu = sh->scan_undo_n[1];
+        sh->scan_undo_n[1] = sh->scan_undo_n[0];
+        sh->scan_undo_n[0] = nu;
+        struct cms_undo *ub = sh->scan_undo[1];
+        sh->scan_undo[1] = sh->scan_undo[0];
+        sh->scan_undo[0] = ub;
         if (sh->scan_cms_epoch + 1 != ep)
-            sketch_cms_clear(&sh->scan_cms[1]);
+            scan_cms_empty(sh, 1);
         sh->scan_cms_epoch = ep;
     }
-    ATAB_FOREACH(&sh->m.src, h) {
+    ATAB_FOREACH(&sh->cur->src, h) {
         const struct src_ent *e = (const struct src_ent *)h;
         /* a source gets a scan entry once it made a few attempts in the last two epochs (Count-Min
          * estimate): one-packet sources (spoofed floods, ordinary clients) stay in the sketch and
@@ -1438,9 +1488,15 @@ static void detect_scans(struct anomaly_shared *sh, uint64_t now)
             uint32_t n = e->att + e->icmp_att;
             if (n == 0)
                 continue;
-            sketch_cms_add(&sh->scan_cms[0], h->hash, n);
-            uint32_t est = sketch_cms_estimate(&sh->scan_cms[0], h->hash) +
-                           sketch_cms_estimate(&sh->scan_cms[1], h->hash);
+            uint64_t h64 = ((uint64_t)h->hash + 1) * 0x9E3779B97F4A7C15ull; /* spread over rows */
+            sketch_cms_add(&sh->scan_cms[0], h64, n);
+            /* remember small epochs' adds: emptying them by subtraction is cheaper than a
+             * memset of the sketch when time jumps over many epochs */
+            if (sh->scan_undo_n[0] < SCAN_UNDO)
+                sh->scan_undo[0][sh->scan_undo_n[0]] = (struct cms_undo){h64, n};
+            sh->scan_undo_n[0]++;
+            uint32_t est = sketch_cms_estimate(&sh->scan_cms[0], h64) +
+                           sketch_cms_estimate(&sh->scan_cms[1], h64);
             if (est < SCAN_PROMOTE)
                 continue;
             t = (struct scan_ent *)atab_get(&sh->scan, &e->k, h->hash, true, true, now);
@@ -1531,7 +1587,7 @@ static void detect_pairs(struct anomaly_shared *sh, uint64_t now)
 {
     const struct anomaly_config *c = &sh->cfg;
     uint64_t ep = now / ((uint64_t)c->bf_epoch_s * 1000000000ull);
-    ATAB_FOREACH(&sh->m.pair, h) {
+    ATAB_FOREACH(&sh->cur->pair, h) {
         const struct pair_ent *e = (const struct pair_ent *)h;
         bool v6 = e->k.v6;
         if (e->k.kind == PAIR_AUTH) {
@@ -1608,7 +1664,7 @@ static void detect_pairs(struct anomaly_shared *sh, uint64_t now)
         }
     }
     /* spray verdicts after all pairs of the window are in */
-    ATAB_FOREACH(&sh->m.pair, h) {
+    ATAB_FOREACH(&sh->cur->pair, h) {
         const struct pair_ent *e = (const struct pair_ent *)h;
         if (e->k.kind != PAIR_AUTH)
             continue;
@@ -1655,7 +1711,7 @@ static void detect_dns(struct anomaly_shared *sh, uint64_t now)
 {
     const struct anomaly_config *c = &sh->cfg;
     uint64_t ep = now / ((uint64_t)c->dns_epoch_s * 1000000000ull);
-    ATAB_FOREACH(&sh->m.dns, h) {
+    ATAB_FOREACH(&sh->cur->dns, h) {
         const struct dns_ent *e = (const struct dns_ent *)h;
         struct dnsl_ent *t = (struct dnsl_ent *)atab_get(&sh->dnsl, &e->k, h->hash, true, true, now);
         if (t == NULL)
@@ -1709,7 +1765,7 @@ static void detect_exfil(struct anomaly_shared *sh, uint64_t now, uint64_t wid)
     double af = (double)c->window_ms / 1000.0 / c->exfil_tau_s;
     if (af > 1)
         af = 1;
-    ATAB_FOREACH(&sh->m.host, h) {
+    ATAB_FOREACH(&sh->cur->host, h) {
         struct host_ent *e = (struct host_ent *)h;
         struct hostb_ent *b = (struct hostb_ent *)atab_get(&sh->hostb, &e->k, h->hash, true, true, now);
         if (b == NULL)
@@ -1768,7 +1824,7 @@ static void detect_protocol(struct anomaly_shared *sh)
     const struct anomaly_config *c = &sh->cfg;
     const uint32_t thr[PA_MAX] = {c->proto_bad_flags, c->proto_frag_overlap, c->proto_ttl_change,
                                   c->proto_bad_checksum};
-    struct shard *m = &sh->m;
+    struct shard *m = sh->cur;
     for (unsigned k = 0; k < PA_MAX; k++) {
         if (thr[k] == 0 || m->pa_count[k] < thr[k] || m->pa_dst_n[k] == 0)
             continue;
@@ -1953,13 +2009,13 @@ static void merge_pending(struct anomaly_shared *sh, uint64_t upto, event_emit_f
     if (upto <= next)
         return;
     /* the windows that hold data: at most NSLOT per worker (time may jump far ahead) */
-    uint64_t cand[NSLOT * 64 + 1];
+    uint64_t *cand = sh->cand;
     unsigned nc = 0;
     for (unsigned i = 0; i < sh->cfg.max_workers; i++) {
         struct anomaly_worker *w = sh->workers[i];
         if (w == NULL)
             continue;
-        for (unsigned k = 0; k < NSLOT && nc < NSLOT * 64; k++) {
+        for (unsigned k = 0; k < NSLOT; k++) {
             uint64_t wid = atomic_load_explicit(&w->shards[k].wid, memory_order_relaxed);
             if (wid != NONE && wid >= next && wid < upto)
                 cand[nc++] = wid;
@@ -1971,19 +2027,33 @@ static void merge_pending(struct anomaly_shared *sh, uint64_t upto, event_emit_f
         if (j > 0 && cand[j] == cand[j - 1])
             continue;
         uint64_t wid = cand[j];
-        shard_clear(&sh->m);
+        /* the complete shards of this window: only workers that have passed it (acquire pairs
+         * with the seq_cst store in worker_roll) */
+        struct shard **parts = sh->parts;
+        unsigned np = 0;
         for (unsigned i = 0; i < sh->cfg.max_workers; i++) {
             struct anomaly_worker *w = sh->workers[i];
             if (w == NULL)
                 continue;
-            /* only a worker that has passed the window: its shard is complete (acquire pairs
-             * with the seq_cst store in worker_roll) */
             uint64_t p = atomic_load_explicit(&sh->prog[i].v, memory_order_acquire);
             if (p == NONE || p <= wid)
                 continue;
             for (unsigned k = 0; k < NSLOT; k++)
-                if (atomic_load_explicit(&w->shards[k].wid, memory_order_relaxed) == wid)
-                    merge_shard(sh, &w->shards[k]);
+                if (atomic_load_explicit(&w->shards[k].wid, memory_order_relaxed) == wid) {
+                    parts[np++] = &w->shards[k];
+                    break; /* a worker holds a window in one slot */
+                }
+        }
+        if (np == 1) {
+            /* one shard: the detectors read it in place (its worker no longer writes it and
+             * will not reuse it before merged_next passes this window) */
+            sh->cur = parts[0];
+            sh->st.shard_overflow += shard_overflow(parts[0]);
+        } else {
+            shard_clear(&sh->m);
+            for (unsigned i = 0; i < np; i++)
+                merge_shard(sh, parts[i]);
+            sh->cur = &sh->m;
         }
         run_window(sh, wid, emit, ctx);
     }

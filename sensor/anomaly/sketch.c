@@ -83,6 +83,14 @@ void sketch_cms_add(struct sketch_cms *c, uint64_t h, uint32_t n)
     }
 }
 
+void sketch_cms_sub(struct sketch_cms *c, uint64_t h, uint32_t n)
+{
+    for (uint32_t i = 0; i < c->depth; i++) {
+        uint32_t *cell = &c->cells[(size_t)i * c->width + cms_col(c, h, i)];
+        *cell = *cell >= n ? *cell - n : 0;
+    }
+}
+
 uint32_t sketch_cms_estimate(const struct sketch_cms *c, uint64_t h)
 {
     uint32_t best = UINT32_MAX;

@@ -41,6 +41,9 @@ int sketch_cms_init(struct sketch_cms *c, uint32_t depth, uint32_t width);
 void sketch_cms_release(struct sketch_cms *c);
 void sketch_cms_clear(struct sketch_cms *c);
 void sketch_cms_add(struct sketch_cms *c, uint64_t h, uint32_t n);
+/* Takes back an earlier sketch_cms_add(c, h, n) (clamped at 0): cheap emptying of a sketch
+ * that saw few adds. */
+void sketch_cms_sub(struct sketch_cms *c, uint64_t h, uint32_t n);
 /* Never below the true count; above it by at most e*N/width with probability 1-e^-depth. */
 uint32_t sketch_cms_estimate(const struct sketch_cms *c, uint64_t h);
 /* dst += src (same dimensions). Returns 0 or -EINVAL. */
