@@ -915,7 +915,10 @@ unsigned applayer_tx_collect(const struct applayer_tx *tx, enum flow_dir dir,
         return 0;
     for (int b = 1; b < APP_BUF_MAX && n < max; b++) {
         enum app_buffer_side side = app_buffer_side((enum app_buffer)b);
-        if (dir == FLOW_TO_SERVER && side == APP_SIDE_RESPONSE)
+        /* each side's buffers once: a request-only buffer offered again with the response would
+         * make a rule without flow direction alert twice for one transaction */
+        if ((dir == FLOW_TO_SERVER && side == APP_SIDE_RESPONSE) ||
+            (dir == FLOW_TO_CLIENT && side == APP_SIDE_REQUEST))
             continue;
         for (uint32_t idx = 0; n < max; idx++) {
             const uint8_t *p;

@@ -297,9 +297,11 @@ struct applayer_buf_ref {
 };
 
 /* Lists every buffer the transaction has for inspection in direction dir: TO_SERVER gives the
- * request side, TO_CLIENT the response side plus the request's buffers (so rules that combine
- * both, http.uri with http.stat_code, match on the response). Multi-value buffers (dns.query)
- * appear once per value. Returns how many were written (at most max). */
+ * request-side and either-side buffers of the request, TO_CLIENT the response-side and
+ * either-side buffers of the response, so each buffer is offered once per transaction (no ET
+ * Open rule combines request-only with response-only buffers; applayer_tx_buffer() still
+ * reads the request from a TO_CLIENT hand-over). Multi-value buffers (dns.query) appear once
+ * per value. Returns how many were written (at most max). */
 unsigned applayer_tx_collect(const struct applayer_tx *tx, enum flow_dir dir,
                              struct applayer_buf_ref *out, unsigned max);
 

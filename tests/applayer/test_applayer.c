@@ -1035,7 +1035,7 @@ static void test_glue(void **state)
     r = &fx->rc.r[1];
     assert_true(collected(r, APP_BUF_HTTP_STAT_CODE));
     assert_true(collected(r, APP_BUF_HTTP_LOCATION));
-    assert_true(collected(r, APP_BUF_HTTP_URI)); /* request buffers for combined rules */
+    assert_false(collected(r, APP_BUF_HTTP_URI)); /* offered once, with the request */
     struct stream_chunk c3 = {.data = (const uint8_t *)req, .len = (uint32_t)strlen(req),
                               .offset = 500, .gap_before = true};
     applayer_stream_deliver(fx->ctx, &fx->f, FLOW_TO_SERVER, &c3);
