@@ -1956,7 +1956,9 @@ static char *read_file(const char *path, size_t max)
 static int load_classification(struct ruleset *rs, const char *path, struct rules_report *rep,
                                char *err, size_t errlen)
 {
-    char *text = read_file(path, 16 << 20);
+    char *text = path ? read_file(path, 16 << 20) : strdup(rules_default_classification);
+    if (!path)
+        path = "<built-in classification>";
     if (!text) {
         snprintf(err, errlen, "%s: cannot read classification file", path);
         return -ENOENT;
@@ -2129,8 +2131,7 @@ static struct ruleset *ruleset_begin(const struct rules_load_config *cfg,
         rs->vars = rs->own_vars;
     }
     rules_vars_hash(rs->vars, rs->hst);
-    if (cfg->classification_path &&
-        load_classification(rs, cfg->classification_path, rep, err, errlen) != 0)
+    if (load_classification(rs, cfg->classification_path, rep, err, errlen) != 0)
         goto fail;
     if (cfg->threshold_path &&
         load_threshold_config(rs, cfg->threshold_path, rep, err, errlen) != 0)

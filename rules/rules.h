@@ -123,7 +123,7 @@ struct rules_applayer_hooks {
 
 struct rules_load_config {
     const struct rules_vars *vars;    /* NULL: defaults */
-    const char *classification_path;  /* NULL: none (classtypes then fail "unknown classtype") */
+    const char *classification_path;  /* NULL: the built-in list (Suricata's / ET Open's) */
     const char *threshold_path;       /* NULL: none; threshold.config lines (threshold,
                                          suppress, event_filter, rate_filter is skipped) */
     struct rule_meta_store *meta_store; /* where rule_meta live; NULL: the ruleset owns one */

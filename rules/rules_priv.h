@@ -17,4 +17,7 @@ int rules_parse_ports(const struct rules_vars *vars, const char *s, struct rule_
                       const char **err);
 void rules_addrs_free(struct rule_addrs *a);
 
+/* classification.config text used when the load config names none. */
+extern const char rules_default_classification[];
+
 #endif

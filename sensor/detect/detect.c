@@ -89,7 +89,7 @@ struct detect_thread {
     /* stream inspection buffer for one packet */
     uint8_t *sbuf;
     uint32_t sbuf_cap, sbuf_len, sbuf_prev;
-    uint64_t sbuf_base;
+    int64_t sbuf_base;
     bool sbuf_active;
     /* the packet being inspected */
     const struct pkt_meta *m;
@@ -731,9 +731,10 @@ void detect_thread_stats(const struct detect_thread *dt, struct detect_stats *st
 
 /* ------------------------------------------------------------------ payload matching */
 
-/* Buffer being inspected: buf[0] is at absolute position `base` (stream offset; 0 for packets
- * and app buffers). Absolute keywords (offset, depth, byte_* without relative, isdataat) are
- * positions from the start of the stream; relative ones from the previous match. */
+/* Buffer being inspected: buf[0] is at absolute position `base` (0 for packets and app buffers;
+ * minus the window length for a stream chunk, so absolute keywords (offset, depth, byte_*
+ * without relative, isdataat) count from the start of the new data, as Suricata's chunked raw
+ * stream inspection does); relative ones count from the previous match. */
 struct mctx {
     struct detect_thread *dt;
     const uint8_t *buf;
@@ -1005,7 +1006,7 @@ static bool match_items(struct mctx *c, const struct rule_list *l, unsigned i, i
 }
 
 static bool list_match(struct detect_thread *dt, const struct rule_list *l, const uint8_t *buf,
-                       uint32_t len, uint64_t base, int64_t min_end)
+                       uint32_t len, int64_t base, int64_t min_end)
 {
     struct mctx c = {.dt = dt, .buf = buf, .len = len, .base = (int64_t)base, .min_end = min_end};
     dt->steps = 0;
@@ -1271,11 +1272,12 @@ static bool threshold_ok(struct detect_thread *dt, const struct rule *r,
         if (e->next == 0)
             e->next = t->count;
         e->count++;
+        /* alerts at the count-th match, then count*m, count*m^2, ... */
         if (e->count == e->next) {
             e->next *= t->multiplier;
             return true;
         }
-        return e->count < t->count;
+        return false;
     }
     if (e->count == 0 || now - e->first_ns > win) {
         e->first_ns = now;
@@ -1349,7 +1351,7 @@ static void rule_matched(struct detect_thread *dt, const struct rule *r, bool on
 
 /* Evaluates rule r on a buffer (NULL for header-only rules). */
 static void eval_rule(struct detect_thread *dt, const struct rule *r, uint16_t buffer,
-                      const uint8_t *buf, uint32_t len, uint64_t base, int64_t min_end,
+                      const uint8_t *buf, uint32_t len, int64_t base, int64_t min_end,
                       bool on_stream)
 {
     if (dt->alerted[r->idx] == dt->agen)
@@ -1426,7 +1428,7 @@ static void new_gen(struct detect_thread *dt)
 /* Scans buf with group g, then verifies the candidates plus the group's rules without fast
  * pattern. */
 static void inspect_group(struct detect_thread *dt, const struct mpm_group *g, uint16_t buffer,
-                          const uint8_t *buf, uint32_t len, uint64_t base, int64_t min_end,
+                          const uint8_t *buf, uint32_t len, int64_t base, int64_t min_end,
                           bool on_stream, bool (*want)(const struct rule *, bool), bool arg)
 {
     const struct detect_engine *de = dt->de;
@@ -1599,7 +1601,7 @@ static void on_chunk(void *ctx, struct flow *f, enum flow_dir dir, const struct 
     if (ch->len > dt->sbuf_cap) {
         /* cannot happen with the default sizes (segments <= 64 KiB); inspect in place */
         dt->sbuf_active = false;
-        inspect_group(dt, &dt->de->stream, RULE_BUF_PAYLOAD, ch->data, ch->len, ch->offset, -1,
+        inspect_group(dt, &dt->de->stream, RULE_BUF_PAYLOAD, ch->data, ch->len, 0, -1,
                       true, NULL, false);
         return;
     }
@@ -1607,7 +1609,9 @@ static void on_chunk(void *ctx, struct flow *f, enum flow_dir dir, const struct 
     memcpy(dt->sbuf + prev, ch->data, ch->len);
     dt->sbuf_len = prev + ch->len;
     dt->sbuf_prev = prev;
-    dt->sbuf_base = ch->offset - prev;
+    /* Suricata inspects the raw stream chunk by chunk: offset/depth count from the start of the
+     * new data; the window before it only serves matches that span into it */
+    dt->sbuf_base = -(int64_t)prev;
     dt->sbuf_active = true;
 }
 

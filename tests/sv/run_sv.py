@@ -13,8 +13,8 @@ with min-version / lt-version is compared with --version-as (the Suricata versio
 behaviour we follow); other requirements are not known here, and the test is skipped.
 
 Checks: `filter` (count of EVE records whose every `match` key, a dotted path with optional
-[i] list indexes, equals the given value) is evaluated; `shell` checks cannot be run without
-Suricata's tools and count as failed.
+[i] list indexes, equals the given value) and `shell` (the command run in the output
+directory, its stdout compared with `expect`) are evaluated.
 
 Every test prints PASS, FAIL (with the failing checks) or SKIP (with why). The exit status is 1
 when a test listed in --expected does not pass (a regression), 0 otherwise; tests passing but
@@ -188,10 +188,22 @@ def run_test(name, test_dir, args, workdir):
             elif n != int(want):
                 problems.append("check %d: %d records match %s, want %s" % (i, n, match, want))
         elif "shell" in check:
-            problems.append("check %d: shell check not run (needs Suricata's tools)" % i)
+            sh = check["shell"]
+            if args.replay:
+                unchecked += 1
+                continue
+            try:
+                out = subprocess.run(sh.get("args", ""), shell=True, cwd=workdir, timeout=60,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                got = out.stdout.decode(errors="replace").strip()
+            except subprocess.TimeoutExpired:
+                got = "<timeout>"
+            if "expect" in sh and got != str(sh["expect"]).strip():
+                problems.append("check %d: shell `%s` gave %r, want %r" %
+                                (i, sh.get("args"), got, sh["expect"]))
         else:
             problems.append("check %d: unknown check %s" % (i, list(check)))
-    note = " (%d non-alert checks not checked by the replay driver)" % unchecked if unchecked else ""
+    note = " (%d non-alert/shell checks not checked by the replay driver)" % unchecked if unchecked else ""
     if problems:
         return "FAIL", "; ".join(problems) + note
     return "PASS", note.strip()
