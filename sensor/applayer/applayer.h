@@ -305,6 +305,31 @@ struct applayer_buf_ref {
 unsigned applayer_tx_collect(const struct applayer_tx *tx, enum flow_dir dir,
                              struct applayer_buf_ref *out, unsigned max);
 
+/* Transactions waiting for inspection. The stream hands chunks to the parser from inside
+ * detect_packet(), so a transaction completes while the matcher is mid-packet; inspecting it
+ * there would re-enter detect. The worker instead copies the transaction's buffers here in its
+ * applayer_tx_fn and runs detect_buffers() on them after detect_packet() returns (and, at flow
+ * end, before the flow is freed). Bounded: a transaction that does not fit is counted and
+ * skipped. One per worker. */
+struct applayer_pending;
+
+/* A store of `bytes` bytes for up to `max_tx` transactions. NULL on allocation failure. */
+struct applayer_pending *applayer_pending_new(size_t bytes, unsigned max_tx);
+void applayer_pending_free(struct applayer_pending *p);
+/* Copies tx's buffers for direction dir (applayer_tx_collect()). False when full (counted). */
+bool applayer_pending_add(struct applayer_pending *p, struct flow *f, const struct applayer_tx *tx,
+                          enum flow_dir dir);
+/* Number of transactions held. */
+unsigned applayer_pending_count(const struct applayer_pending *p);
+/* The i-th held transaction; bufs point into the store until applayer_pending_clear(). */
+void applayer_pending_get(const struct applayer_pending *p, unsigned i, struct flow **f,
+                          enum flow_dir *dir, uint64_t *tx_id,
+                          const struct applayer_buf_ref **bufs, unsigned *n);
+/* Empties the store. */
+void applayer_pending_clear(struct applayer_pending *p);
+/* Transactions dropped because the store was full. */
+uint64_t applayer_pending_dropped(const struct applayer_pending *p);
+
 /* Fills the rules parser's hooks: protocol names (app_proto_from_name) and sticky-buffer
  * keywords (app_buffer_from_name). The hooks need no context. */
 void applayer_rules_hooks(struct rules_applayer_hooks *h);
