@@ -785,6 +785,7 @@ static int opt_pcre(struct parse_state *ps, char *val)
     it->u.p.re = re;
     it->u.p.flags = flags;
     it->u.p.src = strdup(pat);
+    it->u.p.anchored = pat[0] == '^' || (opts & PCRE2_ANCHORED);
     it->relative = (flags & PF_RELATIVE) != 0;
     return 0;
 }
@@ -1668,6 +1669,17 @@ static int finish_rule(struct parse_state *ps)
         return fail(ps, "missing sid");
     if (r->n_lists > 0 && r->ipproto == 1 && 0)
         return 0;
+    /* old-style modifiers (content:"x"; http_uri;) move contents out of the payload list and can
+     * leave it empty: drop it rather than fail the rule as an empty sticky buffer */
+    for (int li = 0; li < r->n_lists; li++) {
+        if (r->lists[li].n == 0 && r->lists[li].buffer == RULE_BUF_PAYLOAD) {
+            free(r->lists[li].items);
+            memmove(&r->lists[li], &r->lists[li + 1],
+                    (size_t)(r->n_lists - li - 1) * sizeof(*r->lists));
+            r->n_lists--;
+            li--;
+        }
+    }
     /* pick the fast pattern: explicit, else the longest positive content (Suricata prefers
      * the longest; ties: the first) of the payload list, else of any list */
     r->fp_list = r->fp_item = -1;
