@@ -34,6 +34,9 @@
 #define AF_TTL0 0x10u /* first TTL of direction 0 stored in bits 16..23 */
 #define AF_TTL1 0x20u /* direction 1 in bits 24..31 */
 #define AF_REFL 0x40u /* flow started by an unsolicited response */
+#define AF_SEEN 0x80u  /* this stage saw a packet of the flow */
+#define AF_REPLY 0x100u /* ... and one towards the client */
+#define AF_CPKTS_SHIFT 9 /* bits 9..11: client packets seen, saturating at 7 */
 
 enum pa_kind { PA_FLAGS = 0, PA_FRAG, PA_TTL, PA_CSUM, PA_MAX };
 static const char *const pa_names[PA_MAX] = {"bad_tcp_flags", "frag_overlap", "ttl_change",
@@ -848,7 +851,19 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
     bool dst_group = v6 ? m->dst[0] == 0xff
                         : (m->dst[0] & 0xf0) == 0xe0 || (m->dst[0] == 255 && m->dst[3] == 255);
     uint32_t af = f ? f->anomaly_flags : 0;
-    bool first = f != NULL && dir == FLOW_TO_SERVER && f->pkts[0] == 1 && f->pkts[1] == 0;
+    /* The flow's own counters may already include later packets of the same burst (the engine
+     * updates the flow table a burst at a time), so the packet's place in its flow comes from
+     * marks this stage keeps in anomaly_flags, set in packet order. */
+    bool first = f != NULL && dir == FLOW_TO_SERVER && !(af & AF_SEEN);
+    bool first_reply = f != NULL && dir == FLOW_TO_CLIENT && !(af & AF_REPLY);
+    if (f != NULL) {
+        af |= AF_SEEN;
+        if (dir == FLOW_TO_CLIENT)
+            af |= AF_REPLY;
+        else if (((af >> AF_CPKTS_SHIFT) & 7u) < 7u)
+            af += 1u << AF_CPKTS_SHIFT; /* client packets, saturating at 7 */
+    }
+    unsigned cpkts = (af >> AF_CPKTS_SHIFT) & 7u;
 
     if (m->reason == DEC_TCP_BAD_FLAGS)
         pa_add(s, PA_FLAGS, m);
@@ -896,7 +911,9 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
                 if (se != NULL)
                     se->ans++;
             }
-            if (f->tcp_state == TCP_ESTABLISHED && !(af & AF_EST) && (af & AF_ATTEMPT)) {
+            /* the client's ACK after our SYN was answered completes the handshake */
+            if (dir == FLOW_TO_SERVER && (fl & (TCP_ACK | TCP_SYN | TCP_RST)) == TCP_ACK &&
+                (af & AF_ANSWERED) && !(af & AF_EST)) {
                 af |= AF_EST;
                 struct dst_ent *server = dir == FLOW_TO_SERVER ? d : dst_get(s, m->src, v6);
                 if (server != NULL)
@@ -904,7 +921,7 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
             }
             /* a session that carried client data (>= 2 segments after the handshake) to an
              * authentication port */
-            if (dir == FLOW_TO_SERVER && f->pkts[0] >= 4 && !(af & AF_BF) && (af & AF_ANSWERED) &&
+            if (dir == FLOW_TO_SERVER && cpkts >= 4 && !(af & AF_BF) && (af & AF_EST) &&
                 port_in(c->bf_ports, c->n_bf_ports, m->dport)) {
                 af |= AF_BF;
                 struct pair_ent *pe = pair_get(s, m->src, m->dst, v6, m->dport, PAIR_AUTH);
@@ -936,7 +953,7 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
                 struct dst_ent *server = dst_get(s, m->src, v6);
                 if (server != NULL)
                     server->udp_reply++;
-                if (f->pkts[1] == 1 && (af & AF_ATTEMPT) && !(af & AF_ANSWERED)) {
+                if (first_reply && (af & AF_ATTEMPT) && !(af & AF_ANSWERED)) {
                     af |= AF_ANSWERED;
                     struct src_ent *se = src_get(s, m->dst, v6);
                     if (se != NULL)

@@ -4,7 +4,7 @@
     tripscore.py [--min-f1 F] [--max-delay CLASS=SECONDS]... [--expect-none] EVE TRUTH
 
 An incident is the set of EVE alert events sharing tripline.incident_id; its class is
-alert.category, its time the first event's timestamp (tripline.start when present), its peers
+alert.category, its time the earliest event's timestamp, its peers
 the union of tripline.attackers / victims. It matches a truth record of the same class when it
 starts between truth.start - 5 s and truth.end + 120 s and shares an attacker or a victim with it.
 
@@ -75,6 +75,9 @@ def load_incidents(path):
                 cur = inc[key] = {"class": ev["alert"].get("category", "?"), "start": start,
                                   "first_event": ts, "attackers": set(), "victims": set(),
                                   "severity": ev["alert"].get("severity")}
+            # outputs may interleave workers' events: the incident starts at its earliest one
+            if ts is not None and (cur["first_event"] is None or ts < cur["first_event"]):
+                cur["first_event"] = ts
             cur["attackers"].update(t.get("attackers", []))
             cur["victims"].update(t.get("victims", []))
             if ev.get("src_ip"):
