@@ -26,6 +26,7 @@
  *  - Checksums (cfg.check_checksums): IPv4 header, TCP, UDP (a zero UDP checksum means none, also
  *    over IPv6 as RFC 6935 allows for tunnels); skipped for snaplen-cut packets and fragments.
  *
+ * Link: Ethernet, VLAN tags, MPLS, PPPoE sessions (IP inside), Linux SLL/SLL2, raw, BSD NULL/LOOP.
  * Tunnels: GRE (RFC 2784/2890, version 0, also RFC 1701 routing), VXLAN (RFC 7348, on
  * cfg.vxlan_port with the I flag), IP-in-IP (4), 6in4 (41), Ethernet over MPLS with the RFC 4385
  * control word. The meta then describes the innermost IP packet (PKT_TUNNELED, tunnel_depth);
@@ -53,6 +54,7 @@ struct dctx {
 #define ETH_P_MPLS_UC 0x8847
 #define ETH_P_MPLS_MC 0x8848
 #define ETH_P_TEB 0x6558
+#define ETH_P_PPPOE_SESS 0x8864
 
 static enum decode_result dec_ethertype(struct dctx *c, uint16_t et, const uint8_t *p, uint32_t len,
                                         uint32_t miss, unsigned depth);
@@ -143,6 +145,7 @@ static const char *const reason_names[DEC_REASON_MAX] = {
     [DEC_FRAG_TIMEOUT] = "frag.timeout",
     [DEC_FRAG_BAD_LEN] = "frag.bad_len",
     [DEC_PKT_TRUNCATED_SNAPLEN] = "pkt.truncated_snaplen",
+    [DEC_PPPOE_TRUNCATED] = "pppoe.truncated",
 };
 
 const char *decode_reason_name(enum decode_reason r)
@@ -809,6 +812,33 @@ static enum decode_result dec_mpls(struct dctx *c, const uint8_t *p, uint32_t le
     }
 }
 
+/* PPPoE session stage (RFC 2516 4): ver/type, code, session id, length, then the PPP protocol
+ * (RFC 1661 2; one byte when compressed: RFC 1661 6.5). IP inside is decoded, other PPP is not. */
+static enum decode_result dec_pppoe(struct dctx *c, const uint8_t *p, uint32_t len, uint32_t miss,
+                                    unsigned depth)
+{
+    if (len < 7)
+        return short_hdr(c, len, miss, 7, DEC_PPPOE_TRUNCATED);
+    uint32_t hl = 8;
+    uint16_t proto;
+    if (p[6] & 1) { /* protocol field compressed */
+        proto = p[6];
+        hl = 7;
+    } else {
+        if (len < 8)
+            return short_hdr(c, len, miss, 8, DEC_PPPOE_TRUNCATED);
+        proto = rd16(p + 6);
+    }
+    switch (proto) {
+    case 0x0021:
+        return dec_ipv4(c, p + hl, len - hl, miss, depth);
+    case 0x0057:
+        return dec_ipv6(c, p + hl, len - hl, miss, depth);
+    default:
+        return DECODE_OK; /* LCP, IPCP, ...: valid, not IP */
+    }
+}
+
 static enum decode_result dec_ethertype(struct dctx *c, uint16_t et, const uint8_t *p, uint32_t len,
                                         uint32_t miss, unsigned depth)
 {
@@ -834,6 +864,8 @@ static enum decode_result dec_ethertype(struct dctx *c, uint16_t et, const uint8
     case ETH_P_MPLS_UC:
     case ETH_P_MPLS_MC:
         return dec_mpls(c, p, len, miss, depth);
+    case ETH_P_PPPOE_SESS:
+        return dec_pppoe(c, p, len, miss, depth);
     default:
         return DECODE_OK; /* ARP, LLC, ...: valid, not IP */
     }

@@ -57,6 +57,7 @@ enum decode_reason {
     DEC_FRAG_TIMEOUT,          /* datagram expired incomplete */
     DEC_FRAG_BAD_LEN,
     DEC_PKT_TRUNCATED_SNAPLEN, /* caplen < wirelen: decoded as far as present */
+    DEC_PPPOE_TRUNCATED,       /* PPPoE session header cut short */
     DEC_REASON_MAX
 };
 

@@ -125,6 +125,11 @@ static uint32_t dispatch_ethertype(uint16_t et, const uint8_t *p, uint32_t len)
     }
     if (et == 0x0800 || et == 0x86dd)
         return dispatch_ip(p, len);
+    if (et == 0x8864 && len >= 8) { /* PPPoE session, uncompressed PPP protocol */
+        uint16_t pp = rd16(p + 6);
+        if (pp == 0x0021 || pp == 0x0057)
+            return dispatch_ip(p + 8, len - 8);
+    }
     return 0;
 }
 

@@ -381,6 +381,49 @@ static uint32_t build_udp4_body(struct pb *p)
     return ip;
 }
 
+static void test_pppoe(void **state)
+{
+    struct pkt_meta m;
+    P.n = 0;
+    pb_eth(&P, 0x8864);
+    pb_u8(&P, 0x11), pb_u8(&P, 0), pb_u16(&P, 0x1234), pb_u16(&P, 0), pb_u16(&P, 0x0021);
+    uint32_t ip = build_udp4_body(&P);
+    pb_set16(&P, 14 + 4, (uint16_t)(P.n - 14 - 6));
+    assert_int_equal(run(*state, &P, DP_LINK_ETHERNET, &m), DECODE_OK);
+    assert_int_equal(m.flags, PKT_IPV4 | PKT_UDP | PKT_HAS_L4);
+    assert_ptr_equal(m.l3, P.b + ip);
+    assert_int_equal(m.dport, 2222);
+    struct dp_packet pkt = {.data = P.b, .caplen = P.n, .wirelen = P.n, .linktype = DP_LINK_ETHERNET};
+    uint32_t h = decode_dispatch_hash(&pkt);
+    pkt.data = P.b + ip;
+    pkt.caplen = pkt.wirelen = P.n - ip;
+    pkt.linktype = DP_LINK_RAW;
+    assert_int_equal(decode_dispatch_hash(&pkt), h);
+
+    /* compressed protocol field, IPv6 */
+    P.n = 0;
+    pb_eth(&P, 0x8864);
+    pb_u8(&P, 0x11), pb_u8(&P, 0), pb_u16(&P, 1), pb_u16(&P, 0), pb_u8(&P, 0x57);
+    ip = pb_ip6(&P, 59, 1, 2);
+    pb_ip6_fix(&P, ip);
+    assert_int_equal(run(*state, &P, DP_LINK_ETHERNET, &m), DECODE_OK);
+    assert_int_equal(m.ip_version, 6);
+    assert_ptr_equal(m.l3, P.b + ip);
+
+    /* LCP: valid, not IP */
+    P.n = 0;
+    pb_eth(&P, 0x8864);
+    pb_u8(&P, 0x11), pb_u8(&P, 0), pb_u16(&P, 1), pb_u16(&P, 6), pb_u16(&P, 0xc021), pb_u32(&P, 0x01010004);
+    assert_int_equal(run(*state, &P, DP_LINK_ETHERNET, &m), DECODE_OK);
+    assert_int_equal(m.ip_version, 0);
+
+    /* truncated */
+    assert_int_equal(run_at(*state, P.b, 14 + 7, 14 + 7, DP_LINK_ETHERNET, 0, &m), DECODE_INVALID);
+    assert_int_equal(m.reason, DEC_PPPOE_TRUNCATED);
+    assert_int_equal(run_at(*state, P.b, 14 + 5, 14 + 5, DP_LINK_ETHERNET, 0, &m), DECODE_INVALID);
+    assert_int_equal(m.reason, DEC_PPPOE_TRUNCATED);
+}
+
 static void test_linktypes(void **state)
 {
     struct pkt_meta m;
@@ -1458,7 +1501,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_eth_ipv4_tcp),     T(test_tcp_no_options),  T(test_tcp_malformed),
         T(test_checksums),        T(test_vlan),            T(test_mpls),
-        T(test_linktypes),        T(test_ipv4_options),    T(test_ipv4_malformed),
+        T(test_linktypes),        T(test_pppoe),        T(test_ipv4_options),    T(test_ipv4_malformed),
         T(test_snaplen),          T(test_ipv6_exthdrs),    T(test_ipv6_malformed),
         T(test_udp),              T(test_icmp),            T(test_gre),
         T(test_vxlan),            T(test_ipip),            T(test_frag4_in_order),
