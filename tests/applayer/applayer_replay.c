@@ -34,6 +34,8 @@ _Static_assert(offsetof(struct applayer_buf_ref, id) == offsetof(struct detect_b
 _Static_assert(offsetof(struct applayer_buf_ref, data) == offsetof(struct detect_buffer, data), "data");
 _Static_assert(offsetof(struct applayer_buf_ref, len) == offsetof(struct detect_buffer, len), "len");
 
+#define PENDING_TX 1024
+
 struct ctx {
     struct detect_thread *dt;
     struct applayer_ctx *al;
@@ -41,6 +43,12 @@ struct ctx {
     bool quiet;
     FILE *eve;
     uint64_t alerts, records;
+    uint64_t pcap_cnt; /* number of the packet being handled (Suricata's pcap_cnt) */
+    /* EVE snapshots of the pending transactions, by pending index */
+    uint8_t (*snap)[APPLAYER_EVE_SNAPSHOT_MAX];
+    size_t *snap_len;
+    const uint8_t *cur_snap;
+    size_t cur_snap_len;
     uint32_t *sids;
     uint64_t *counts;
     unsigned n_sids;
@@ -83,13 +91,33 @@ static bool emit(void *vctx, const struct event *ev)
                a->sid, s, ev->ref.sport, d, ev->ref.dport, app_proto_name(ev->ref.app_proto),
                a->tx_id, a->rule && a->rule->msg ? a->rule->msg : "");
     if (c->eve) {
+        char line[8192];
+        struct json_writer w;
+        json_writer_init(&w, line, sizeof(line));
+        jw_open_object(&w);
+        jw_kv_str(&w, "event_type", "alert");
+        jw_kv_u64(&w, "pcap_cnt", c->pcap_cnt);
+        jw_kv_str(&w, "src_ip", s);
+        jw_kv_u64(&w, "src_port", ev->ref.sport);
+        jw_kv_str(&w, "dest_ip", d);
+        jw_kv_u64(&w, "dest_port", ev->ref.dport);
         const char *ap = applayer_eve_app_proto_name(ev->ref.app_proto);
-        fprintf(c->eve,
-                "{\"event_type\":\"alert\",\"src_ip\":\"%s\",\"src_port\":%u,\"dest_ip\":\"%s\","
-                "\"dest_port\":%u,%s%s%s\"alert\":{\"signature_id\":%" PRIu32 ",\"gid\":%" PRIu32
-                ",\"rev\":%" PRIu32 ",\"severity\":%u}}\n",
-                s, ev->ref.sport, d, ev->ref.dport, ap ? "\"app_proto\":\"" : "", ap ? ap : "",
-                ap ? "\"," : "", a->sid, a->gid, a->rev, a->severity);
+        if (ap)
+            jw_kv_str(&w, "app_proto", ap);
+        jw_key(&w, "alert");
+        jw_open_object(&w);
+        jw_kv_str(&w, "action", "allowed");
+        jw_kv_u64(&w, "gid", a->gid);
+        jw_kv_u64(&w, "signature_id", a->sid);
+        jw_kv_u64(&w, "rev", a->rev);
+        jw_kv_u64(&w, "severity", a->severity);
+        jw_close_object(&w);
+        /* the transaction's fields on alerts raised from its buffers, as Suricata adds them */
+        if (c->cur_snap_len)
+            applayer_eve_write(&w, c->cur_snap, c->cur_snap_len);
+        jw_close_object(&w);
+        if (json_writer_finish(&w) == 0)
+            fprintf(c->eve, "%s\n", line);
     }
     c->alerts++;
     count_sid(c, a->sid);
@@ -128,7 +156,9 @@ static void on_tx(void *vctx, struct flow *f, const struct applayer_tx *tx, enum
 {
     struct ctx *c = vctx;
     /* inspected after the packet's own matching: see applayer_pending in applayer.h */
-    applayer_pending_add(c->pending, f, tx, dir);
+    unsigned idx = applayer_pending_count(c->pending);
+    if (applayer_pending_add(c->pending, f, tx, dir) && idx < PENDING_TX)
+        c->snap_len[idx] = applayer_eve_snapshot(tx, dir, c->snap[idx], APPLAYER_EVE_SNAPSHOT_MAX);
     if (c->eve && applayer_tx_is_final(tx))
         write_record(c, f, tx, dir);
 }
@@ -167,7 +197,10 @@ static void run_pending(struct ctx *c, const struct pkt_meta *m, enum flow_dir m
             pseudo_meta(&pm, f, dir);
             use = &pm;
         }
+        c->cur_snap = c->snap[i];
+        c->cur_snap_len = c->snap_len[i];
         detect_buffers(c->dt, use, f, dir, (const struct detect_buffer *)bufs, nb, tx_id, emit, c);
+        c->cur_snap_len = 0;
     }
     applayer_pending_clear(c->pending);
 }
@@ -250,7 +283,11 @@ int main(int argc, char **argv)
         }
         c.dt = detect_thread_new(de);
         c.al = applayer_ctx_new(NULL);
-        c.pending = applayer_pending_new(4u << 20, 1024);
+        c.pending = applayer_pending_new(4u << 20, PENDING_TX);
+        c.snap = calloc(PENDING_TX, sizeof(*c.snap));
+        c.snap_len = calloc(PENDING_TX, sizeof(*c.snap_len));
+        if (!c.snap || !c.snap_len)
+            return 1;
         struct decoder_config dcfg;
         decoder_config_default(&dcfg);
         struct decoder *dec = decoder_new(&dcfg);
@@ -269,6 +306,7 @@ int main(int argc, char **argv)
         uint64_t n = 0;
         while (dp_pcap_next(src, &pkt) == 1) {
             n++;
+            c.pcap_cnt = n;
             if (decode_packet(dec, &pkt, &m) == DECODE_HELD)
                 continue;
             enum flow_dir dir = FLOW_TO_SERVER;
@@ -292,6 +330,8 @@ int main(int argc, char **argv)
         decoder_free(dec);
         detect_thread_free(c.dt);
         applayer_pending_free(c.pending);
+        free(c.snap);
+        free(c.snap_len);
         applayer_ctx_free(c.al);
         free(c.sids);
         free(c.counts);
