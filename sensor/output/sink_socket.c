@@ -378,7 +378,11 @@ static int dgram_send(struct netout *no, struct spool_record **recs, unsigned n,
             *acked = i + 1;
             continue;
         }
-        if (send(s->fd, s->buf, (size_t)fl, MSG_NOSIGNAL) < 0) {
+        ssize_t w;
+        do
+            w = send(s->fd, s->buf, (size_t)fl, MSG_NOSIGNAL);
+        while (w < 0 && errno == EINTR);
+        if (w < 0) {
             if (errno == EMSGSIZE) {
                 oversize(no, recs[i]);
                 *acked = i + 1;
