@@ -92,6 +92,7 @@ struct rule_content {
 struct rule_pcre {
     pcre2_code *re;
     uint32_t flags;
+    bool anchored; /* starts with ^ or has /A: anchors at the start of the inspected data */
     char *src; /* as written, for messages */
 };
 

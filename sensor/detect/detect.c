@@ -909,6 +909,10 @@ static bool match_items(struct mctx *c, const struct rule_list *l, unsigned i, i
     case RI_PCRE: {
         const struct rule_pcre *pc = &it->u.p;
         int64_t from = (pc->flags & PF_RELATIVE) ? prev_end : 0;
+        /* an anchored pattern on a stream chunk anchors at the new data, as Suricata's chunk
+         * inspection does (the window before it is only there for spanning matches) */
+        if (!(pc->flags & PF_RELATIVE) && c->base < 0 && pc->anchored)
+            from = -c->base;
         if (from > c->len)
             return (pc->flags & PF_NEGATED) ? match_items(c, l, i + 1, prev_end, reach) : false;
         const uint8_t *subj = c->buf + from;
