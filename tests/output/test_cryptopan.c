@@ -218,6 +218,12 @@ static void test_output_pseudonymised_community_id(void **state)
     ev.ref.sport = 34567;
     ev.ref.dport = 80;
     assert_int_equal(outputs_write_event(outs, &ev), 0);
+    /* IPv6 through the same hook */
+    struct event ev6 = tu_flow_event(2);
+    ev6.ref.ip_version = 6;
+    assert_int_equal(inet_pton(AF_INET6, "2001:db8::1", ev6.ref.src), 1);
+    assert_int_equal(inet_pton(AF_INET6, "2001:db8::2", ev6.ref.dst), 1);
+    assert_int_equal(outputs_write_event(outs, &ev6), 0);
     outputs_free(outs);
 
     char want_cid[COMMUNITY_ID_LEN], orig_cid[COMMUNITY_ID_LEN];
@@ -227,7 +233,17 @@ static void test_output_pseudonymised_community_id(void **state)
 
     size_t n;
     char **lines = tu_read_lines(eve, &n);
-    assert_int_equal(n, 1);
+    assert_int_equal(n, 2);
+    json_t *j6 = json_loads(lines[1], 0, NULL);
+    assert_non_null(j6);
+    uint8_t a6[16], want6[16];
+    assert_int_equal(inet_pton(AF_INET6, json_string_value(json_object_get(j6, "src_ip")), a6), 1);
+    assert_int_equal(inet_pton(AF_INET6, "4401:2bc:603f:d91d:27f:ff8e:e6f1:dc1e", want6), 1);
+    assert_memory_equal(a6, want6, 16);
+    assert_int_equal(inet_pton(AF_INET6, json_string_value(json_object_get(j6, "dest_ip")), a6), 1);
+    assert_int_equal(inet_pton(AF_INET6, "4401:2bc:603f:d91d:27f:ff8e:e6f1:dc1c", want6), 1);
+    assert_memory_equal(a6, want6, 16);
+    json_decref(j6);
     json_t *j = json_loads(lines[0], 0, NULL);
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(j, "src_ip")), "135.242.180.132");
@@ -238,7 +254,7 @@ static void test_output_pseudonymised_community_id(void **state)
     tu_free_lines(lines, n);
 
     lines = tu_read_lines(plain, &n);
-    assert_int_equal(n, 1);
+    assert_int_equal(n, 2);
     j = json_loads(lines[0], 0, NULL);
     assert_string_equal(json_string_value(json_object_get(j, "src_ip")), "128.11.68.132");
     assert_string_equal(json_string_value(json_object_get(j, "community_id")), orig_cid);
