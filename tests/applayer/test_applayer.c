@@ -1043,6 +1043,49 @@ static void test_glue(void **state)
     fixture_free(fx);
 }
 
+/* applayer_pending: copies outlive the transaction, and a full store drops and counts */
+static struct applayer_pending *pend_under_test;
+
+static void on_tx_pending(void *ctx, struct flow *f, const struct applayer_tx *tx, enum flow_dir dir)
+{
+    (void)ctx;
+    applayer_pending_add(pend_under_test, f, tx, dir);
+}
+
+static void test_pending(void **state)
+{
+    (void)state;
+    pend_under_test = applayer_pending_new(4096, 2);
+    assert_non_null(pend_under_test);
+    struct fixture *fx = fixture_new(NULL, 6, 40000, 80);
+    applayer_ctx_set_callbacks(fx->ctx, on_tx_pending, NULL, NULL, NULL);
+    feed_s(fx, FLOW_TO_SERVER, "GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\n\r\n"
+                               "GET /three HTTP/1.1\r\n\r\n", 0);
+    assert_int_equal(applayer_pending_count(pend_under_test), 2);
+    assert_int_equal(applayer_pending_dropped(pend_under_test), 1);
+    fixture_free(fx); /* transactions gone: the copies must still read right */
+    struct flow *f;
+    enum flow_dir dir;
+    uint64_t id;
+    const struct applayer_buf_ref *bufs;
+    unsigned n;
+    applayer_pending_get(pend_under_test, 1, &f, &dir, &id, &bufs, &n);
+    assert_int_equal(id, 1);
+    assert_int_equal(dir, FLOW_TO_SERVER);
+    bool found = false;
+    for (unsigned i = 0; i < n; i++)
+        if (bufs[i].id == APPLAYER_RULE_BUF_BASE + APP_BUF_HTTP_URI) {
+            assert_int_equal(bufs[i].len, 4);
+            assert_memory_equal(bufs[i].data, "/two", 4);
+            found = true;
+        }
+    assert_true(found);
+    applayer_pending_clear(pend_under_test);
+    assert_int_equal(applayer_pending_count(pend_under_test), 0);
+    applayer_pending_free(pend_under_test);
+    applayer_pending_free(NULL);
+}
+
 static json_t *eve_of(const struct recorder *rc, unsigned i, const char *obj)
 {
     json_error_t err;
@@ -1152,6 +1195,7 @@ int main(void)
         cmocka_unit_test(test_tls_hostile),
         cmocka_unit_test(test_glue),
         cmocka_unit_test(test_eve),
+        cmocka_unit_test(test_pending),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
