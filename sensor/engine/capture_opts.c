@@ -570,3 +570,41 @@ int capture_xdp_detach(const char *iface, char *err, size_t errlen)
     return fail(err, errlen, -ENOTSUP, "--xdp-detach: this build has no AF_XDP support");
 #endif
 }
+
+int capture_prepare(struct capture_opts *o, struct tl_config *cfg, const char *iface,
+                    unsigned n_files, struct capture **cap)
+{
+    char err[1024];
+    bool usage = false;
+
+    *cap = NULL;
+    if (capture_opts_from_config(o, cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "tripline: %s\n", err);
+        return 2;
+    }
+    if (o->xdp_detach) {
+        if (capture_xdp_detach(iface, err, sizeof(err)) < 0) {
+            fprintf(stderr, "tripline: %s\n", err);
+            return 1;
+        }
+        return 0;
+    }
+    if (o->kind == CAPTURE_PCAP)
+        return -1;
+    if (n_files) {
+        fprintf(stderr, "tripline: --capture %s reads no -r files (DPDK replays a capture through "
+                        "--dpdk-args \"--vdev=net_pcap0,rx_pcap=FILE\")\n",
+                o->kind == CAPTURE_DPDK ? "dpdk" : "afxdp");
+        return 2;
+    }
+    o->iface = iface;
+    *cap = capture_open(o, stderr, &usage, err, sizeof(err));
+    if (!*cap) {
+        fprintf(stderr, "tripline: %s\n", err);
+        return usage ? 2 : 1;
+    }
+    /* one worker per receive queue, run to completion */
+    cfg->runmode = RUNMODE_WORKERS;
+    cfg->workers = (*cap)->src.n_queues;
+    return -1;
+}

@@ -118,6 +118,14 @@ int capture_bypass_add(struct capture *c, unsigned queue, const struct capture_f
 int capture_bypass_take(struct capture *c, unsigned queue, const struct capture_flow *f,
                         uint64_t *packets, uint64_t *bytes);
 
+/* main()'s one call after the configuration is final: reads the config's capture sections,
+ * handles --xdp-detach, and for --capture afxdp|dpdk opens the source and sets cfg to the
+ * workers run mode with one worker per queue (*cap set). Returns -1 to go on (*cap NULL for
+ * the libpcap paths), or the exit status main should return (0 after --xdp-detach, 1 runtime
+ * error, 2 usage or configuration error), the message already printed. */
+int capture_prepare(struct capture_opts *o, struct tl_config *cfg, const char *iface,
+                    unsigned n_files, struct capture **cap);
+
 /* Stops the source (ports, sockets, XDP program, EAL). NULL is a no-op. */
 void capture_close(struct capture *c);
 
