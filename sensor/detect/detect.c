@@ -867,7 +867,9 @@ static bool match_items(struct mctx *c, const struct rule_list *l, unsigned i, i
                 start = 0;
         } else {
             int64_t off = (ct->flags & CF_OFFSET) ? varval(dt, ct->offset_var, ct->offset) : 0;
-            start = off - c->base;
+            /* unanchored: the whole buffer, window included, so a content spanning the
+             * previous segment is found (min_end keeps old matches from firing again) */
+            start = (ct->flags & (CF_OFFSET | CF_DEPTH | CF_STARTSWITH)) ? off - c->base : 0;
             if (ct->flags & CF_STARTSWITH) {
                 end = (int64_t)ct->len - c->base;
             } else if (ct->flags & CF_DEPTH) {
