@@ -84,16 +84,14 @@ static int atab_init(struct atab *t, uint32_t entries, uint32_t esz, uint32_t ks
     t->esz = esz;
     t->ksz = ksz;
     t->gen = 1;
-    /* malloc + memset, not calloc: touch every page now, so that memory is reserved at start
-     * and not faulted in on the packet path (a compiler drops a memset after calloc) */
-    t->mem = malloc((size_t)t->cap * esz);
-    t->used = malloc((size_t)t->cap * sizeof(uint32_t));
-    t->tags = malloc((size_t)t->cap * sizeof(struct atag));
+    t->mem = calloc(t->cap, esz);
+    t->used = calloc(t->cap, sizeof(uint32_t));
+    t->tags = calloc(t->cap, sizeof(struct atag));
     if (t->mem == NULL || t->used == NULL || t->tags == NULL)
         return -ENOMEM;
-    memset(t->tags, 0, (size_t)t->cap * sizeof(struct atag));
-    memset(t->mem, 0, (size_t)t->cap * esz);
-    memset(t->used, 0, (size_t)t->cap * sizeof(uint32_t));
+    sketch_prefault(t->mem, (size_t)t->cap * esz);
+    sketch_prefault(t->used, (size_t)t->cap * sizeof(uint32_t));
+    sketch_prefault(t->tags, (size_t)t->cap * sizeof(struct atag));
     return 0;
 }
 

@@ -40,6 +40,16 @@ double sketch_hll_count(const uint8_t *reg, unsigned p)
     return est;
 }
 
+void sketch_prefault(void *p, size_t n)
+{
+    /* volatile stores: a compiler may not drop them (a memset of calloc'd memory it may) */
+    volatile uint8_t *b = p;
+    for (size_t i = 0; i < n; i += 4096)
+        b[i] = 0;
+    if (n > 0)
+        b[n - 1] = 0;
+}
+
 int sketch_cms_init(struct sketch_cms *c, uint32_t depth, uint32_t width)
 {
     memset(c, 0, sizeof(*c));
@@ -48,6 +58,7 @@ int sketch_cms_init(struct sketch_cms *c, uint32_t depth, uint32_t width)
     c->cells = calloc((size_t)depth * width, sizeof(uint32_t));
     if (c->cells == NULL)
         return -ENOMEM;
+    sketch_prefault(c->cells, (size_t)depth * width * sizeof(uint32_t));
     c->depth = depth;
     c->width = width;
     return 0;

@@ -31,6 +31,10 @@ void sketch_hll_merge(uint8_t *dst, const uint8_t *src, unsigned p);
 /* Estimated number of distinct keys (with the small-range correction). */
 double sketch_hll_count(const uint8_t *reg, unsigned p);
 
+/* Touches every page of zeroed memory (calloc) so that it is mapped now, not on first use on
+ * the packet path. */
+void sketch_prefault(void *p, size_t n);
+
 /* --- Count-Min: depth rows of width counters (width a power of two) --- */
 struct sketch_cms {
     uint32_t depth, width;
