@@ -6,6 +6,7 @@
  *
  *   applayer_replay [-r FILE.pcap] -S RULES [-S RULES...] [-c classification.config]
  *                   [-T threshold.config] [--set stream.midstream=true] [--eve FILE] [-q]
+ *                   [--var HOME_NET=[10.0.0.0/8,...]] [--var HTTP_PORTS=[80,8080]]
  *
  * Without -r it loads and compiles the rules and prints the load report (rules loaded, failed
  * by reason), compile time and database memory.
@@ -218,6 +219,8 @@ int main(int argc, char **argv)
     const char *pcap = NULL, *cls = NULL, *thr = NULL, *eve = NULL;
     const char *rules[4096];
     unsigned n_rules = 0;
+    const char *vars[32];
+    unsigned n_vars = 0;
     bool quiet = false, midstream = false, verbose = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-r") && i + 1 < argc) pcap = argv[++i];
@@ -227,6 +230,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-q")) quiet = true;
         else if (!strcmp(argv[i], "-v")) verbose = true;
         else if (!strcmp(argv[i], "--eve") && i + 1 < argc) eve = argv[++i];
+        else if (!strcmp(argv[i], "--var") && i + 1 < argc && n_vars < 32) vars[n_vars++] = argv[++i];
         else if (!strcmp(argv[i], "-k") && i + 1 < argc) i++; /* checksums are not checked */
         else if (!strcmp(argv[i], "--set") && i + 1 < argc) {
             const char *kv = argv[++i];
@@ -245,6 +249,26 @@ int main(int argc, char **argv)
     lc.classification_path = cls;
     lc.threshold_path = thr;
     applayer_rules_hooks(&lc.applayer);
+    struct rules_vars *rv = rules_vars_new();
+    for (unsigned i = 0; rv && i < n_vars; i++) {
+        /* --var HOME_NET=[10.0.0.0/8] (address) or --var HTTP_PORTS=[80,8080] (name ends _PORTS) */
+        char name[64];
+        const char *eq = strchr(vars[i], '=');
+        if (!eq || (size_t)(eq - vars[i]) >= sizeof(name)) {
+            fprintf(stderr, "bad --var %s\n", vars[i]);
+            return 2;
+        }
+        memcpy(name, vars[i], (size_t)(eq - vars[i]));
+        name[eq - vars[i]] = 0;
+        size_t nl = strlen(name);
+        int r = nl > 6 && !strcmp(name + nl - 6, "_PORTS") ? rules_vars_set_port(rv, name, eq + 1)
+                                                           : rules_vars_set_address(rv, name, eq + 1);
+        if (r != 0) {
+            fprintf(stderr, "bad --var %s\n", vars[i]);
+            return 2;
+        }
+    }
+    lc.vars = rv;
     struct rule_meta_store *store = rule_meta_store_new();
     lc.meta_store = store;
     struct rules_report *rep = rules_report_new();
@@ -342,5 +366,6 @@ int main(int argc, char **argv)
     ruleset_free(rs);
     rules_report_free(rep);
     rule_meta_store_free(store);
+    rules_vars_free(rv);
     return rc;
 }
