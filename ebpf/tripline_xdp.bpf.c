@@ -25,6 +25,7 @@
 #define TL_IPPROTO_FRAGMENT 44
 #define TL_IPPROTO_ICMPV6 58
 #define TL_IPPROTO_DSTOPTS 60
+#define TL_IPPROTO_SCTP 132
 #define TL_MAX_VLAN 2
 #define TL_MAX_EXTHDR 4
 
@@ -65,7 +66,7 @@ struct tl_ipv6_opt_hdr {
 
 enum tl_parse { TL_PARSE_OK = 0, TL_PARSE_NO_TUPLE, TL_PARSE_FAILED };
 
-/* Reads the transport ports of TCP/UDP (RFC 793, RFC 768: ports are the first 4 bytes). */
+/* Reads the transport ports of TCP/UDP/SCTP (RFC 793, RFC 768: ports are the first 4 bytes). */
 static __always_inline enum tl_parse tl_parse_l4(struct tl_xdp_counters *c, void *l4, void *end,
                                                  __u8 proto, __u16 *sport, __u16 *dport)
 {
@@ -87,6 +88,15 @@ static __always_inline enum tl_parse tl_parse_l4(struct tl_xdp_counters *c, void
         *dport = uh->dest;
     } else if (proto == TL_IPPROTO_ICMP || proto == TL_IPPROTO_ICMPV6) {
         c->icmp++;
+    } else if (proto == TL_IPPROTO_SCTP) {
+        /* SCTP ports lead its common header too (RFC 9260 section 3.1); the flow table keys
+         * SCTP flows on them, so the bypass key must as well. */
+        __be16 *ports = l4;
+        if ((void *)(ports + 2) > end)
+            return TL_PARSE_FAILED;
+        c->other_l4++;
+        *sport = ports[0];
+        *dport = ports[1];
     } else {
         c->other_l4++;
     }

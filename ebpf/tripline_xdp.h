@@ -27,7 +27,7 @@ struct tl_xdp_counters {
     __u64 tcp;
     __u64 udp;
     __u64 icmp;             /* ICMPv4 and ICMPv6 */
-    __u64 other_l4;         /* IP with another transport (GRE, ESP, SCTP...) */
+    __u64 other_l4;         /* IP with another transport (GRE, ESP, SCTP (ports read)...) */
     __u64 non_ip;           /* ARP, LLDP, ... */
     __u64 vlan;             /* frames with at least one 802.1Q/802.1ad tag */
     __u64 fragments;        /* IP fragments: no ports, never matched against the bypass map */

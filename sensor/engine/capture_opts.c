@@ -608,3 +608,14 @@ int capture_prepare(struct capture_opts *o, struct tl_config *cfg, const char *i
     cfg->workers = (*cap)->src.n_queues;
     return -1;
 }
+
+void capture_flow_from_key(const struct flow_key *k, struct dp_flow_tuple *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->ip_version = k->ip_version;
+    t->proto = k->proto;
+    memcpy(t->src, k->addr[0], 16);
+    memcpy(t->dst, k->addr[1], 16);
+    t->sport = k->port[0];
+    t->dport = k->port[1];
+}

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "dataplane.h"
 #include "engine.h"
+#include "flow.h"
 
 enum capture_kind { CAPTURE_PCAP = 0, CAPTURE_AFXDP, CAPTURE_DPDK };
 
@@ -125,6 +126,9 @@ int capture_bypass_take(struct capture *c, unsigned queue, const struct capture_
  * error, 2 usage or configuration error), the message already printed. */
 int capture_prepare(struct capture_opts *o, struct tl_config *cfg, const char *iface,
                     unsigned n_files, struct capture **cap);
+
+/* The kernel bypass's name for a flow table entry (VLAN ids are not part of it). */
+void capture_flow_from_key(const struct flow_key *k, struct dp_flow_tuple *t);
 
 /* Stops the source (ports, sockets, XDP program, EAL). NULL is a no-op. */
 void capture_close(struct capture *c);

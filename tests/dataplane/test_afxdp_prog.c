@@ -239,10 +239,15 @@ static void test_bypass_both_directions(void **state)
     bypass_add(6, 17, "2001:db8::9", 53, "2001:db8::1", 3333);
     size_t c6 = ipv6_frame(f, true, 17, "2001:db8::1", "2001:db8::9", 3333, 53);
     run(f, c6);
+    /* SCTP is keyed on its ports, as the flow table keys it */
+    bypass_add(4, 132, "10.9.9.1", 2905, "10.9.9.2", 2906);
+    size_t sc = ipv4_frame(f, 0, 132, "10.9.9.2", "10.9.9.1", 2906, 2905, 0);
+    run(f, sc);
+    run(f, ipv4_frame(f, 0, 132, "10.9.9.2", "10.9.9.1", 2907, 2905, 0)); /* other association */
     struct tl_xdp_counters c = counters();
-    assert_int_equal(c.bypassed_packets, 3);
-    assert_int_equal(c.bypassed_bytes, a + b + c6);
-    assert_int_equal(c.no_socket, 1);
+    assert_int_equal(c.bypassed_packets, 4);
+    assert_int_equal(c.bypassed_bytes, a + b + c6 + sc);
+    assert_int_equal(c.no_socket, 2);
     assert_int_equal(bypass_packets(4, 6, "198.51.100.7", 40000, "192.0.2.80", 443, &bytes), 2);
     assert_int_equal(bytes, a + b);
     assert_int_equal(bypass_packets(6, 17, "2001:db8::1", 3333, "2001:db8::9", 53, &bytes), 1);
