@@ -53,10 +53,10 @@ const char *stream_anomaly_name(enum stream_anomaly a)
 void stream_config_default(struct stream_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    cfg->max_dirs = 65536;
-    cfg->window = 2048;
+    cfg->max_dirs = 32768;
+    cfg->window = 1024;
     cfg->max_ooo = 32;
-    cfg->ooo_slots = 8192;
+    cfg->ooo_slots = 4096;
     cfg->ooo_slot_size = 2048;
     cfg->depth = 1u << 20;
     cfg->midstream = false;

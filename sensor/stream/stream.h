@@ -50,8 +50,8 @@ struct stream_config {
     bool midstream;         /* stream.midstream */
 };
 
-/* Defaults: 65536 dirs, window 2048, 32 queued per direction, 8192 slots of 2048 bytes, depth
- * 1 MiB, midstream false. */
+/* Defaults: 32768 dirs (16384 flows), window 1024, 32 queued per direction, 4096 slots of 2048
+ * bytes (about 42 MiB per worker), depth 1 MiB, midstream false. */
 void stream_config_default(struct stream_config *cfg);
 
 /* A run of new in-order bytes of one direction. `prev` are the (up to window) bytes that came

@@ -62,9 +62,20 @@ static void env_open_cfg(struct env *e, const char *rules, const struct detect_c
     assert_non_null(e->dt);
 }
 
+/* Small pools: tests build many engines (meson's MALLOC_PERTURB_ touches all of it). */
+static void small_config(struct detect_config *dc)
+{
+    detect_config_default(dc);
+    dc->stream.max_dirs = 64;
+    dc->stream.ooo_slots = 64;
+    dc->threshold_entries = 1024;
+}
+
 static void env_open(struct env *e, const char *rules)
 {
-    env_open_cfg(e, rules, NULL);
+    struct detect_config dc;
+    small_config(&dc);
+    env_open_cfg(e, rules, &dc);
 }
 
 static void env_close(struct env *e)
@@ -387,7 +398,7 @@ static void test_tcp_midstream(void **state)
                         "alert tcp any any -> any any (flow:established; content:\"uid\"; sid:2;)\n";
     for (int mid = 0; mid < 2; mid++) {
         struct detect_config dc;
-        detect_config_default(&dc);
+        small_config(&dc);
         dc.stream.midstream = mid;
         struct env e;
         env_open_cfg(&e, rules, &dc);
@@ -487,7 +498,7 @@ static void test_iponly_and_cache(void **state)
                         "alert udp any any -> any any (content:\"zz\"; sid:5;)\n";
     for (int round = 0; round < 2; round++) {
         struct detect_config dc;
-        detect_config_default(&dc);
+        small_config(&dc);
         dc.cache_dir = dir;
         struct env e;
         env_open_cfg(&e, rules, &dc);
