@@ -393,6 +393,10 @@ struct cms_undo {
 
 struct anomaly_shared {
     struct anomaly_config cfg;
+    /* IPv4 networks as (net, mask), longest prefix first: the per-packet membership test */
+    uint32_t v4_net[ANOMALY_MAX_NETWORKS], v4_mask[ANOMALY_MAX_NETWORKS];
+    int v4_idx[ANOMALY_MAX_NETWORKS];
+    unsigned n_v4;
     uint64_t win_ns;
     struct progress *prog;
     struct anomaly_worker **workers;
@@ -493,6 +497,16 @@ struct anomaly_shared *anomaly_shared_new(const struct anomaly_config *cfg)
         anomaly_config_add_network(&s->cfg, "fc00::/7", "ula", 3);
     }
     const struct anomaly_config *c = &s->cfg;
+    for (unsigned bits = 33; bits-- > 0;) /* longest prefix first */
+        for (unsigned i = 0; i < c->n_networks; i++) {
+            const struct anomaly_network *n = &c->networks[i];
+            if (n->v6 || n->prefix != bits)
+                continue;
+            s->v4_mask[s->n_v4] = bits ? ~0u << (32 - bits) : 0;
+            s->v4_net[s->n_v4] = (uint32_t)n->addr[0] << 24 | (uint32_t)n->addr[1] << 16 |
+                                 (uint32_t)n->addr[2] << 8 | n->addr[3];
+            s->v4_idx[s->n_v4++] = (int)i;
+        }
     s->win_ns = (uint64_t)c->window_ms * 1000000ull;
     s->prog = aligned_alloc(64, sizeof(struct progress) * c->max_workers);
     s->workers = calloc(c->max_workers, sizeof(*s->workers));
@@ -642,6 +656,15 @@ static void worker_roll(struct anomaly_worker *w, uint64_t ts)
     w->cur = next;
     w->cur_wid = wid;
     w->win_end = (wid + 1) * w->win_ns;
+}
+
+static inline int net4_match(const struct anomaly_shared *sh, const uint8_t *a)
+{
+    uint32_t x = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+    for (unsigned i = 0; i < sh->n_v4; i++)
+        if ((x & sh->v4_mask[i]) == sh->v4_net[i])
+            return sh->v4_idx[i];
+    return -1;
 }
 
 static inline void topk_add(struct sketch_topk_item *it, uint8_t *n, unsigned k, const uint8_t *a)
@@ -843,7 +866,8 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
         topk_add(s->ovf_top, &s->ovf_n, OVF_TOPK, dst16);
     }
 
-    int sn = anomaly_net_match(c, m->src, v6), dn = anomaly_net_match(c, m->dst, v6);
+    int sn = v6 ? anomaly_net_match(c, m->src, true) : net4_match(w->sh, m->src);
+    int dn = v6 ? anomaly_net_match(c, m->dst, true) : net4_match(w->sh, m->dst);
     bool src_in = sn >= 0, dst_in = dn >= 0;
     /* multicast and broadcast are local services, never an outside peer (mDNS, SSDP, DHCP) */
     bool dst_group = v6 ? m->dst[0] == 0xff
