@@ -391,6 +391,18 @@ void al_anomaly(struct applayer_ctx *ctx, enum applayer_anomaly a)
     ctx->emit(ctx->emit_ctx, &ev);
 }
 
+void applayer_ctx_set_log_callback(struct applayer_ctx *ctx, applayer_log_fn on_log, void *log_ctx)
+{
+    ctx->on_log = on_log;
+    ctx->log_ctx = log_ctx;
+}
+
+void al_log_tx(struct applayer_ctx *ctx, struct flow *f, struct applayer_tx *tx)
+{
+    if (ctx->on_log)
+        ctx->on_log(ctx->log_ctx, f, tx);
+}
+
 void al_hand_tx(struct applayer_ctx *ctx, struct flow *f, struct applayer_tx *tx, enum flow_dir dir)
 {
     switch (tx->proto) {

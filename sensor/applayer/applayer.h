@@ -222,6 +222,12 @@ struct applayer_tx; /* opaque: read through the getters below */
 typedef void (*applayer_tx_fn)(void *ctx, struct flow *f, const struct applayer_tx *tx,
                                enum flow_dir dir);
 
+/* Called once per transaction when it is complete, for its EVE record (Suricata logs a
+ * transaction once): HTTP when both sides are done, or at the flow's end with what was seen
+ * (a request never answered); DNS for every message; TLS when the server's handshake is done,
+ * or at the flow's end after a ClientHello. The tx is valid only during the call. */
+typedef void (*applayer_log_fn)(void *ctx, struct flow *f, const struct applayer_tx *tx);
+
 /* Creates a worker's context with all its pools. NULL on allocation failure or bad config. */
 struct applayer_ctx *applayer_ctx_new(const struct applayer_config *cfg);
 void applayer_ctx_free(struct applayer_ctx *ctx);
@@ -230,6 +236,9 @@ void applayer_ctx_free(struct applayer_ctx *ctx);
  * NULL. Set by the worker before feeding data; may be changed between calls. */
 void applayer_ctx_set_callbacks(struct applayer_ctx *ctx, applayer_tx_fn on_tx, void *tx_ctx,
                                 event_emit_fn emit, void *emit_ctx);
+
+/* Where complete transactions go for logging (NULL: none). */
+void applayer_ctx_set_log_callback(struct applayer_ctx *ctx, applayer_log_fn on_log, void *log_ctx);
 
 /* Feeds an in-order chunk of one TCP direction (from the stream reassembler). ts_ns is the
  * packet time of the segment that completed it. Detects the protocol first if not yet known,
@@ -371,6 +380,7 @@ struct applayer_tls_info {
     uint16_t cipher_suite; /* selected by the server, 0 if not seen */
     uint32_t n_client_ciphers;
     bool has_client_hello, has_server_hello, has_cert;
+    bool session_resumed; /* the server echoed the client's session id (RFC 5246 7.4.1.3) */
     uint64_t cert_not_before, cert_not_after; /* Unix seconds, 0 if absent */
 };
 

@@ -23,6 +23,7 @@ enum snap_tag {
     S_VERSION, S_NOTBEFORE, S_NOTAFTER, /* u64 */
     S_JA3, S_JA3_HASH, S_JA3S, S_JA3S_HASH,
     S_HTTP_PORT, /* u64 */
+    S_RESUMED,   /* u64 */
 };
 
 struct snap_w {
@@ -134,7 +135,10 @@ size_t applayer_eve_snapshot(const struct applayer_tx *tx, enum flow_dir dir, vo
         if (applayer_tx_int(tx, APP_INT_TLS_VERSION, &v))
             put_u64(&s, S_VERSION, v);
         struct applayer_tls_info ti;
-        if (applayer_tx_tls_info(tx, &ti) && ti.has_cert) {
+        bool have_ti = applayer_tx_tls_info(tx, &ti);
+        if (have_ti && ti.session_resumed)
+            put_u64(&s, S_RESUMED, 1);
+        if (have_ti && ti.has_cert) {
             put_u64(&s, S_NOTBEFORE, ti.cert_not_before);
             put_u64(&s, S_NOTAFTER, ti.cert_not_after);
         }
@@ -420,6 +424,8 @@ static void write_tls(struct json_writer *w, struct snap_r *r)
         } else if (tag == S_VERSION) {
             const char *vn = applayer_tls_version_name((uint16_t)as_u64(v, n));
             jw_kv_str(w, "version", vn ? vn : "UNDETERMINED");
+        } else if (tag == S_RESUMED) {
+            jw_kv_bool(w, "session_resumed", true);
         } else if (tag == S_NOTBEFORE) {
             kv_time(w, "notbefore", as_u64(v, n));
         } else if (tag == S_NOTAFTER) {

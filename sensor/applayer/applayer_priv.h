@@ -78,6 +78,7 @@ struct http_tx {
     uint8_t side_done[2];  /* complete (or at its inspection depth) */
     uint8_t reported[2];   /* handed to on_tx */
     uint8_t is_head, is_connect;
+    uint8_t logged;        /* handed to on_log */
 };
 
 enum http_phase {
@@ -162,6 +163,8 @@ enum tls_field {
 #define TLS_MAX_CERTS 8
 
 struct tls_info_blk {
+    uint8_t client_sid[32]; /* ClientHello session id, to see a resumption */
+    uint8_t client_sid_len;
     struct al_span f[TF_MAX];
     struct al_span certs[TLS_MAX_CERTS]; /* DER of the chain's certificates, as sent */
     uint32_t n_certs;
@@ -184,6 +187,7 @@ struct tls_state {
     struct al_buf *info;   /* struct tls_info_blk + strings */
     uint8_t reported[2];
     uint8_t server_done;
+    uint8_t logged;
 };
 
 /* ---- per-flow state ---- */
@@ -226,6 +230,8 @@ struct applayer_ctx {
     void *tx_ctx;
     event_emit_fn emit;
     void *emit_ctx;
+    applayer_log_fn on_log;
+    void *log_ctx;
     struct applayer_stats stats;
     /* the flow and packet time being processed, for anomaly events */
     struct flow *cur_flow;
@@ -248,6 +254,8 @@ static inline const uint8_t *al_span_ptr(const struct al_buf *b, struct al_span 
 }
 
 void al_hand_tx(struct applayer_ctx *ctx, struct flow *f, struct applayer_tx *tx, enum flow_dir dir);
+/* Hands a complete transaction to on_log (once; the caller keeps the once). */
+void al_log_tx(struct applayer_ctx *ctx, struct flow *f, struct applayer_tx *tx);
 
 /* HTTP */
 void http_state_init(struct http_state *s);

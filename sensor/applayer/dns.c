@@ -219,6 +219,7 @@ static void hand_msg(struct applayer_ctx *ctx, struct flow *f, enum flow_dir dir
         .proto = APP_PROTO_DNS, .final = true, .id = id, .ts = ctx->cur_ts, .dns = m,
     };
     al_hand_tx(ctx, f, &t, dir);
+    al_log_tx(ctx, f, &t);
 }
 
 void dns_udp(struct applayer_ctx *ctx, struct flow *f, enum flow_dir dir, const uint8_t *data,

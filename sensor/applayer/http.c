@@ -601,6 +601,11 @@ static void report(struct applayer_ctx *ctx, struct flow *f, struct http_tx *tx,
         .final = (tx->reported[0] && tx->reported[1]) || ctx->ending,
     };
     al_hand_tx(ctx, f, &t, dir);
+    if (tx->reported[0] && tx->reported[1] && !tx->logged) {
+        tx->logged = 1;
+        t.final = true;
+        al_log_tx(ctx, f, &t);
+    }
 }
 
 static void tx_free(struct applayer_ctx *ctx, struct http_tx *tx)
@@ -1054,6 +1059,13 @@ void http_state_end(struct applayer_ctx *ctx, struct flow *f, struct http_state 
         for (int dir = 0; dir < 2; dir++)
             if (tx->side_seen[dir] && !tx->reported[dir])
                 report(ctx, f, tx, (enum flow_dir)dir);
+        if ((tx->side_seen[0] || tx->side_seen[1]) && !tx->logged) {
+            /* a request never answered is still logged, as Suricata does at flow end */
+            tx->logged = 1;
+            struct applayer_tx t = {.proto = APP_PROTO_HTTP, .final = true, .id = tx->id,
+                                    .ts = ctx->cur_ts, .http = tx};
+            al_log_tx(ctx, f, &t);
+        }
         tx_free(ctx, tx);
     }
     s->count = 0;

@@ -144,7 +144,12 @@ static void parse_client_hello(struct applayer_ctx *ctx, struct tls_state *s, co
     struct rd r = {p, len, 0, false};
     unsigned version = get16(&r);
     take(&r, 32);                          /* random */
-    take(&r, get8(&r));                    /* session id */
+    unsigned sidl = get8(&r);
+    const uint8_t *sid = take(&r, sidl);   /* session id */
+    if (sid && sidl <= sizeof(ib->client_sid)) {
+        memcpy(ib->client_sid, sid, sidl);
+        ib->client_sid_len = (uint8_t)sidl;
+    }
     unsigned cs_len = get16(&r);
     const uint8_t *cs = take(&r, cs_len);
     take(&r, get8(&r));                    /* compression methods */
@@ -248,7 +253,10 @@ static void parse_server_hello(struct applayer_ctx *ctx, struct tls_state *s, co
     struct rd r = {p, len, 0, false};
     unsigned version = get16(&r);
     take(&r, 32);
-    take(&r, get8(&r));
+    unsigned sidl = get8(&r);
+    const uint8_t *sid = take(&r, sidl);
+    if (sid && sidl > 0 && sidl == ib->client_sid_len && memcmp(sid, ib->client_sid, sidl) == 0)
+        ib->info.session_resumed = true;
     unsigned cipher = get16(&r);
     get8(&r); /* compression */
     if (r.bad) {
@@ -350,14 +358,19 @@ static void parse_certificate(struct applayer_ctx *ctx, struct tls_state *s, con
     format_name(s, TF_SUBJECT, X509_get_subject_name(x));
     format_name(s, TF_ISSUER, X509_get_issuer_name(x));
     static const char HEX[] = "0123456789ABCDEF", hex[] = "0123456789abcdef";
+    /* the serial's content octets as encoded (a leading 00 sign octet included), as Suricata
+     * writes them: re-encode the INTEGER and skip its tag and length */
     const ASN1_INTEGER *serial = X509_get0_serialNumber(x);
-    if (serial) {
-        const unsigned char *sd = ASN1_STRING_get0_data(serial);
-        int sl = ASN1_STRING_length(serial);
+    unsigned char sbuf[80];
+    int el = serial ? i2d_ASN1_INTEGER(serial, NULL) : -1;
+    if (el > 2 && el <= (int)sizeof(sbuf)) {
+        unsigned char *sp = sbuf;
+        i2d_ASN1_INTEGER(serial, &sp);
+        int hdr = (sbuf[1] & 0x80) ? 2 + (sbuf[1] & 0x7f) : 2;
         field_append(s, TF_SERIAL, "", 0);
-        for (int i = 0; i < sl; i++) {
-            char t[3] = {HEX[sd[i] >> 4], HEX[sd[i] & 15], ':'};
-            field_append(s, TF_SERIAL, t, i + 1 < sl ? 3 : 2);
+        for (int i = hdr; i < el; i++) {
+            char t[3] = {HEX[sbuf[i] >> 4], HEX[sbuf[i] & 15], ':'};
+            field_append(s, TF_SERIAL, t, i + 1 < el ? 3 : 2);
         }
     }
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -395,6 +408,10 @@ static void report(struct applayer_ctx *ctx, struct flow *f, struct tls_state *s
     struct applayer_tx t = {.proto = APP_PROTO_TLS, .id = 0, .ts = ctx->cur_ts, .tls = s,
                             .final = dir == FLOW_TO_CLIENT};
     al_hand_tx(ctx, f, &t, dir);
+    if (dir == FLOW_TO_CLIENT && !s->logged) {
+        s->logged = 1;
+        al_log_tx(ctx, f, &t);
+    }
 }
 
 static void server_done(struct applayer_ctx *ctx, struct flow *f, struct tls_state *s)
@@ -568,6 +585,11 @@ void tls_state_end(struct applayer_ctx *ctx, struct flow *f, struct tls_state *s
     /* a handshake cut short still gets inspected with what was seen */
     if (s->info && info_of(s)->info.has_server_hello)
         report(ctx, f, s, FLOW_TO_CLIENT);
+    if (s->info && !s->logged && info_of(s)->info.has_client_hello) {
+        s->logged = 1;
+        struct applayer_tx t = {.proto = APP_PROTO_TLS, .final = true, .ts = ctx->cur_ts, .tls = s};
+        al_log_tx(ctx, f, &t);
+    }
     for (int d = 0; d < 2; d++) {
         al_buf_put(ctx, s->dir[d].hs);
         s->dir[d].hs = NULL;

@@ -125,10 +125,14 @@ static bool emit(void *vctx, const struct event *ev)
     return true;
 }
 
-/* An app-layer record (event_type http/dns/tls) for a transaction's final hand-over. */
-static void write_record(struct ctx *c, struct flow *f, const struct applayer_tx *tx,
-                         enum flow_dir dir)
+/* An app-layer record (event_type http/dns/tls) for a complete transaction (on_log). */
+static void write_record(void *vctx, struct flow *f, const struct applayer_tx *tx)
 {
+    struct ctx *c = vctx;
+    if (!c->eve)
+        return;
+    /* DNS: the message's own direction; others are written from the request's side */
+    enum flow_dir dir = applayer_tx_has_side(tx, FLOW_TO_CLIENT) ? FLOW_TO_CLIENT : FLOW_TO_SERVER;
     char line[8192];
     struct json_writer w;
     json_writer_init(&w, line, sizeof(line));
@@ -160,8 +164,7 @@ static void on_tx(void *vctx, struct flow *f, const struct applayer_tx *tx, enum
     unsigned idx = applayer_pending_count(c->pending);
     if (applayer_pending_add(c->pending, f, tx, dir) && idx < PENDING_TX)
         c->snap_len[idx] = applayer_eve_snapshot(tx, dir, c->snap[idx], APPLAYER_EVE_SNAPSHOT_MAX);
-    if (c->eve && applayer_tx_is_final(tx))
-        write_record(c, f, tx, dir);
+
 }
 
 static void pseudo_meta(struct pkt_meta *pm, const struct flow *f, enum flow_dir d)
@@ -324,6 +327,7 @@ int main(int argc, char **argv)
             return 1;
         }
         applayer_ctx_set_callbacks(c.al, on_tx, &c, NULL, NULL);
+        applayer_ctx_set_log_callback(c.al, write_record, &c);
         detect_thread_set_stream_hook(c.dt, applayer_stream_deliver, c.al);
         struct dp_packet pkt;
         struct pkt_meta m;

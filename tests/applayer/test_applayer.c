@@ -1086,6 +1086,64 @@ static void test_pending(void **state)
     applayer_pending_free(NULL);
 }
 
+static unsigned logged[APP_PROTO_MAX];
+static uint64_t logged_ids[16];
+static unsigned n_logged_ids;
+
+static void on_log(void *ctx, struct flow *f, const struct applayer_tx *tx)
+{
+    (void)ctx;
+    (void)f;
+    assert_true(applayer_tx_is_final(tx));
+    logged[applayer_tx_proto(tx)]++;
+    if (applayer_tx_proto(tx) == APP_PROTO_HTTP && n_logged_ids < 16)
+        logged_ids[n_logged_ids++] = applayer_tx_id(tx);
+}
+
+static void test_log_callback(void **state)
+{
+    (void)state;
+    memset(logged, 0, sizeof(logged));
+    n_logged_ids = 0;
+    struct fixture *fx = fixture_new(NULL, 6, 40000, 80);
+    applayer_ctx_set_log_callback(fx->ctx, on_log, NULL);
+    feed_s(fx, FLOW_TO_SERVER, "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n", 0);
+    assert_int_equal(logged[APP_PROTO_HTTP], 0); /* not complete yet */
+    feed_s(fx, FLOW_TO_CLIENT, "HTTP/1.1 204 No Content\r\n\r\n", 0);
+    assert_int_equal(logged[APP_PROTO_HTTP], 1);
+    assert_int_equal(logged_ids[0], 0);
+    applayer_flow_end(fx->ctx, &fx->f); /* /b never answered: logged at the end, once */
+    assert_int_equal(logged[APP_PROTO_HTTP], 2);
+    assert_int_equal(logged_ids[1], 1);
+    fixture_free(fx);
+
+    fx = fixture_new(NULL, 17, 40000, 53);
+    applayer_ctx_set_log_callback(fx->ctx, on_log, NULL);
+    uint8_t m[512];
+    size_t n = dns_response(m);
+    applayer_udp_data(fx->ctx, &fx->f, FLOW_TO_CLIENT, m, (uint32_t)n, 1);
+    assert_int_equal(logged[APP_PROTO_DNS], 1);
+    fixture_free(fx);
+
+    /* TLS: a ClientHello alone is logged when the flow ends; a full handshake once */
+    uint8_t ch[600], sf[8192];
+    size_t cn = client_hello(ch, "log.example");
+    fx = fixture_new(NULL, 6, 40000, 443);
+    applayer_ctx_set_log_callback(fx->ctx, on_log, NULL);
+    feed(fx, FLOW_TO_SERVER, ch, cn, 0);
+    assert_int_equal(logged[APP_PROTO_TLS], 0);
+    fixture_free(fx);
+    assert_int_equal(logged[APP_PROTO_TLS], 1);
+    fx = fixture_new(NULL, 6, 40000, 443);
+    applayer_ctx_set_log_callback(fx->ctx, on_log, NULL);
+    feed(fx, FLOW_TO_SERVER, ch, cn, 0);
+    size_t sn = server_flight(sf, false);
+    feed(fx, FLOW_TO_CLIENT, sf, sn, 0);
+    assert_int_equal(logged[APP_PROTO_TLS], 2);
+    fixture_free(fx);
+    assert_int_equal(logged[APP_PROTO_TLS], 2);
+}
+
 static json_t *eve_of(const struct recorder *rc, unsigned i, const char *obj)
 {
     json_error_t err;
@@ -1196,6 +1254,7 @@ int main(void)
         cmocka_unit_test(test_glue),
         cmocka_unit_test(test_eve),
         cmocka_unit_test(test_pending),
+        cmocka_unit_test(test_log_callback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
