@@ -11,13 +11,38 @@
 #include <string.h>
 
 #include "applayer.h"
+#include "applayer_eve.h"
+#include "json_writer.h"
 
 static volatile uint8_t fuzz_sink;
+
+/* EVE: hostile fields through the snapshot and the JSON writer */
+static void fuzz_eve(const struct applayer_tx *tx, enum flow_dir dir)
+{
+    static uint8_t snap[APPLAYER_EVE_SNAPSHOT_MAX];
+    static char line[16384];
+    size_t n = applayer_eve_snapshot(tx, dir, snap, sizeof(snap));
+    struct json_writer w;
+    json_writer_init(&w, line, sizeof(line));
+    jw_open_object(&w);
+    if (n)
+        applayer_eve_write(&w, snap, n);
+    jw_close_object(&w);
+    fuzz_sink ^= (uint8_t)json_writer_finish(&w);
+}
+
+static void fuzz_on_log(void *ctx, struct flow *f, const struct applayer_tx *tx)
+{
+    (void)ctx;
+    (void)f;
+    fuzz_eve(tx, FLOW_TO_CLIENT);
+}
 
 static void fuzz_on_tx(void *ctx, struct flow *f, const struct applayer_tx *tx, enum flow_dir dir)
 {
     (void)ctx;
     (void)f;
+    fuzz_eve(tx, dir);
     uint8_t acc = 0;
     for (int b = 1; b < APP_BUF_MAX; b++) {
         for (uint32_t idx = 0; idx < 4; idx++) {
@@ -68,6 +93,7 @@ static struct applayer_ctx *fuzz_ctx(void)
         if (!ctx)
             abort();
         applayer_ctx_set_callbacks(ctx, fuzz_on_tx, NULL, fuzz_emit, NULL);
+        applayer_ctx_set_log_callback(ctx, fuzz_on_log, NULL);
     }
     return ctx;
 }
