@@ -25,13 +25,20 @@
  *     reaches the parser before the stream is matched.
  *   - UDP: applayer_udp_data(al, f, dir, m->payload, m->payload_len, m->ts_ns) before
  *     detect_packet(), so `alert dns` rules see flow->app_proto already set.
- *   - transactions: applayer_ctx_set_callbacks(al, on_tx, worker, emit, emit_ctx); in on_tx,
- *     n = applayer_tx_collect(tx, dir, refs, max) and detect_buffers(dt, current_meta, f, dir,
- *     (const struct detect_buffer *)refs, n, applayer_tx_id(tx), emit, emit_ctx)
- *     (struct applayer_buf_ref has struct detect_buffer's layout), plus, for EVE records,
- *     applayer_eve_snapshot() (applayer_eve.h).
- *   - flow end: applayer_flow_end(al, f) from the flow table's end callback, after
- *     detect_flow_end() (which may still deliver queued stream data).
+ *   - transactions: applayer_ctx_set_callbacks(al, on_tx, worker, emit, emit_ctx); on_tx runs
+ *     inside detect_packet() (through the stream hook), so it only copies:
+ *     applayer_pending_add(pending, f, tx, dir) (+ applayer_eve_snapshot() for the alert's
+ *     http/dns/tls object); after detect_packet() returns, for each pending transaction,
+ *     detect_buffers(dt, meta of that direction, f, dir, (const struct detect_buffer *)bufs,
+ *     n, tx_id, emit, emit_ctx) (struct applayer_buf_ref has struct detect_buffer's layout),
+ *     then applayer_pending_clear().
+ *   - EVE records: applayer_ctx_set_log_callback(al, on_log, worker): once per complete
+ *     transaction, take applayer_eve_snapshot() and carry it to the output thread, which
+ *     writes it with applayer_eve_write() under event_type app_proto_name().
+ *   - flow end: from the flow table's end callback, detect_flow_end() (may still deliver
+ *     queued stream data), then applayer_flow_end(al, f), then the pending transactions with a
+ *     pseudo packet of the flow, before the flow is freed.
+ *   tests/applayer/applayer_replay.c does all of this and is the reference.
  * Detection semantics the matcher should keep (as Suricata): a rule inspects a transaction
  * once per direction; with only request-side buffers it matches on FLOW_TO_SERVER, with any
  * response-side buffer (app_buffer_side()) on FLOW_TO_CLIENT; `app-layer-protocol:!x` does not
