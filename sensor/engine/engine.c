@@ -22,8 +22,6 @@
 
 #define NS_PER_S 1000000000ull
 #define TICK_NS (100ull * 1000000ull) /* periodic stage work granularity, packet time */
-#define IDLE_CLOCK_NS NS_PER_S        /* an idle worker learns the clock at least this often */
-#define IDLE_CLOCK_PKTS 256           /* ... but not more often than every this many packets */
 #define EXPIRE_WORK 4096              /* flows ended per expiry call at most */
 #define OUT_BURST 256
 #define OUT_LINE_MAX 65536
@@ -40,7 +38,7 @@ enum wstat {
 };
 
 enum rstat { RS_PACKETS, RS_BYTES, RS_DISPATCH_DROPS, RS_DISPATCH_WAITS, RS_SNAPLEN_CUT,
-             RS_READ_ERRORS, RS_KERNEL_DROPS, RS_IFACE_DROPS, RS_CLOCK, RS_MAX };
+             RS_READ_ERRORS, RS_WINDOW_WAITS, RS_KERNEL_DROPS, RS_IFACE_DROPS, RS_CLOCK, RS_MAX };
 
 struct batch {
     unsigned n;
@@ -72,6 +70,7 @@ struct worker {
     uint64_t now_ns, next_tick_ns;
     uint64_t c[WS_MAX];
     _Atomic uint64_t pub[WS_MAX];
+    _Atomic uint64_t done_clock; /* batch clock the worker has fully processed (dispatch) */
     /* workers mode */
     void *q;
     const struct pkt_source_ops *ops;
@@ -110,10 +109,10 @@ struct sensor {
 
     /* reader (dispatch) */
     struct batch **cur; /* batch being filled, per worker */
-    uint64_t *last_push_clock, *last_push_pkts;
     uint64_t r[RS_MAX];
     _Atomic uint64_t rpub[RS_MAX];
     uint64_t clock_ns;
+    uint64_t window_ns; /* clock pushes to every worker at these boundaries of packet time */
     uint64_t bytes_total, bytes_done; /* progress over all files */
     struct timespec t0, t1;
     bool ran;
@@ -148,7 +147,7 @@ static void backoff(unsigned *spins)
     if (*spins < 16)
         sched_yield();
     else
-        sleep_ns(*spins < 64 ? 20000 : 200000);
+        sleep_ns(*spins < 2048 ? 10000 : 200000);
     (*spins)++;
 }
 
@@ -381,6 +380,9 @@ static void *worker_dispatch_main(void *arg)
         }
         worker_advance(w, clock);
         worker_publish(w);
+        /* release: pairs with the reader's acquire load in reader_clock(); everything this
+         * worker did for packets up to clock (shard writes of the anomaly stage) is done */
+        atomic_store_explicit(&w->done_clock, clock, memory_order_release);
     }
 }
 
@@ -481,6 +483,7 @@ static void out_stats(struct sensor *s, uint64_t ts_ns, uint64_t uptime_s)
         {"pipeline.event_waits", t.event_waits},
         {"pipeline.events_written", t.events_written},
         {"pipeline.read_errors", t.read_errors},
+        {"pipeline.window_waits", get_r(s, RS_WINDOW_WAITS)},
     };
     size_t len;
     if (eve_format_stats(&s->eopts, ts_ns, uptime_s, st, sizeof(st) / sizeof(st[0]), s->line,
@@ -689,6 +692,10 @@ struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, c
         }
     }
 
+    s->window_ns = s->ash ? (uint64_t)s->acfg.window_ms * 1000000ull : NS_PER_S;
+    if (s->window_ns < TICK_NS)
+        s->window_ns = TICK_NS;
+
     /* output */
     eve_format_opts_default(&s->eopts);
     if (!(s->line = malloc(OUT_LINE_MAX)))
@@ -704,9 +711,7 @@ struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, c
     }
     setvbuf(s->eve, NULL, _IOFBF, 1 << 20);
 
-    if (!(s->w = calloc(s->nw, sizeof(*s->w))) || !(s->cur = calloc(s->nw, sizeof(*s->cur))) ||
-        !(s->last_push_clock = calloc(s->nw, sizeof(uint64_t))) ||
-        !(s->last_push_pkts = calloc(s->nw, sizeof(uint64_t))))
+    if (!(s->w = calloc(s->nw, sizeof(*s->w))) || !(s->cur = calloc(s->nw, sizeof(*s->cur))))
         goto oom;
     for (unsigned i = 0; i < s->nw; i++) {
         if (!(s->w[i] = worker_new(s, i, err, errlen)))
@@ -714,6 +719,7 @@ struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, c
         s->nw_alloc = i + 1;
         for (int k = 0; k < WS_MAX; k++)
             atomic_init(&s->w[i]->pub[k], 0);
+        atomic_init(&s->w[i]->done_clock, 0);
     }
     return s;
 oom:
@@ -782,8 +788,6 @@ static void reader_push(struct sensor *s, unsigned wi, bool last)
     struct batch *b = s->cur[wi];
     b->clock_ns = s->clock_ns;
     b->last = last;
-    s->last_push_clock[wi] = s->clock_ns;
-    s->last_push_pkts[wi] = s->r[RS_PACKETS];
     if (s->single) {
         worker_process(w, b->pkts, b->n);
         if (last)
@@ -835,14 +839,37 @@ static void reader_add(struct sensor *s, const struct dp_packet *p)
         b->used = ENGINE_BATCH_ARENA;
 }
 
-/* Workers that received nothing for a while still learn the packet clock (anomaly windows
- * merge only when every worker has passed them; idle flows must time out). */
-static void reader_clock_idle(struct sensor *s)
+/* Moves the reader's packet clock to the time of the packet just read. When that crosses a
+ * window boundary (the anomaly stage's merge window), every worker gets its batch, even an
+ * empty one, carrying the new clock: each worker then passes every window after the packets
+ * of that window and before those of the next, exactly as a single worker would, so windows
+ * merge with the same content whatever the worker count (determinism), and idle workers'
+ * flows time out. */
+static void reader_clock(struct sensor *s, uint64_t ts)
 {
+    if (ts <= s->clock_ns)
+        return;
+    bool crossed = s->clock_ns && ts / s->window_ns != s->clock_ns / s->window_ns;
+    s->clock_ns = ts;
+    if (!crossed || s->single)
+        return;
     for (unsigned i = 0; i < s->nw; i++)
-        if (s->clock_ns >= s->last_push_clock[i] + IDLE_CLOCK_NS &&
-            s->r[RS_PACKETS] - s->last_push_pkts[i] >= IDLE_CLOCK_PKTS)
-            reader_push(s, i, false);
+        reader_push(s, i, false);
+    if (s->live || !s->ash)
+        return;
+    /* Replay runs as fast as the workers go, so without a barrier one worker could race windows
+     * ahead of another: the anomaly stage's merged windows would then depend on thread timing.
+     * At each window boundary of packet time, wait until every worker has processed all packets
+     * before it and passed the boundary (a barrier once per window, not per packet). */
+    uint64_t target = ts;
+    for (unsigned i = 0; i < s->nw; i++) {
+        unsigned spins = 0;
+        /* acquire: pairs with the worker's release store of done_clock */
+        while (atomic_load_explicit(&s->w[i]->done_clock, memory_order_acquire) < target) {
+            s->r[RS_WINDOW_WAITS]++;
+            backoff(&spins);
+        }
+    }
 }
 
 static void reader_flush_all(struct sensor *s, bool last)
@@ -962,15 +989,13 @@ int sensor_run_files(struct sensor *s, char *const *files, unsigned n)
         int r = 0;
         uint64_t before = s->r[RS_PACKETS];
         while (!atomic_load_explicit(s->stop, memory_order_relaxed) && (r = dp_pcap_next(src, &p)) == 1) {
-            if (p.ts_ns > s->clock_ns)
-                s->clock_ns = p.ts_ns;
+            reader_clock(s, p.ts_ns);
             if (s->cfg->pcap_speed > 0)
                 pace(s, p.ts_ns, &first_ts, &wall0);
             s->r[RS_PACKETS]++;
             s->r[RS_BYTES] += p.wirelen;
             reader_add(s, &p);
             if ((s->r[RS_PACKETS] & 1023) == 0) {
-                reader_clock_idle(s);
                 s->r[RS_CLOCK] = s->clock_ns;
                 reader_publish(s);
                 if (tty)
@@ -1022,8 +1047,7 @@ int sensor_run_live(struct sensor *s, const char *iface)
             break;
         }
         if (r == 1) {
-            if (p.ts_ns > s->clock_ns)
-                s->clock_ns = p.ts_ns;
+            reader_clock(s, p.ts_ns);
             s->r[RS_PACKETS]++;
             s->r[RS_BYTES] += p.wirelen;
             reader_add(s, &p);
@@ -1163,7 +1187,5 @@ void sensor_free(struct sensor *s)
     free(s->line);
     free(s->w);
     free(s->cur);
-    free(s->last_push_clock);
-    free(s->last_push_pkts);
     free(s);
 }
