@@ -242,7 +242,42 @@ struct ruleset {
     const struct rules_load_config *cfg;
     const struct rules_vars *vars;
     struct rules_vars *own_vars;
+    uint64_t *sidset; /* open addressing of (gid << 32 | sid) + 1, for duplicate checks */
+    uint32_t sidcap, sidn;
 };
+
+/* Inserts (gid, sid); false if it was there already (or no memory: then no check). */
+static bool sid_insert(struct ruleset *rs, uint32_t gid, uint32_t sid)
+{
+    if ((rs->sidn + 1) * 2 > rs->sidcap) {
+        uint32_t nc = rs->sidcap ? rs->sidcap * 2 : 1024;
+        uint64_t *ns = calloc(nc, sizeof(uint64_t));
+        if (!ns)
+            return true;
+        for (uint32_t i = 0; i < rs->sidcap; i++) {
+            uint64_t k = rs->sidset[i];
+            if (!k)
+                continue;
+            uint32_t h = (uint32_t)((k * 0x9e3779b97f4a7c15ull) >> 32) & (nc - 1);
+            while (ns[h])
+                h = (h + 1) & (nc - 1);
+            ns[h] = k;
+        }
+        free(rs->sidset);
+        rs->sidset = ns;
+        rs->sidcap = nc;
+    }
+    uint64_t k = ((uint64_t)gid << 32 | sid) + 1;
+    uint32_t h = (uint32_t)((k * 0x9e3779b97f4a7c15ull) >> 32) & (rs->sidcap - 1);
+    while (rs->sidset[h]) {
+        if (rs->sidset[h] == k)
+            return false;
+        h = (h + 1) & (rs->sidcap - 1);
+    }
+    rs->sidset[h] = k;
+    rs->sidn++;
+    return true;
+}
 
 const struct rule *ruleset_rules(const struct ruleset *rs, unsigned *n)
 {
@@ -308,6 +343,7 @@ void ruleset_free(struct ruleset *rs)
     for (unsigned i = 0; i < rs->n_th; i++)
         rules_addrs_free(&rs->th[i].sup.addrs);
     free(rs->th);
+    free(rs->sidset);
     if (rs->hst)
         XXH3_freeState(rs->hst);
     rules_vars_free(rs->own_vars);
@@ -1850,11 +1886,9 @@ static void parse_one(struct ruleset *rs, const char *file, unsigned line, char 
     if ((rc = finish_rule(&ps)) != 0)
         goto bad;
     m->action = r.action;
-    for (unsigned i = 0; i < rs->n; i++) {
-        if (rs->rules[i].meta->sid == m->sid && rs->rules[i].meta->gid == m->gid) {
-            rc = fail(&ps, "duplicate sid");
-            goto bad;
-        }
+    if (!sid_insert(rs, m->gid, m->sid)) {
+        rc = fail(&ps, "duplicate sid");
+        goto bad;
     }
     r.meta = m;
     apply_threshold_config(rs, &r);

@@ -23,12 +23,20 @@ enum { G_TCP = 0, G_UDP, G_ICMP, G_OTHER, G_MAX };
 #define NS_PER_S 1000000000ull
 
 /* One Hyperscan database and the rules its pattern ids stand for. */
+/* Rules indexed by one port: rules of port p are rules[first[p] .. first[p+1]). */
+struct port_index {
+    uint32_t *first; /* 65537 offsets, NULL when empty */
+    uint32_t *rules;
+};
+
 struct mpm_group {
     hs_database_t *db;
     uint32_t *rule_of;  /* pattern id -> rule index */
     uint32_t n;
-    uint32_t *nompm;    /* rules without a fast pattern that apply to this group */
+    uint32_t *nompm;    /* rules without a fast pattern that apply to this group and are not
+                           in a port index */
     uint32_t n_nompm;
+    struct port_index by_dp, by_sp; /* rules without a fast pattern, by a specific port */
 };
 
 struct ip_interval {
@@ -46,7 +54,12 @@ struct detect_engine {
     const struct rule *rules;
     unsigned n_rules;
     uint8_t *rank;                  /* flowbits ordering rank per rule */
+    bool has_flowbits;
     struct mpm_group pkt[G_MAX];    /* packet payload */
+    struct mpm_group tcp_added;     /* TCP packets whose payload entered the stream: only the
+                                       rules that still inspect packets (tcp-pkt, dsize, no
+                                       payload) */
+    uint32_t stream_fp_max;         /* longest fast pattern of the stream group */
     struct mpm_group stream;        /* TCP stream */
     struct app_group *app;          /* sticky buffers */
     unsigned n_app;
@@ -165,6 +178,8 @@ static bool rule_on_stream(const struct rule *r, unsigned groups)
         return false;
     return (r->flags & RF_HAS_PAYLOAD) != 0;
 }
+
+static bool want_on_packet(const struct rule *r, bool stream_added);
 
 struct u32vec {
     uint32_t *v;
@@ -344,6 +359,78 @@ nomem:
     return -ENOMEM;
 }
 
+static bool ports_small(const struct rule_ports *p)
+{
+    if (p->any)
+        return false;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < p->n; i++)
+        n += (uint32_t)p->r[i].hi - p->r[i].lo + 1;
+    return n <= 64;
+}
+
+static int port_index_build(struct port_index *pi, const struct rule *rules, const uint32_t *list,
+                            uint32_t n, bool dst)
+{
+    pi->first = calloc(65537, sizeof(uint32_t));
+    if (!pi->first)
+        return -ENOMEM;
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t k = 0; k < n; k++) {
+            const struct rule_ports *p = dst ? &rules[list[k]].dp : &rules[list[k]].sp;
+            for (uint32_t i = 0; i < p->n; i++)
+                for (uint32_t port = p->r[i].lo; port <= p->r[i].hi; port++) {
+                    if (pass == 0)
+                        pi->first[port + 1]++;
+                    else
+                        pi->rules[pi->first[port]++] = list[k];
+                }
+        }
+        if (pass == 0) {
+            for (uint32_t port = 1; port <= 65536; port++)
+                pi->first[port] += pi->first[port - 1];
+            pi->rules = malloc((pi->first[65536] ? pi->first[65536] : 1) * sizeof(uint32_t));
+            if (!pi->rules)
+                return -ENOMEM;
+        }
+    }
+    /* the fill pass moved each start to the next one's: shift back */
+    memmove(pi->first + 1, pi->first, 65536 * sizeof(uint32_t));
+    pi->first[0] = 0;
+    return 0;
+}
+
+/* Splits a group's rules without fast pattern: those with a few specific destination (else
+ * source) ports, not bidirectional, go to port indexes; the rest stay in nompm. */
+static int group_index_ports(struct mpm_group *g, const struct rule *rules)
+{
+    uint32_t *dl = malloc((g->n_nompm + 1) * sizeof(uint32_t));
+    uint32_t *sl = malloc((g->n_nompm + 1) * sizeof(uint32_t));
+    uint32_t nd = 0, ns = 0, nr = 0;
+    int rc = -ENOMEM;
+    if (!dl || !sl)
+        goto out;
+    for (uint32_t k = 0; k < g->n_nompm; k++) {
+        const struct rule *r = &rules[g->nompm[k]];
+        if (!(r->flags & RF_BIDIR) && ports_small(&r->dp))
+            dl[nd++] = g->nompm[k];
+        else if (!(r->flags & RF_BIDIR) && ports_small(&r->sp))
+            sl[ns++] = g->nompm[k];
+        else
+            g->nompm[nr++] = g->nompm[k];
+    }
+    g->n_nompm = nr;
+    rc = 0;
+    if (nd && (rc = port_index_build(&g->by_dp, rules, dl, nd, true)) != 0)
+        goto out;
+    if (ns && (rc = port_index_build(&g->by_sp, rules, sl, ns, false)) != 0)
+        goto out;
+out:
+    free(dl);
+    free(sl);
+    return rc;
+}
+
 static uint8_t flowbit_rank(const struct rule *r)
 {
     bool sets = false, reads = false;
@@ -381,6 +468,7 @@ static hs_database_t **all_dbs(struct detect_engine *de, unsigned *n, hs_databas
     for (int g = 0; g < G_MAX; g++)
         slots[k++] = &de->pkt[g].db;
     slots[k++] = &de->stream.db;
+    slots[k++] = &de->tcp_added.db;
     for (unsigned i = 0; i < de->n_app && k < 64; i++)
         slots[k++] = &de->app[i].g.db;
     *n = k;
@@ -479,6 +567,7 @@ struct detect_engine *detect_engine_new_cfg(const struct ruleset *rs,
 {
     struct detect_engine *de = calloc(1, sizeof(*de));
     struct u32vec pm[G_MAX] = {{0}}, pn[G_MAX] = {{0}}, sm = {0}, sn = {0}, ipo = {0};
+    struct u32vec tm = {0}, tn = {0};
     struct u32vec *am = NULL;
     if (!de)
         goto nomem;
@@ -491,6 +580,8 @@ struct detect_engine *detect_engine_new_cfg(const struct ruleset *rs,
     for (unsigned i = 0; i < de->n_rules; i++) {
         const struct rule *r = &de->rules[i];
         de->rank[i] = flowbit_rank(r);
+        if (r->n_flowbits)
+            de->has_flowbits = true;
         unsigned groups = rule_groups(r);
         const struct rule_content *fp = rule_fp(r);
         bool fp_payload = fp && r->lists[r->fp_list].buffer == RULE_BUF_PAYLOAD;
@@ -542,10 +633,20 @@ struct detect_engine *detect_engine_new_cfg(const struct ruleset *rs,
                 continue;
             if (vec_push(fp_payload ? &pm[g] : &pn[g], i) != 0)
                 goto nomem;
+            if (g == G_TCP && want_on_packet(r, true) &&
+                vec_push(fp_payload ? &tm : &tn, i) != 0)
+                goto nomem;
         }
-        if (rule_on_stream(r, groups))
+        if (rule_on_stream(r, groups)) {
             if (vec_push(fp_payload ? &sm : &sn, i) != 0)
                 goto nomem;
+            if (fp_payload) {
+                const struct rule_content *c = rule_fp(r);
+                uint32_t l = (c->flags & CF_FP_CHOP) ? c->fp_len : c->len;
+                if (l > de->stream_fp_max)
+                    de->stream_fp_max = l;
+            }
+        }
     }
     double t0 = now_ms();
     bool cached = false;
@@ -558,6 +659,9 @@ struct detect_engine *detect_engine_new_cfg(const struct ruleset *rs,
     de->stream.nompm = sn.v;
     de->stream.n_nompm = sn.n;
     sn.v = NULL;
+    de->tcp_added.nompm = tn.v;
+    de->tcp_added.n_nompm = tn.n;
+    tn.v = NULL;
     if (cfg->cache_dir && cache_load(de)) {
         cached = true;
         for (int g = 0; g < G_MAX; g++) {
@@ -568,6 +672,9 @@ struct detect_engine *detect_engine_new_cfg(const struct ruleset *rs,
         de->stream.rule_of = sm.v;
         de->stream.n = sm.n;
         sm.v = NULL;
+        de->tcp_added.rule_of = tm.v;
+        de->tcp_added.n = tm.n;
+        tm.v = NULL;
         for (unsigned a = 0; a < de->n_app; a++) {
             de->app[a].g.rule_of = am[a].v;
             de->app[a].g.n = am[a].n;
@@ -579,6 +686,8 @@ struct detect_engine *detect_engine_new_cfg(const struct ruleset *rs,
                 goto fail;
         if (compile_group(&de->stream, de->rules, &sm, err, errlen) != 0)
             goto fail;
+        if (compile_group(&de->tcp_added, de->rules, &tm, err, errlen) != 0)
+            goto fail;
         for (unsigned a = 0; a < de->n_app; a++)
             if (compile_group(&de->app[a].g, de->rules, &am[a], err, errlen) != 0)
                 goto fail;
@@ -586,6 +695,12 @@ struct detect_engine *detect_engine_new_cfg(const struct ruleset *rs,
             cache_store(de);
     }
     if (build_ipidx(de, &ipo) != 0)
+        goto nomem;
+    for (int g = 0; g < G_MAX; g++)
+        if (group_index_ports(&de->pkt[g], de->rules) != 0)
+            goto nomem;
+    if (group_index_ports(&de->stream, de->rules) != 0 ||
+        group_index_ports(&de->tcp_added, de->rules) != 0)
         goto nomem;
     /* one prototype scratch big enough for every database; workers clone it */
     hs_database_t **slots[64];
@@ -632,6 +747,8 @@ fail:
     }
     free(sm.v);
     free(sn.v);
+    free(tm.v);
+    free(tn.v);
     free(ipo.v);
     if (am)
         for (unsigned a = 0; a < (de ? de->n_app : 0); a++)
@@ -643,6 +760,10 @@ fail:
 
 static void group_free(struct mpm_group *g)
 {
+    free(g->by_dp.first);
+    free(g->by_dp.rules);
+    free(g->by_sp.first);
+    free(g->by_sp.rules);
     hs_free_database(g->db);
     free(g->rule_of);
     free(g->nompm);
@@ -655,6 +776,7 @@ void detect_engine_free(struct detect_engine *de)
     for (int g = 0; g < G_MAX; g++)
         group_free(&de->pkt[g]);
     group_free(&de->stream);
+    group_free(&de->tcp_added);
     for (unsigned a = 0; a < de->n_app; a++)
         group_free(&de->app[a].g);
     free(de->app);
@@ -777,16 +899,10 @@ static int64_t find_from(const uint8_t *buf, int64_t from, int64_t end, const st
                 return i;
         return -1;
     }
-    for (int64_t i = from; i <= last;) {
-        const uint8_t *q = memchr(buf + i, c->pat[0], (size_t)(last - i + 1));
-        if (!q)
-            return -1;
-        i = q - buf;
-        if (memcmp(q, c->pat, c->len) == 0)
-            return i;
-        i++;
-    }
-    return -1;
+    if (from > last)
+        return -1;
+    const uint8_t *q = memmem(buf + from, (size_t)(end - from), c->pat, c->len);
+    return q ? q - buf : -1;
 }
 
 static inline int64_t varval(const struct detect_thread *dt, int8_t var, int64_t lit)
@@ -1382,10 +1498,19 @@ static int cand_cmp_ctx_rank(const struct detect_engine *de, uint32_t a, uint32_
     return a < b ? -1 : a > b;
 }
 
-/* insertion sort: candidate lists are short */
+static int cand_qsort_cmp(const void *a, const void *b, void *ctx)
+{
+    return cand_cmp_ctx_rank(ctx, *(const uint32_t *)a, *(const uint32_t *)b);
+}
+
+/* Flowbit setters before readers (Suricata orders signatures so), then rule order. */
 static void sort_cands(struct detect_thread *dt)
 {
     const struct detect_engine *de = dt->de;
+    if (dt->n_cand > 16) {
+        qsort_r(dt->cand, dt->n_cand, sizeof(uint32_t), cand_qsort_cmp, (void *)de);
+        return;
+    }
     for (uint32_t i = 1; i < dt->n_cand; i++) {
         uint32_t x = dt->cand[i];
         uint32_t j = i;
@@ -1441,17 +1566,36 @@ static void inspect_group(struct detect_thread *dt, const struct mpm_group *g, u
     new_gen(dt);
     if (g->db && buf && len) {
         struct scan_ctx s = {dt, g};
-        dt->st.payload_bytes += len;
-        hs_scan(g->db, (const char *)buf, len, 0, dt->scratch, on_group_match, &s);
+        /* on a stream buffer, a fast pattern that ends in the new data starts at most
+         * (longest - 1) bytes before it: older bytes were scanned with the earlier chunk */
+        uint32_t from = 0;
+        if (min_end > 0 && (uint64_t)min_end + 1 > de->stream_fp_max)
+            from = (uint32_t)(min_end + 1 - de->stream_fp_max);
+        dt->st.payload_bytes += len - from;
+        hs_scan(g->db, (const char *)buf + from, len - from, 0, dt->scratch, on_group_match, &s);
     }
     for (uint32_t i = 0; i < g->n_nompm; i++)
         add_cand(dt, g->nompm[i]);
-    sort_cands(dt);
-    for (uint32_t i = 0; i < dt->n_cand; i++) {
-        const struct rule *r = &de->rules[dt->cand[i]];
-        if (want && !want(r, arg))
-            continue;
-        eval_rule(dt, r, buffer, buf, len, base, min_end, on_stream);
+    if ((dt->m->flags & PKT_HAS_L4) && (dt->m->flags & (PKT_TCP | PKT_UDP))) {
+        if (g->by_dp.first)
+            for (uint32_t i = g->by_dp.first[dt->m->dport]; i < g->by_dp.first[dt->m->dport + 1]; i++)
+                add_cand(dt, g->by_dp.rules[i]);
+        if (g->by_sp.first)
+            for (uint32_t i = g->by_sp.first[dt->m->sport]; i < g->by_sp.first[dt->m->sport + 1]; i++)
+                add_cand(dt, g->by_sp.rules[i]);
+    }
+    /* flowbit setters before readers (Suricata orders signatures so): one pass per rank
+     * rather than a sort, the candidate lists can be long */
+    uint8_t ranks = de->has_flowbits ? 4 : 1;
+    for (uint8_t rank = 0; rank < ranks; rank++) {
+        for (uint32_t i = 0; i < dt->n_cand; i++) {
+            const struct rule *r = &de->rules[dt->cand[i]];
+            if (ranks > 1 && de->rank[r->idx] != rank)
+                continue;
+            if (want && !want(r, arg))
+                continue;
+            eval_rule(dt, r, buffer, buf, len, base, min_end, on_stream);
+        }
     }
 }
 
@@ -1648,8 +1792,8 @@ unsigned detect_packet(struct detect_thread *dt, const struct pkt_meta *m, struc
         stream_inspect_buf(dt);
     }
     inspect_iponly(dt);
-    inspect_group(dt, &de->pkt[g], RULE_BUF_PAYLOAD, m->payload, m->payload_len, 0, -1, false,
-                  want_on_packet, stream_added);
+    inspect_group(dt, stream_added ? &de->tcp_added : &de->pkt[g], RULE_BUF_PAYLOAD, m->payload,
+                  m->payload_len, 0, -1, false, want_on_packet, stream_added);
     return flush_alerts(dt, 0);
 }
 
