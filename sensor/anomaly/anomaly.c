@@ -378,6 +378,12 @@ struct progress {
 
 struct anomaly_worker {
     struct anomaly_shared *sh;
+    /* one-entry lookup caches (per-packet path) */
+    struct dst_ent *last_dst;
+    struct host_ent *last_host;
+    const struct shard *last_dst_shard, *last_host_shard;
+    uint32_t last_dst_gen, last_host_gen;
+    struct akey last_dst_key, last_host_key;
     unsigned id;
     uint64_t win_ns, win_end, cur_wid;
     struct shard *cur;
@@ -718,13 +724,6 @@ static struct pair_ent *pair_get(struct shard *s, const uint8_t *src, const uint
     return (struct pair_ent *)atab_get(&s->pair, &k, h32(sketch_hash(&k, sizeof(k), 3)), true, false, 0);
 }
 
-static struct host_ent *host_get(struct shard *s, const uint8_t *addr, bool v6)
-{
-    struct akey k;
-    akey_set(&k, addr, v6);
-    return (struct host_ent *)atab_get(&s->host, &k, h32(sketch_hash(&k, sizeof(k), 4)), true, false, 0);
-}
-
 static void sample_add(uint8_t (*sample)[16], uint8_t *n, const uint8_t *a, bool v6)
 {
     uint8_t k[16] = {0};
@@ -844,7 +843,21 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
     uint8_t src16[16] = {0};
     memcpy(src16, m->src, v6 ? 16 : 4);
     uint64_t hsrc = sketch_hash(src16, 16, 9);
-    struct dst_ent *d = dst_get(s, m->dst, v6);
+    /* bulk transfers send run after run of packets to one destination: a one-entry cache of
+     * the last lookup (valid while the window's shard and generation are the same) */
+    struct akey dk;
+    akey_set(&dk, m->dst, v6);
+    struct dst_ent *d;
+    if (w->last_dst != NULL && w->last_dst_shard == s && w->last_dst_gen == s->dst.gen &&
+        memcmp(&w->last_dst_key, &dk, sizeof(dk)) == 0) {
+        d = w->last_dst;
+    } else {
+        d = (struct dst_ent *)atab_get(&s->dst, &dk, h32(sketch_hash(&dk, sizeof(dk), 1)), true, false, 0);
+        w->last_dst = d;
+        w->last_dst_shard = s;
+        w->last_dst_gen = s->dst.gen;
+        w->last_dst_key = dk;
+    }
     if (d != NULL) {
         d->pkts++;
         d->bytes += wl;
@@ -1018,7 +1031,20 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
 
     /* exfiltration: bytes across the protected boundary per inside host */
     if (src_in != dst_in && !dst_group) {
-        struct host_ent *he = host_get(s, src_in ? m->src : m->dst, v6);
+        struct akey hk;
+        akey_set(&hk, src_in ? m->src : m->dst, v6);
+        struct host_ent *he;
+        if (w->last_host != NULL && w->last_host_shard == s && w->last_host_gen == s->host.gen &&
+            memcmp(&w->last_host_key, &hk, sizeof(hk)) == 0) {
+            he = w->last_host;
+        } else {
+            he = (struct host_ent *)atab_get(&s->host, &hk, h32(sketch_hash(&hk, sizeof(hk), 4)), true,
+                                             false, 0);
+            w->last_host = he;
+            w->last_host_shard = s;
+            w->last_host_gen = s->host.gen;
+            w->last_host_key = hk;
+        }
         if (he != NULL) {
             if (src_in) {
                 he->out += wl;

@@ -131,12 +131,22 @@ static inline uint32_t sat_add(uint32_t a, uint32_t b)
     return v < a ? UINT32_MAX : v;
 }
 
+static inline bool key16_eq(const uint8_t *a, const uint8_t *b)
+{
+    uint64_t a0, a1, b0, b1; /* two word compares instead of a memcmp call (per-packet path) */
+    memcpy(&a0, a, 8);
+    memcpy(&a1, a + 8, 8);
+    memcpy(&b0, b, 8);
+    memcpy(&b1, b + 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
+
 void sketch_topk_add(struct sketch_topk_item *items, uint8_t *len, unsigned k, const uint8_t *key,
                      uint32_t n)
 {
     unsigned l = *len, min_i = 0;
     for (unsigned i = 0; i < l; i++) {
-        if (memcmp(items[i].key, key, 16) == 0) {
+        if (key16_eq(items[i].key, key)) {
             items[i].count = sat_add(items[i].count, n);
             return;
         }
