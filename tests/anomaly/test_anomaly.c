@@ -245,10 +245,18 @@ static void h_init(struct harness *h, unsigned n, const struct anomaly_config *c
 {
     memset(h, 0, sizeof(*h));
     struct anomaly_config cfg;
-    if (cfg_in)
+    if (cfg_in) {
         cfg = *cfg_in;
-    else
+    } else {
+        /* smaller tables than the defaults: the tests create many sensors (and ASan is slow
+         * to map memory); sizes still hold every key of these scenarios */
         anomaly_config_default(&cfg);
+        cfg.shard_dsts = 1024;
+        cfg.shard_pairs = 1024;
+        cfg.shard_hosts = 512;
+        cfg.shard_dns = 256;
+        cfg.track_entries = 4096;
+    }
     cfg.max_workers = n;
     h->sh = anomaly_shared_new(&cfg);
     assert_non_null(h->sh);
