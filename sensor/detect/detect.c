@@ -200,12 +200,15 @@ static int vec_push(struct u32vec *v, uint32_t x)
     return 0;
 }
 
-static int compile_group(struct mpm_group *g, const struct rule *rules, struct u32vec *mpm,
-                         char *err, size_t errlen)
+static void group_take(struct mpm_group *g, struct u32vec *mpm)
 {
     g->rule_of = mpm->v;
     g->n = mpm->n;
     mpm->v = NULL;
+}
+
+static int compile_group(struct mpm_group *g, const struct rule *rules, char *err, size_t errlen)
+{
     if (g->n == 0)
         return 0;
     const char **pats = malloc(g->n * sizeof(char *));
@@ -450,8 +453,9 @@ static uint8_t flowbit_rank(const struct rule *r)
     return 3;
 }
 
-/* Cache file: "TLHS" u32 version, u32 ndb, then per database u64 len + bytes. The groups'
- * rule lists are rebuilt from the ruleset (cheap); only compilation is cached. */
+/* Cache file: "TLHS" u32 format 2, u32 ndb, then per database u32 pattern count, u64 len and
+ * the serialized bytes. The groups' rule lists are rebuilt from the ruleset (cheap); only
+ * compilation is cached. A file that does not fit is ignored and rewritten. */
 static void cache_path(const struct detect_engine *de, char *p, size_t n)
 {
     /* hs_version() names the library build: a database is only valid for the same one */
@@ -462,17 +466,24 @@ static void cache_path(const struct detect_engine *de, char *p, size_t n)
              ruleset_hash(de->rs), (uint32_t)vh);
 }
 
-static hs_database_t **all_dbs(struct detect_engine *de, unsigned *n, hs_database_t ***slots)
+static void all_groups(struct detect_engine *de, unsigned *n, struct mpm_group **gs)
 {
     unsigned k = 0;
     for (int g = 0; g < G_MAX; g++)
-        slots[k++] = &de->pkt[g].db;
-    slots[k++] = &de->stream.db;
-    slots[k++] = &de->tcp_added.db;
+        gs[k++] = &de->pkt[g];
+    gs[k++] = &de->stream;
+    gs[k++] = &de->tcp_added;
     for (unsigned i = 0; i < de->n_app && k < 64; i++)
-        slots[k++] = &de->app[i].g.db;
+        gs[k++] = &de->app[i].g;
     *n = k;
-    return NULL;
+}
+
+static void all_dbs(struct detect_engine *de, unsigned *n, hs_database_t ***slots)
+{
+    struct mpm_group *gs[64];
+    all_groups(de, n, gs);
+    for (unsigned i = 0; i < *n; i++)
+        slots[i] = &gs[i]->db;
 }
 
 static bool cache_load(struct detect_engine *de)
@@ -486,11 +497,16 @@ static bool cache_load(struct detect_engine *de)
     unsigned n;
     all_dbs(de, &n, slots);
     uint32_t hdr[3];
-    bool ok = fread(hdr, sizeof(hdr), 1, f) == 1 && hdr[0] == 0x53484c54 && hdr[1] == 1 &&
+    bool ok = fread(hdr, sizeof(hdr), 1, f) == 1 && hdr[0] == 0x53484c54 && hdr[1] == 2 &&
               hdr[2] == n;
+    struct mpm_group *gs[64];
+    all_groups(de, &n, gs);
     for (unsigned i = 0; ok && i < n; i++) {
         uint64_t len;
-        if (fread(&len, sizeof(len), 1, f) != 1 || len > (1ull << 32)) {
+        uint32_t npat;
+        /* the pattern count guards against a cache written by another grouping */
+        if (fread(&npat, sizeof(npat), 1, f) != 1 || npat != gs[i]->n ||
+            fread(&len, sizeof(len), 1, f) != 1 || len > (1ull << 32)) {
             ok = false;
             break;
         }
@@ -526,11 +542,17 @@ static void cache_store(struct detect_engine *de)
     hs_database_t **slots[64];
     unsigned n;
     all_dbs(de, &n, slots);
-    uint32_t hdr[3] = {0x53484c54, 1, n};
+    uint32_t hdr[3] = {0x53484c54, 2, n};
     bool ok = fwrite(hdr, sizeof(hdr), 1, f) == 1;
+    struct mpm_group *gs[64];
+    all_groups(de, &n, gs);
     for (unsigned i = 0; ok && i < n; i++) {
         char *buf = NULL;
         size_t len = 0;
+        uint32_t npat = gs[i]->n;
+        ok = fwrite(&npat, sizeof(npat), 1, f) == 1;
+        if (!ok)
+            break;
         if (*slots[i] && hs_serialize_database(*slots[i], &buf, &len) != HS_SUCCESS) {
             ok = false;
             break;
@@ -662,34 +684,24 @@ struct detect_engine *detect_engine_new_cfg(const struct ruleset *rs,
     de->tcp_added.nompm = tn.v;
     de->tcp_added.n_nompm = tn.n;
     tn.v = NULL;
+    for (int g = 0; g < G_MAX; g++)
+        group_take(&de->pkt[g], &pm[g]);
+    group_take(&de->stream, &sm);
+    group_take(&de->tcp_added, &tm);
+    for (unsigned a = 0; a < de->n_app; a++)
+        group_take(&de->app[a].g, &am[a]);
     if (cfg->cache_dir && cache_load(de)) {
         cached = true;
-        for (int g = 0; g < G_MAX; g++) {
-            de->pkt[g].rule_of = pm[g].v;
-            de->pkt[g].n = pm[g].n;
-            pm[g].v = NULL;
-        }
-        de->stream.rule_of = sm.v;
-        de->stream.n = sm.n;
-        sm.v = NULL;
-        de->tcp_added.rule_of = tm.v;
-        de->tcp_added.n = tm.n;
-        tm.v = NULL;
-        for (unsigned a = 0; a < de->n_app; a++) {
-            de->app[a].g.rule_of = am[a].v;
-            de->app[a].g.n = am[a].n;
-            am[a].v = NULL;
-        }
     } else {
         for (int g = 0; g < G_MAX; g++)
-            if (compile_group(&de->pkt[g], de->rules, &pm[g], err, errlen) != 0)
+            if (compile_group(&de->pkt[g], de->rules, err, errlen) != 0)
                 goto fail;
-        if (compile_group(&de->stream, de->rules, &sm, err, errlen) != 0)
+        if (compile_group(&de->stream, de->rules, err, errlen) != 0)
             goto fail;
-        if (compile_group(&de->tcp_added, de->rules, &tm, err, errlen) != 0)
+        if (compile_group(&de->tcp_added, de->rules, err, errlen) != 0)
             goto fail;
         for (unsigned a = 0; a < de->n_app; a++)
-            if (compile_group(&de->app[a].g, de->rules, &am[a], err, errlen) != 0)
+            if (compile_group(&de->app[a].g, de->rules, err, errlen) != 0)
                 goto fail;
         if (cfg->cache_dir)
             cache_store(de);
