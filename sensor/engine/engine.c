@@ -13,6 +13,7 @@
 
 #include "anomaly.h"
 #include "decode.h"
+#include "detect.h"
 #include "engine.h"
 #include "eve_format.h"
 #include "event.h"
@@ -58,6 +59,7 @@ struct worker {
     struct decoder *dec;
     struct flow_table *ft;
     struct anomaly_worker *an;
+    struct detect_thread *dt; /* NULL when no rules are loaded */
     struct spsc_ring *in;  /* batches, reader -> worker */
     struct spsc_ring *ret; /* emptied batches, worker -> reader */
     struct spsc_ring *ev;  /* events, worker -> output thread */
@@ -95,6 +97,11 @@ struct sensor {
 
     struct anomaly_config acfg;
     struct anomaly_shared *ash;
+
+    /* rules: loaded and compiled once, shared read-only by the workers */
+    struct rules_vars *vars;
+    struct ruleset *rs;
+    struct detect_engine *de;
 
     /* output */
     struct eve_format_opts eopts;
@@ -220,6 +227,8 @@ static bool worker_emit(void *ctx, const struct event *ev)
 static void worker_flow_end(void *ctx, struct flow *f)
 {
     struct worker *w = ctx;
+    if (w->dt)
+        detect_flow_end(w->dt, f, worker_emit, w); /* flushes the stream tails through matching */
     if (w->an)
         anomaly_flow_end(w->an, f);
     struct event ev;
@@ -329,6 +338,8 @@ static void worker_process(struct worker *w, const struct dp_packet *pkts, unsig
                 struct flow *f = w->flows[j];
                 enum flow_dir d = w->dirs[j];
                 j++;
+                if (w->dt)
+                    detect_packet(w->dt, m, f, d, worker_emit, w);
                 if (w->an)
                     anomaly_packet(w->an, m, f, d);
             } else if (w->res[x] == DECODE_INVALID) {
@@ -543,14 +554,96 @@ static void *output_main(void *arg)
     return NULL;
 }
 
+/* ---- rules ------------------------------------------------------------------------------------ */
+
+/* Loads cfg's rule files (relative names under rules.default-rule-path) with the configured
+ * variables and classification file, prints the load report to out, compiles the detect
+ * engine. A file that cannot be read is reported; zero usable rules is an error. */
+static int sensor_load_rules(struct sensor *s, FILE *out, char *err, size_t errlen)
+{
+    const struct tl_config *cfg = s->cfg;
+    const char *files[TL_MAX_LIST];
+    char paths[TL_MAX_LIST][1100];
+    int rc = -EINVAL;
+
+    if (!(s->vars = rules_vars_new())) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (unsigned i = 0; i < cfg->n_address_groups; i++)
+        if (rules_vars_set_address(s->vars, cfg->address_groups[i].name, cfg->address_groups[i].value) < 0) {
+            snprintf(err, errlen, "%s: key 'vars.address-groups.%s': bad address group '%s'",
+                     config_file(cfg), cfg->address_groups[i].name, cfg->address_groups[i].value);
+            return -EINVAL;
+        }
+    for (unsigned i = 0; i < cfg->n_port_groups; i++)
+        if (rules_vars_set_port(s->vars, cfg->port_groups[i].name, cfg->port_groups[i].value) < 0) {
+            snprintf(err, errlen, "%s: key 'vars.port-groups.%s': bad port group '%s'",
+                     config_file(cfg), cfg->port_groups[i].name, cfg->port_groups[i].value);
+            return -EINVAL;
+        }
+    for (unsigned i = 0; i < cfg->n_rule_files; i++) {
+        const char *f = cfg->rule_files[i];
+        if (f[0] != '/' && cfg->default_rule_path[0])
+            snprintf(paths[i], sizeof(paths[i]), "%s/%s", cfg->default_rule_path, f);
+        else
+            snprintf(paths[i], sizeof(paths[i]), "%s", f);
+        files[i] = paths[i];
+    }
+    struct rules_load_config lc;
+    rules_load_config_default(&lc);
+    lc.vars = s->vars;
+    lc.classification_path = cfg->classification_file[0] ? cfg->classification_file : NULL;
+    struct rules_report *rep = rules_report_new();
+    if (!rep) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    s->rs = ruleset_load_files(&lc, files, cfg->n_rule_files, rep, err, errlen);
+    if (!s->rs)
+        goto out;
+    if (out)
+        rules_report_print(rep, out, false);
+    if (rules_report_loaded(rep) == 0) {
+        snprintf(err, errlen, "no rule could be loaded from %s%s", files[0],
+                 cfg->n_rule_files > 1 ? " and the other rule files" : "");
+        goto out;
+    }
+    if (!(s->de = detect_engine_new(s->rs, err, errlen)))
+        goto out;
+    rc = 0;
+out:
+    rules_report_free(rep);
+    return rc;
+}
+
+int sensor_test_rules(const struct tl_config *cfg, FILE *out, char *err, size_t errlen)
+{
+    struct sensor s;
+    memset(&s, 0, sizeof(s));
+    s.cfg = cfg;
+    int rc = sensor_load_rules(&s, out, err, errlen);
+    if (rc == 0 && out) {
+        struct detect_engine_info info;
+        detect_engine_get_info(s.de, &info);
+        fprintf(out, "compiled %u rules into %u Hyperscan database(s), %zu bytes, in %.1f ms\n",
+                info.rules, info.databases, info.db_bytes, info.compile_ms);
+    }
+    detect_engine_free(s.de);
+    ruleset_free(s.rs);
+    rules_vars_free(s.vars);
+    return rc;
+}
+
 /* ---- construction ---------------------------------------------------------------------------- */
 
 static void worker_free(struct worker *w)
 {
     if (!w)
         return;
-    decoder_free(w->dec);
     flow_table_free(w->ft);
+    detect_thread_free(w->dt);
+    decoder_free(w->dec);
     spsc_ring_free(w->in);
     spsc_ring_free(w->ret);
     spsc_ring_free(w->ev);
@@ -603,6 +696,8 @@ static struct worker *worker_new(struct sensor *s, unsigned id, char *err, size_
         goto oom;
 
     if (s->ash && !(w->an = anomaly_worker_new(s->ash, id)))
+        goto oom;
+    if (s->de && !(w->dt = detect_thread_new(s->de)))
         goto oom;
 
     if (!(w->ev = spsc_ring_new(cfg->event_ring, sizeof(struct event))))
@@ -691,6 +786,9 @@ struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, c
             goto fail;
         }
     }
+
+    if (cfg->n_rule_files && sensor_load_rules(s, stderr, err, errlen) < 0)
+        goto fail;
 
     s->window_ns = s->ash ? (uint64_t)s->acfg.window_ms * 1000000ull : NS_PER_S;
     if (s->window_ns < TICK_NS)
@@ -1182,6 +1280,9 @@ void sensor_free(struct sensor *s)
             worker_free(s->w[i]);
     }
     anomaly_shared_free(s->ash);
+    detect_engine_free(s->de);
+    ruleset_free(s->rs);
+    rules_vars_free(s->vars);
     if (s->eve)
         fclose(s->eve);
     free(s->line);

@@ -96,6 +96,10 @@ struct sensor_totals {
 struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, char *err,
                           size_t errlen);
 
+/* --test-rules: loads and compiles cfg's rules, prints the load report (and why rules failed)
+ * to out. Returns 0 when at least one rule loaded and compiled, else -EINVAL with err set. */
+int sensor_test_rules(const struct tl_config *cfg, FILE *out, char *err, size_t errlen);
+
 /* Dispatch mode over capture files, read in sequence as one stream of packet time. Returns 0;
  * 1 when no packet at all could be read (every file failed); messages go to stderr. A file
  * with a truncated last record is reported and what was read is processed. */

@@ -183,8 +183,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "tripline: --test-rules needs rules (-S FILE or rules.files)\n");
             goto out;
         }
-        fprintf(stderr, "tripline: --test-rules: rule loading is not built into this engine yet\n");
-        rc = EXIT_RUNTIME;
+        if (sensor_test_rules(&cfg, stdout, err, sizeof(err)) < 0) {
+            fprintf(stderr, "tripline: %s\n", err);
+            rc = EXIT_USAGE;
+        } else {
+            rc = EXIT_OK;
+        }
         goto out;
     }
     if (!iface && cfg.interface[0] && n_files == 0)
@@ -193,9 +197,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "tripline: give either -r FILE (one or more) or -i IFACE\n");
         goto usage_err;
     }
-    if (cfg.n_rule_files)
-        fprintf(stderr, "tripline: warning: rule matching is not built into this engine yet; "
-                        "%u rule file(s) ignored\n", cfg.n_rule_files);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
