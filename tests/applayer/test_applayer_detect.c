@@ -1,0 +1,304 @@
+/* The app layer's buffers through the real rules parser and matcher: for every sticky-buffer
+ * keyword, a rule whose content is in that buffer must alert and a rule whose content is not
+ * there (or is in another buffer) must not. Traffic is fed to the parsers directly (no stream);
+ * transactions go to detect_buffers() through the pending store, as a worker does. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "applayer.h"
+#include "detect.h"
+#include "rules.h"
+
+/* Rules: sid < 1000 must alert once (sid 5 twice: both requests are HTTP/1.1), sid >= 1000
+ * must not. */
+static const char RULES[] =
+    "alert http any any -> any any (msg:\"uri\"; http.uri; content:\"/a/cA/d?x='y\"; sid:1;)\n"
+    "alert http any any -> any any (msg:\"uri legacy\"; content:\"/a/cA/\"; http_uri; sid:2;)\n"
+    "alert http any any -> any any (msg:\"uri raw\"; http.uri.raw; content:\"c%41/./d\"; sid:3;)\n"
+    "alert http any any -> any any (msg:\"method\"; http.method; content:\"GET\"; startswith; sid:4;)\n"
+    "alert http any any -> any any (msg:\"protocol\"; flow:to_server; http.protocol; content:\"HTTP/1.1\"; sid:5;)\n"
+    "alert http any any -> any any (msg:\"request line\"; http.request_line; content:\"GET /a/b/../c\"; sid:6;)\n"
+    "alert http any any -> any any (msg:\"host\"; http.host; content:\"www.example.com\"; endswith; sid:7;)\n"
+    "alert http any any -> any any (msg:\"host raw\"; http.host.raw; content:\"WWW.Example.COM:8080\"; sid:8;)\n"
+    "alert http any any -> any any (msg:\"ua\"; http.user_agent; content:\"Mozilla/5.0 test\"; sid:9;)\n"
+    "alert http any any -> any any (msg:\"header\"; flow:to_server; http.header; content:\"X-Rep: one, two|0d 0a|\"; sid:10;)\n"
+    "alert http any any -> any any (msg:\"header names\"; flow:to_server; http.header_names; content:\"|0d 0a|Cookie|0d 0a|X-Rep|0d 0a|\"; sid:11;)\n"
+    "alert http any any -> any any (msg:\"cookie\"; flow:to_server; http.cookie; content:\"sess=1\"; sid:12;)\n"
+    "alert http any any -> any any (msg:\"request body\"; http.request_body; content:\"posted-data\"; sid:13;)\n"
+    "alert http any any -> any any (msg:\"client body legacy\"; content:\"posted\"; http_client_body; sid:14;)\n"
+    "alert http any any -> any any (msg:\"response body\"; http.response_body; content:\"hello world\"; sid:15;)\n"
+    "alert http any any -> any any (msg:\"file data\"; flow:to_client; file.data; content:\"hello\"; startswith; sid:16;)\n"
+    "alert http any any -> any any (msg:\"stat code\"; http.stat_code; content:\"200\"; sid:17;)\n"
+    "alert http any any -> any any (msg:\"stat msg\"; http.stat_msg; content:\"OK\"; sid:18;)\n"
+    "alert http any any -> any any (msg:\"content type\"; flow:to_client; http.content_type; content:\"text/html\"; sid:19;)\n"
+    "alert http any any -> any any (msg:\"response line\"; http.response_line; content:\"HTTP/1.1 200 OK\"; sid:20;)\n"
+    "alert http any any -> any any (msg:\"start\"; flow:to_server; http.start; content:\"HTTP/1.1|0d 0a|Host: WWW\"; sid:21;)\n"
+    "alert http any any -> any any (msg:\"header raw\"; flow:to_server; http.header.raw; content:\"Folded: first|0d 0a|  second\"; sid:22;)\n"
+    "alert http any any -> any any (msg:\"referer\"; http.referer; content:\"http://ref.example/\"; sid:23;)\n"
+    "alert http any any -> any any (msg:\"location\"; http.location; content:\"/moved\"; sid:24;)\n"
+    "alert http any any -> any any (msg:\"server\"; http.server; content:\"TestSrv\"; sid:25;)\n"
+    "alert http any any -> any any (msg:\"content len\"; flow:to_client; http.content_len; content:\"11\"; sid:26;)\n"
+    "alert dns any any -> any any (msg:\"dns query\"; dns.query; content:\"www.example.com\"; sid:30;)\n"
+    "alert dns any any -> any any (msg:\"dns query legacy\"; dns_query; content:\"example\"; sid:31;)\n"
+    "alert tls any any -> any any (msg:\"sni\"; tls.sni; content:\"secure.example.org\"; sid:40;)\n"
+    "alert tls any any -> any any (msg:\"ja3 string\"; ja3.string; content:\"771,4865-49199-156,\"; sid:41;)\n"
+    "alert tls any any -> any any (msg:\"ja3 hash\"; ja3.hash; content:\"JA3HASH_PLACEHOLDER_32_CHARS_XXX\"; sid:42;)\n"
+    /* must not alert: absent content, or content that is in another buffer */
+    "alert http any any -> any any (msg:\"n uri\"; http.uri; content:\"ZZZ\"; sid:1001;)\n"
+    "alert http any any -> any any (msg:\"n uri is not raw\"; http.uri; content:\"%41\"; sid:1002;)\n"
+    "alert http any any -> any any (msg:\"n ua has no uri\"; http.user_agent; content:\"/a/cA\"; sid:1003;)\n"
+    "alert http any any -> any any (msg:\"n header has no cookie\"; http.header; content:\"sess=1\"; sid:1004;)\n"
+    "alert http any any -> any any (msg:\"n host is normalised\"; http.host; content:\"WWW\"; sid:1005;)\n"
+    "alert http any any -> any any (msg:\"n body not in uri\"; http.uri; content:\"hello world\"; sid:1006;)\n"
+    "alert http any any -> any any (msg:\"n stat code\"; http.stat_code; content:\"404\"; sid:1007;)\n"
+    "alert dns any any -> any any (msg:\"n dns\"; dns.query; content:\"example.net\"; sid:1030;)\n"
+    "alert tls any any -> any any (msg:\"n sni\"; tls.sni; content:\"other.example\"; sid:1040;)\n"
+    "alert http any any -> any any (msg:\"n http rule on tls\"; http.uri; content:\"secure\"; sid:1041;)\n";
+
+struct run {
+    uint32_t sids[256];
+    unsigned n;
+};
+
+static bool emit(void *ctx, const struct event *ev)
+{
+    struct run *r = ctx;
+    if (ev->type == EVENT_ALERT && r->n < 256)
+        r->sids[r->n++] = ev->u.alert.sid;
+    return true;
+}
+
+static unsigned count(const struct run *r, uint32_t sid)
+{
+    unsigned c = 0;
+    for (unsigned i = 0; i < r->n; i++)
+        c += r->sids[i] == sid;
+    return c;
+}
+
+struct harness {
+    struct applayer_ctx *al;
+    struct applayer_pending *pending;
+    struct detect_thread *dt;
+    struct run run;
+};
+
+static void on_tx(void *ctx, struct flow *f, const struct applayer_tx *tx, enum flow_dir dir)
+{
+    struct harness *h = ctx;
+    assert_true(applayer_pending_add(h->pending, f, tx, dir));
+}
+
+static void flush_pending(struct harness *h)
+{
+    for (unsigned i = 0; i < applayer_pending_count(h->pending); i++) {
+        struct flow *f;
+        enum flow_dir dir;
+        uint64_t id;
+        const struct applayer_buf_ref *bufs;
+        unsigned n;
+        applayer_pending_get(h->pending, i, &f, &dir, &id, &bufs, &n);
+        struct pkt_meta m;
+        memset(&m, 0, sizeof(m));
+        m.ip_version = 4;
+        m.proto = f->key.proto;
+        m.flags = PKT_IPV4 | PKT_HAS_L4 | (f->key.proto == 6 ? PKT_TCP : PKT_UDP);
+        int s = dir == FLOW_TO_SERVER ? 0 : 1;
+        memcpy(m.src, f->key.addr[s], 16);
+        memcpy(m.dst, f->key.addr[!s], 16);
+        m.sport = f->key.port[s];
+        m.dport = f->key.port[!s];
+        detect_buffers(h->dt, &m, f, dir, (const struct detect_buffer *)bufs, n, id, emit, &h->run);
+    }
+    applayer_pending_clear(h->pending);
+}
+
+static void flow_init(struct flow *f, uint8_t proto, uint16_t sport)
+{
+    memset(f, 0, sizeof(*f));
+    f->key.proto = proto;
+    f->key.ip_version = 4;
+    f->key.addr[0][0] = 10;
+    f->key.addr[0][3] = 1;
+    f->key.addr[1][0] = 10;
+    f->key.addr[1][3] = 2;
+    f->key.port[0] = 40000;
+    f->key.port[1] = sport;
+    f->client_side = 0;
+    f->state = FLOW_STATE_ESTABLISHED;
+    f->tcp_state = TCP_ESTABLISHED;
+}
+
+static void tcp(struct harness *h, struct flow *f, enum flow_dir dir, const void *d, size_t n)
+{
+    applayer_tcp_data(h->al, f, dir, d, (uint32_t)n, 1);
+    flush_pending(h);
+}
+
+/* A ClientHello as in test_applayer.c, with SNI secure.example.org. */
+static size_t client_hello(uint8_t *out)
+{
+    static const char sni[] = "secure.example.org";
+    uint8_t b[256];
+    size_t o = 0;
+    b[o++] = 3; b[o++] = 3;
+    memset(b + o, 0x11, 32); o += 32;
+    b[o++] = 0;
+    static const uint16_t cs[] = {0x0a0a, 0x1301, 0xc02f, 0x009c};
+    b[o++] = 0; b[o++] = sizeof(cs);
+    for (size_t i = 0; i < 4; i++) { b[o++] = (uint8_t)(cs[i] >> 8); b[o++] = (uint8_t)cs[i]; }
+    b[o++] = 1; b[o++] = 0;
+    size_t el_at = o;
+    o += 2;
+    size_t sl = sizeof(sni) - 1;
+    b[o++] = 0; b[o++] = 0; b[o++] = 0; b[o++] = (uint8_t)(sl + 5);
+    b[o++] = 0; b[o++] = (uint8_t)(sl + 3); b[o++] = 0; b[o++] = 0; b[o++] = (uint8_t)sl;
+    memcpy(b + o, sni, sl); o += sl;
+    size_t el = o - el_at - 2;
+    b[el_at] = (uint8_t)(el >> 8);
+    b[el_at + 1] = (uint8_t)el;
+    out[0] = 22; out[1] = 3; out[2] = 1; out[3] = (uint8_t)((o + 4) >> 8); out[4] = (uint8_t)(o + 4);
+    out[5] = 1; out[6] = 0; out[7] = (uint8_t)(o >> 8); out[8] = (uint8_t)o;
+    memcpy(out + 9, b, o);
+    return o + 9;
+}
+
+static void test_buffer_keywords(void **state)
+{
+    (void)state;
+    /* the ja3 hash rule's content: learn it from the parser first (checked against the string
+     * in test_applayer) */
+    uint8_t ch[512];
+    size_t chn = client_hello(ch);
+    char ja3[40] = "";
+    {
+        struct applayer_ctx *al = applayer_ctx_new(NULL);
+        assert_non_null(al);
+        struct applayer_pending *p = applayer_pending_new(1 << 16, 8);
+        struct harness tmp = {.al = al, .pending = p};
+        applayer_ctx_set_callbacks(al, on_tx, &tmp, NULL, NULL);
+        struct flow f;
+        flow_init(&f, 6, 443);
+        applayer_tcp_data(al, &f, FLOW_TO_SERVER, ch, (uint32_t)chn, 1);
+        struct flow *pf;
+        enum flow_dir d;
+        uint64_t id;
+        const struct applayer_buf_ref *bufs;
+        unsigned n;
+        assert_int_equal(applayer_pending_count(p), 1);
+        applayer_pending_get(p, 0, &pf, &d, &id, &bufs, &n);
+        for (unsigned i = 0; i < n; i++)
+            if (bufs[i].id == APPLAYER_RULE_BUF_BASE + APP_BUF_JA3_HASH && bufs[i].len == 32)
+                memcpy(ja3, bufs[i].data, 32);
+        assert_int_equal(strlen(ja3), 32);
+        applayer_flow_end(al, &f);
+        applayer_pending_free(p);
+        applayer_ctx_free(al);
+    }
+    static char rules[sizeof(RULES)];
+    memcpy(rules, RULES, sizeof(RULES));
+    char *ph = strstr(rules, "JA3HASH_PLACEHOLDER_32_CHARS_XXX");
+    assert_non_null(ph);
+    memcpy(ph, ja3, 32); /* same length as the placeholder */
+
+    struct rules_load_config lc;
+    rules_load_config_default(&lc);
+    applayer_rules_hooks(&lc.applayer);
+    struct rules_report *rep = rules_report_new();
+    char err[256];
+    struct ruleset *rs = ruleset_load_string(&lc, rules, "buffers.rules", rep, err, sizeof(err));
+    assert_non_null(rs);
+    for (unsigned i = 0; i < rules_report_n_failures(rep); i++)
+        fprintf(stderr, "%s\n", rules_report_failure(rep, i));
+    assert_int_equal(rules_report_failed(rep), 0);
+    struct detect_engine *de = detect_engine_new(rs, err, sizeof(err));
+    assert_non_null(de);
+
+    struct harness h;
+    memset(&h, 0, sizeof(h));
+    h.al = applayer_ctx_new(NULL);
+    h.pending = applayer_pending_new(1 << 20, 64);
+    h.dt = detect_thread_new(de);
+    assert_non_null(h.al);
+    assert_non_null(h.pending);
+    assert_non_null(h.dt);
+    applayer_ctx_set_callbacks(h.al, on_tx, &h, NULL, NULL);
+
+    struct flow fh;
+    flow_init(&fh, 6, 80);
+    static const char req[] =
+        "GET /a/b/../c%41/./d?x=%27y HTTP/1.1\r\n"
+        "Host: WWW.Example.COM:8080\r\n"
+        "User-Agent: Mozilla/5.0 test\r\n"
+        "Referer: http://ref.example/\r\n"
+        "Cookie: sess=1\r\n"
+        "X-Rep: one\r\n"
+        "Folded: first\r\n"
+        "  second\r\n"
+        "X-Rep: two\r\n"
+        "\r\n"
+        "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nposted-data";
+    static const char resp[] =
+        "HTTP/1.1 200 OK\r\nServer: TestSrv\r\nContent-Type: text/html\r\nContent-Length: 11\r\n\r\n"
+        "hello world"
+        "HTTP/1.1 301 Moved\r\nLocation: /moved\r\nContent-Length: 0\r\n\r\n";
+    tcp(&h, &fh, FLOW_TO_SERVER, req, sizeof(req) - 1);
+    tcp(&h, &fh, FLOW_TO_CLIENT, resp, sizeof(resp) - 1);
+
+    struct flow fd;
+    flow_init(&fd, 17, 53);
+    static const uint8_t q[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
+                                3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e',
+                                3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
+    applayer_udp_data(h.al, &fd, FLOW_TO_SERVER, q, sizeof(q), 2);
+    flush_pending(&h);
+
+    struct flow ft;
+    flow_init(&ft, 6, 443);
+    tcp(&h, &ft, FLOW_TO_SERVER, ch, chn);
+
+    unsigned bad = 0;
+    for (uint32_t sid = 1; sid < 50; sid++) {
+        char pat[16];
+        snprintf(pat, sizeof(pat), "sid:%u;", sid);
+        if (!strstr(rules, pat))
+            continue;
+        unsigned want = sid == 5 ? 2 : 1;
+        if (count(&h.run, sid) != want) {
+            fprintf(stderr, "sid %u alerted %u times, want %u\n", sid, count(&h.run, sid), want);
+            bad++;
+        }
+    }
+    for (uint32_t sid = 1000; sid < 1100; sid++)
+        if (count(&h.run, sid)) {
+            fprintf(stderr, "sid %u alerted and must not\n", sid);
+            bad++;
+        }
+
+    assert_int_equal(bad, 0);
+    applayer_flow_end(h.al, &fh);
+    applayer_flow_end(h.al, &fd);
+    applayer_flow_end(h.al, &ft);
+    flush_pending(&h);
+    detect_thread_free(h.dt);
+    applayer_pending_free(h.pending);
+    applayer_ctx_free(h.al);
+    detect_engine_free(de);
+    ruleset_free(rs);
+    rules_report_free(rep);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buffer_keywords),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
