@@ -177,8 +177,10 @@ void anomaly_shared_free(struct anomaly_shared *s);
 struct anomaly_worker *anomaly_worker_new(struct anomaly_shared *s, unsigned worker_id);
 void anomaly_worker_free(struct anomaly_worker *w);
 
-/* Accounts one decoded packet (DECODE_OK) of flow f (may be NULL) in direction dir. Must be
- * called after flow_table_update() for the packet. No allocation, no lock, no syscall. */
+/* Accounts one decoded packet (DECODE_OK) of flow f (may be NULL) in direction dir, in packet
+ * order, after the flow table saw it (a burst update of several packets first is fine: the
+ * stage keeps its own per-flow marks in f->anomaly_flags and reads neither the flow's packet
+ * counters nor its TCP state). No allocation, no lock, no syscall. */
 void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct flow *f,
                     enum flow_dir dir);
 
