@@ -34,8 +34,9 @@ struct mpm_group {
     uint32_t *rule_of;  /* pattern id -> rule index */
     uint32_t n;
     uint32_t *nompm;    /* rules without a fast pattern that apply to this group and are not
-                           in a port index */
+                           in a port index, sorted by (flowbit rank, index) */
     uint32_t n_nompm;
+    uint32_t rank_end[4]; /* nompm[rank_end[k-1] .. rank_end[k]) have rank k */
     struct port_index by_dp, by_sp; /* rules without a fast pattern, by a specific port */
 };
 
@@ -405,7 +406,7 @@ static int port_index_build(struct port_index *pi, const struct rule *rules, con
 
 /* Splits a group's rules without fast pattern: those with a few specific destination (else
  * source) ports, not bidirectional, go to port indexes; the rest stay in nompm. */
-static int group_index_ports(struct mpm_group *g, const struct rule *rules)
+static int group_index_ports(struct mpm_group *g, const struct rule *rules, const uint8_t *rank)
 {
     uint32_t *dl = malloc((g->n_nompm + 1) * sizeof(uint32_t));
     uint32_t *sl = malloc((g->n_nompm + 1) * sizeof(uint32_t));
@@ -423,6 +424,19 @@ static int group_index_ports(struct mpm_group *g, const struct rule *rules)
             g->nompm[nr++] = g->nompm[k];
     }
     g->n_nompm = nr;
+    /* stable by rank: the list is in rule order, so a counting pass keeps it so */
+    uint32_t *tmp = malloc((nr + 1) * sizeof(uint32_t));
+    if (!tmp)
+        goto out;
+    uint32_t o = 0;
+    for (uint8_t k = 0; k < 4; k++) {
+        for (uint32_t i = 0; i < nr; i++)
+            if (rank[g->nompm[i]] == k)
+                tmp[o++] = g->nompm[i];
+        g->rank_end[k] = o;
+    }
+    memcpy(g->nompm, tmp, nr * sizeof(uint32_t));
+    free(tmp);
     rc = 0;
     if (nd && (rc = port_index_build(&g->by_dp, rules, dl, nd, true)) != 0)
         goto out;
@@ -709,10 +723,10 @@ struct detect_engine *detect_engine_new_cfg(const struct ruleset *rs,
     if (build_ipidx(de, &ipo) != 0)
         goto nomem;
     for (int g = 0; g < G_MAX; g++)
-        if (group_index_ports(&de->pkt[g], de->rules) != 0)
+        if (group_index_ports(&de->pkt[g], de->rules, de->rank) != 0)
             goto nomem;
-    if (group_index_ports(&de->stream, de->rules) != 0 ||
-        group_index_ports(&de->tcp_added, de->rules) != 0)
+    if (group_index_ports(&de->stream, de->rules, de->rank) != 0 ||
+        group_index_ports(&de->tcp_added, de->rules, de->rank) != 0)
         goto nomem;
     /* one prototype scratch big enough for every database; workers clone it */
     hs_database_t **slots[64];
@@ -1257,6 +1271,15 @@ static bool header_match(struct detect_thread *dt, const struct rule *r, bool on
     }
     if (r->app_proto && (!f || f->app_proto != r->app_proto))
         return false;
+    /* cheap per-packet tests before the address sets */
+    if ((r->flow_flags & FLOW_TO_SERVER_F) && (!f || dt->dir != FLOW_TO_SERVER))
+        return false;
+    if ((r->flow_flags & FLOW_TO_CLIENT_F) && (!f || dt->dir != FLOW_TO_CLIENT))
+        return false;
+    if (r->tcp_flags_set && (!(m->flags & PKT_TCP) || !tcp_flags_match(r, m->tcp_flags)))
+        return false;
+    if (r->dsize.op && (on_stream || !rule_num_match(&r->dsize, m->payload_len)))
+        return false;
     if (!addr_port_match(r, m))
         return false;
     if (r->ttl.op && !rule_num_match(&r->ttl, m->ttl))
@@ -1586,8 +1609,6 @@ static void inspect_group(struct detect_thread *dt, const struct mpm_group *g, u
         dt->st.payload_bytes += len - from;
         hs_scan(g->db, (const char *)buf + from, len - from, 0, dt->scratch, on_group_match, &s);
     }
-    for (uint32_t i = 0; i < g->n_nompm; i++)
-        add_cand(dt, g->nompm[i]);
     if ((dt->m->flags & PKT_HAS_L4) && (dt->m->flags & (PKT_TCP | PKT_UDP))) {
         if (g->by_dp.first)
             for (uint32_t i = g->by_dp.first[dt->m->dport]; i < g->by_dp.first[dt->m->dport + 1]; i++)
@@ -1604,6 +1625,15 @@ static void inspect_group(struct detect_thread *dt, const struct mpm_group *g, u
             const struct rule *r = &de->rules[dt->cand[i]];
             if (ranks > 1 && de->rank[r->idx] != rank)
                 continue;
+            if (want && !want(r, arg))
+                continue;
+            eval_rule(dt, r, buffer, buf, len, base, min_end, on_stream);
+        }
+        /* rules without fast pattern: pre-sorted by rank, not in cand */
+        uint32_t from = ranks > 1 && rank ? g->rank_end[rank - 1] : 0;
+        uint32_t to = ranks > 1 ? g->rank_end[rank] : g->n_nompm;
+        for (uint32_t i = from; i < to; i++) {
+            const struct rule *r = &de->rules[g->nompm[i]];
             if (want && !want(r, arg))
                 continue;
             eval_rule(dt, r, buffer, buf, len, base, min_end, on_stream);
