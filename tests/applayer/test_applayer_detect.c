@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "applayer.h"
 #include "detect.h"
@@ -49,6 +51,13 @@ static const char RULES[] =
     "alert dns any any -> any any (msg:\"dns query legacy\"; dns_query; content:\"example\"; sid:31;)\n"
     "alert tls any any -> any any (msg:\"sni\"; tls.sni; content:\"secure.example.org\"; sid:40;)\n"
     "alert tls any any -> any any (msg:\"ja3 string\"; ja3.string; content:\"771,4865-49199-156,\"; sid:41;)\n"
+    "alert tls any any -> any any (msg:\"subject\"; tls.cert_subject; content:\"O=Stamus Networks, CN=www.example.com\"; sid:43;)\n"
+    "alert tls any any -> any any (msg:\"issuer\"; tls.cert_issuer; content:\"C=FR, CN=Test CA\"; sid:44;)\n"
+    "alert tls any any -> any any (msg:\"serial\"; tls.cert_serial; content:\"12:34:AB\"; sid:45;)\n"
+    "alert tls any any -> any any (msg:\"certs\"; tls.certs; content:\"Stamus Networks\"; sid:46;)\n"
+    "alert tls any any -> any any (msg:\"ja3s\"; ja3s.string; content:\"771,49199,65281\"; sid:47;)\n"
+    "alert tls any any -> any any (msg:\"legacy subject\"; tls_cert_subject; content:\"CN=www.example.com\"; sid:48;)\n"
+    "alert tls any any -> any any (msg:\"n subject\"; tls.cert_subject; content:\"Test CA\"; sid:1042;)\n"
     "alert tls any any -> any any (msg:\"ja3 hash\"; ja3.hash; content:\"JA3HASH_PLACEHOLDER_32_CHARS_XXX\"; sid:42;)\n"
     /* must not alert: absent content, or content that is in another buffer */
     "alert http any any -> any any (msg:\"n uri\"; http.uri; content:\"ZZZ\"; sid:1001;)\n"
@@ -170,6 +179,76 @@ static size_t client_hello(uint8_t *out)
     return o + 9;
 }
 
+/* Builds a self-signed certificate's DER with the given subject fields. */
+static int make_cert(uint8_t *out, int cap)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    assert_non_null(key);
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 0x1234ab);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+    X509_NAME *nm = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(nm, "C", MBSTRING_ASC, (const unsigned char *)"US", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(nm, "O", MBSTRING_ASC, (const unsigned char *)"Stamus Networks", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"www.example.com", -1, -1, 0);
+    X509_NAME *is = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(is, "C", MBSTRING_ASC, (const unsigned char *)"FR", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(is, "CN", MBSTRING_ASC, (const unsigned char *)"Test CA", -1, -1, 0);
+    X509_set_issuer_name(x, is);
+    X509_NAME_free(is);
+    X509_set_pubkey(x, key);
+    assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+    int l = i2d_X509(x, NULL);
+    assert_true(l > 0 && l <= cap);
+    unsigned char *p = out;
+    i2d_X509(x, &p);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return l;
+}
+
+static size_t server_flight(uint8_t *out, bool tls13)
+{
+    uint8_t sh[128];
+    size_t o = 0;
+    sh[o++] = 3; sh[o++] = 3;
+    memset(sh + o, 0x22, 32); o += 32;
+    sh[o++] = 0;
+    sh[o++] = 0xc0; sh[o++] = 0x2f;
+    sh[o++] = 0;
+    if (tls13) {
+        sh[o++] = 0; sh[o++] = 6;
+        sh[o++] = 0; sh[o++] = 43; sh[o++] = 0; sh[o++] = 2; sh[o++] = 3; sh[o++] = 4;
+    } else {
+        sh[o++] = 0; sh[o++] = 4;
+        sh[o++] = 0xff; sh[o++] = 0x01; sh[o++] = 0; sh[o++] = 0; /* renegotiation_info, empty */
+    }
+    uint8_t der[2048];
+    int dl = make_cert(der, sizeof(der));
+    /* handshake stream: ServerHello, Certificate, ServerHelloDone */
+    uint8_t hs[4096];
+    size_t h = 0;
+    hs[h++] = 2; hs[h++] = 0; hs[h++] = (uint8_t)(o >> 8); hs[h++] = (uint8_t)o;
+    memcpy(hs + h, sh, o); h += o;
+    size_t certs = (size_t)dl + 3;
+    hs[h++] = 11; hs[h++] = 0; hs[h++] = (uint8_t)((certs + 3) >> 8); hs[h++] = (uint8_t)(certs + 3);
+    hs[h++] = 0; hs[h++] = (uint8_t)(certs >> 8); hs[h++] = (uint8_t)certs;
+    hs[h++] = 0; hs[h++] = (uint8_t)(dl >> 8); hs[h++] = (uint8_t)dl;
+    memcpy(hs + h, der, (size_t)dl); h += (size_t)dl;
+    hs[h++] = 14; hs[h++] = 0; hs[h++] = 0; hs[h++] = 0;
+    /* split the handshake stream over records of 100 bytes (messages cross records) */
+    size_t w = 0;
+    for (size_t s = 0; s < h; s += 100) {
+        size_t k = h - s < 100 ? h - s : 100;
+        out[w++] = 22; out[w++] = 3; out[w++] = 3; out[w++] = 0; out[w++] = (uint8_t)k;
+        memcpy(out + w, hs + s, k);
+        w += k;
+    }
+    return w;
+}
+
 static void test_buffer_keywords(void **state)
 {
     (void)state;
@@ -263,6 +342,9 @@ static void test_buffer_keywords(void **state)
     struct flow ft;
     flow_init(&ft, 6, 443);
     tcp(&h, &ft, FLOW_TO_SERVER, ch, chn);
+    static uint8_t sf[8192];
+    size_t sfn = server_flight(sf, false);
+    tcp(&h, &ft, FLOW_TO_CLIENT, sf, sfn);
 
     unsigned bad = 0;
     for (uint32_t sid = 1; sid < 50; sid++) {
