@@ -381,6 +381,14 @@ bool applayer_tx_dns_info(const struct applayer_tx *tx, struct applayer_dns_info
 bool applayer_tx_dns_rr(const struct applayer_tx *tx, unsigned section, uint32_t i,
                         struct applayer_dns_rr *rr);
 
+/* Stateless DNS read for the anomaly detectors (no context, no allocation, any thread): the
+ * header of one message and its first question's name (dotted, NUL-terminated, without the
+ * root dot; names decoded as the parser does: backward pointers only, at most 32 jumps, 255
+ * bytes). Returns 0, -EINVAL (malformed), -ENODATA (no question) or -ENOSPC (qname cap too
+ * small; the name is cut). */
+int applayer_dns_first_question(const uint8_t *msg, uint32_t len, struct applayer_dns_info *info,
+                                char *qname, size_t cap, uint16_t *qtype);
+
 /* TLS: versions and cipher lists as seen (host order). */
 struct applayer_tls_info {
     uint16_t record_version, client_version, server_version, selected_version;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+
 #include "applayer_priv.h"
 
 #define DNS_MAX_JUMPS 32
@@ -304,4 +305,38 @@ bool dns_tx_buffer(const struct dns_msg *m, enum app_buffer b, uint32_t index, c
     *data = m->arena + r->name.off;
     *len = r->name.len;
     return true;
+}
+
+int applayer_dns_first_question(const uint8_t *msg, uint32_t len, struct applayer_dns_info *info,
+                                char *qname, size_t cap, uint16_t *qtype)
+{
+    if (!msg || len < 12)
+        return -EINVAL;
+    uint16_t flags = rd16(msg + 2);
+    if (info) {
+        memset(info, 0, sizeof(*info));
+        info->id = rd16(msg);
+        info->flags = flags;
+        info->opcode = (flags >> 11) & 0xf;
+        info->rcode = flags & 0xf;
+        info->response = (flags >> 15) & 1;
+        info->n_queries = rd16(msg + 4);
+        info->n_answers = rd16(msg + 6);
+        info->n_authorities = rd16(msg + 8);
+        info->n_additionals = rd16(msg + 10);
+    }
+    if (rd16(msg + 4) == 0)
+        return -ENODATA;
+    uint8_t name[DNS_MAX_NAME + 1];
+    uint32_t nl = 0, off = 12;
+    if (read_name(msg, len, &off, name, &nl) != NAME_OK || off + 4 > len)
+        return -EINVAL;
+    if (qtype)
+        *qtype = rd16(msg + off);
+    if (!qname || cap == 0)
+        return 0;
+    size_t k = nl < cap - 1 ? nl : cap - 1;
+    memcpy(qname, name, k);
+    qname[k] = 0;
+    return k < nl ? -ENOSPC : 0;
 }

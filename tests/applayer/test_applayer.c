@@ -1,5 +1,6 @@
 /* Unit tests: protocol detection, HTTP/1.x, DNS and TLS parsers and their sticky buffers, with
  * well-formed and hostile messages. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -766,6 +767,28 @@ static void test_dns_hostile(void **state)
     fixture_free(fx);
 }
 
+static void test_dns_first_question(void **state)
+{
+    (void)state;
+    uint8_t m[512];
+    size_t n = dns_response(m);
+    struct applayer_dns_info di;
+    char q[64];
+    uint16_t qt = 0;
+    assert_int_equal(applayer_dns_first_question(m, (uint32_t)n, &di, q, sizeof(q), &qt), 0);
+    assert_string_equal(q, "www.example.com");
+    assert_int_equal(qt, 5);
+    assert_true(di.response);
+    assert_int_equal(di.n_answers, 2);
+    assert_int_equal(applayer_dns_first_question(m, (uint32_t)n, NULL, q, 4, NULL), -ENOSPC);
+    assert_string_equal(q, "www");
+    uint8_t loop[18] = {0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1};
+    assert_int_equal(applayer_dns_first_question(loop, 18, NULL, q, sizeof(q), NULL), -EINVAL);
+    assert_int_equal(applayer_dns_first_question(m, 11, NULL, q, sizeof(q), NULL), -EINVAL);
+    m[4] = m[5] = 0;
+    assert_int_equal(applayer_dns_first_question(m, (uint32_t)n, NULL, q, sizeof(q), NULL), -ENODATA);
+}
+
 static void test_dns_tcp(void **state)
 {
     (void)state;
@@ -1248,6 +1271,7 @@ int main(void)
         cmocka_unit_test(test_dns_udp),
         cmocka_unit_test(test_dns_hostile),
         cmocka_unit_test(test_dns_tcp),
+        cmocka_unit_test(test_dns_first_question),
         cmocka_unit_test(test_tls_client_hello),
         cmocka_unit_test(test_tls_server),
         cmocka_unit_test(test_tls_hostile),
