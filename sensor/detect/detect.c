@@ -23,6 +23,25 @@ enum { G_TCP = 0, G_UDP, G_ICMP, G_OTHER, G_MAX };
 #define NS_PER_S 1000000000ull
 
 /* One Hyperscan database and the rules its pattern ids stand for. */
+struct ip_interval {
+    uint32_t lo;       /* start of the elementary interval */
+    uint32_t first, n; /* rules in the index's rules[first .. first+n) */
+};
+
+struct ip_index {
+    struct ip_interval *iv;
+    uint32_t n;
+    uint32_t *rules;
+};
+
+/* A run of header rules with the same source and destination address sets: the sets are
+ * tested once per packet for the whole run. */
+struct addr_bucket {
+    uint32_t first, n; /* in nompm */
+    uint16_t src, dst; /* address set ids */
+    uint8_t bidir, rank;
+};
+
 /* Rules indexed by one port: rules of port p are rules[first[p] .. first[p+1]). */
 struct port_index {
     uint32_t *first; /* 65537 offsets, NULL when empty */
@@ -37,12 +56,10 @@ struct mpm_group {
                            in a port index, sorted by (flowbit rank, index) */
     uint32_t n_nompm;
     uint32_t rank_end[4]; /* nompm[rank_end[k-1] .. rank_end[k]) have rank k */
+    struct addr_bucket *buckets; /* nompm split in runs sharing address sets, in rank order */
+    uint32_t n_buckets;
+    struct ip_index by_addr;     /* rules without a fast pattern with a narrow address side */
     struct port_index by_dp, by_sp; /* rules without a fast pattern, by a specific port */
-};
-
-struct ip_interval {
-    uint32_t lo;       /* start of the elementary interval */
-    uint32_t first, n; /* rules in ipidx_rules[first .. first+n) */
 };
 
 struct app_group {
@@ -56,6 +73,9 @@ struct detect_engine {
     unsigned n_rules;
     uint8_t *rank;                  /* flowbits ordering rank per rule */
     bool has_flowbits;
+    const struct rule_addrs **aset; /* distinct address sets of the rules */
+    uint32_t n_aset;
+    uint16_t *src_set, *dst_set;    /* per rule */
     struct mpm_group pkt[G_MAX];    /* packet payload */
     struct mpm_group tcp_added;     /* TCP packets whose payload entered the stream: only the
                                        rules that still inspect packets (tcp-pkt, dsize, no
@@ -64,9 +84,7 @@ struct detect_engine {
     struct mpm_group stream;        /* TCP stream */
     struct app_group *app;          /* sticky buffers */
     unsigned n_app;
-    struct ip_interval *ipidx;      /* IP-only rules by address (IPv4) */
-    uint32_t n_ipidx;
-    uint32_t *ipidx_rules;
+    struct ip_index iponly;         /* IP-only rules by address (IPv4) */
     uint32_t *iponly_generic;       /* IP-only rules not indexed (wide on both sides, or v6) */
     uint32_t n_iponly_generic;
     hs_scratch_t *proto_scratch;
@@ -118,6 +136,9 @@ struct detect_thread {
     uint32_t th_mask;
     uint64_t vars[RULE_MAX_VARS];
     unsigned steps;
+    uint32_t *aset_gen;     /* per address set: packet generation of the memo */
+    uint8_t *aset_memo;     /* bit 0: packet src in set, bit 1: packet dst in set */
+    uint32_t pgen;
     struct pkt_meta pseudo; /* flow-end flush */
     unsigned flushed;
     struct detect_stats st;
@@ -269,18 +290,22 @@ static uint64_t addrs_v4_size(const struct rule_addrs *a)
     return s;
 }
 
-static int build_ipidx(struct detect_engine *de, struct u32vec *iponly)
+/* Builds an address index over one side of each rule of list (the side covering fewer IPv4
+ * addresses, if at most 2^24): elementary intervals of the IPv4 space, each with the rules
+ * whose side covers it. Rules that cannot be indexed (both sides wide), and those whose side
+ * also holds IPv6 ranges (the index is IPv4 only), go to generic. */
+static int build_ipidx(const struct detect_engine *de, const uint32_t *list, uint32_t n,
+                       struct ip_index *out, struct u32vec *generic)
 {
     struct ipent *ents = NULL;
     size_t n_ents = 0, cap = 0;
-    struct u32vec generic = {0};
-    for (uint32_t k = 0; k < iponly->n; k++) {
-        const struct rule *r = &de->rules[iponly->v[k]];
+    for (uint32_t k = 0; k < n; k++) {
+        const struct rule *r = &de->rules[list[k]];
         uint64_t ss = addrs_v4_size(&r->src), ds = addrs_v4_size(&r->dst);
         const struct rule_addrs *side = ss <= ds ? &r->src : &r->dst;
         uint64_t sz = ss <= ds ? ss : ds;
         if (sz > (1ull << 24) || side->any || side->n6) {
-            if (vec_push(&generic, r->idx) != 0)
+            if (vec_push(generic, r->idx) != 0)
                 goto nomem;
             if (sz > (1ull << 24) || side->any)
                 continue;
@@ -296,7 +321,10 @@ static int build_ipidx(struct detect_engine *de, struct u32vec *iponly)
             ents[n_ents++] = (struct ipent){side->v4[i].lo, side->v4[i].hi, r->idx};
         }
     }
-    /* elementary intervals: every lo and hi+1 is a boundary */
+    if (n_ents == 0) {
+        free(ents);
+        return 0;
+    }
     uint32_t *pts = malloc((2 * n_ents + 1) * sizeof(uint32_t));
     if (!pts)
         goto nomem;
@@ -312,54 +340,50 @@ static int build_ipidx(struct detect_engine *de, struct u32vec *iponly)
     for (size_t i = 0; i < np; i++)
         if (u == 0 || pts[i] != pts[u - 1])
             pts[u++] = pts[i];
-    de->ipidx = calloc(u, sizeof(*de->ipidx));
-    if (!de->ipidx) {
+    out->iv = calloc(u, sizeof(*out->iv));
+    if (!out->iv) {
         free(pts);
         goto nomem;
     }
-    de->n_ipidx = (uint32_t)u;
+    out->n = (uint32_t)u;
     for (size_t i = 0; i < u; i++)
-        de->ipidx[i].lo = pts[i];
+        out->iv[i].lo = pts[i];
     free(pts);
-    /* count, then fill */
     size_t total = 0;
     for (int pass = 0; pass < 2; pass++) {
         for (size_t e = 0; e < n_ents; e++) {
-            uint32_t lo = 0, hi = de->n_ipidx;
+            uint32_t lo = 0, hi = out->n;
             while (lo + 1 < hi) {
                 uint32_t mid = (lo + hi) / 2;
-                if (de->ipidx[mid].lo <= ents[e].lo)
+                if (out->iv[mid].lo <= ents[e].lo)
                     lo = mid;
                 else
                     hi = mid;
             }
-            for (uint32_t j = lo; j < de->n_ipidx; j++) {
-                if (de->ipidx[j].lo > ents[e].hi || (j > lo && de->ipidx[j].lo == 0))
+            for (uint32_t j = lo; j < out->n; j++) {
+                if (out->iv[j].lo > ents[e].hi || (j > lo && out->iv[j].lo == 0))
                     break;
                 if (pass == 0)
-                    de->ipidx[j].n++;
+                    out->iv[j].n++;
                 else
-                    de->ipidx_rules[de->ipidx[j].first + de->ipidx[j].n++] = ents[e].rule;
+                    out->rules[out->iv[j].first + out->iv[j].n++] = ents[e].rule;
             }
         }
         if (pass == 0) {
-            for (uint32_t j = 0; j < de->n_ipidx; j++) {
-                de->ipidx[j].first = (uint32_t)total;
-                total += de->ipidx[j].n;
-                de->ipidx[j].n = 0;
+            for (uint32_t j = 0; j < out->n; j++) {
+                out->iv[j].first = (uint32_t)total;
+                total += out->iv[j].n;
+                out->iv[j].n = 0;
             }
-            de->ipidx_rules = malloc((total ? total : 1) * sizeof(uint32_t));
-            if (!de->ipidx_rules)
+            out->rules = malloc((total ? total : 1) * sizeof(uint32_t));
+            if (!out->rules)
                 goto nomem;
         }
     }
     free(ents);
-    de->iponly_generic = generic.v;
-    de->n_iponly_generic = generic.n;
     return 0;
 nomem:
     free(ents);
-    free(generic.v);
     return -ENOMEM;
 }
 
@@ -446,6 +470,100 @@ out:
     free(dl);
     free(sl);
     return rc;
+}
+
+#define ASET_ALL 0xffff
+
+static bool addrs_equal(const struct rule_addrs *a, const struct rule_addrs *b)
+{
+    return a->any == b->any && a->n4 == b->n4 && a->n6 == b->n6 &&
+           (a->n4 == 0 || memcmp(a->v4, b->v4, a->n4 * sizeof(*a->v4)) == 0) &&
+           (a->n6 == 0 || memcmp(a->v6, b->v6, a->n6 * sizeof(*a->v6)) == 0);
+}
+
+static int aset_intern(struct detect_engine *de, const struct rule_addrs *a)
+{
+    for (uint32_t i = 0; i < de->n_aset; i++)
+        if (addrs_equal(de->aset[i], a))
+            return (int)i;
+    if (de->n_aset >= ASET_ALL)
+        return -ENOSPC;
+    void *p = realloc(de->aset, (de->n_aset + 1) * sizeof(*de->aset));
+    if (!p)
+        return -ENOMEM;
+    de->aset = p;
+    de->aset[de->n_aset] = a;
+    return (int)de->n_aset++;
+}
+
+static int intern_all(struct detect_engine *de)
+{
+    unsigned n = de->n_rules ? de->n_rules : 1;
+    de->src_set = calloc(n, sizeof(uint16_t));
+    de->dst_set = calloc(n, sizeof(uint16_t));
+    if (!de->src_set || !de->dst_set)
+        return -ENOMEM;
+    for (unsigned i = 0; i < de->n_rules; i++) {
+        int a = aset_intern(de, &de->rules[i].src);
+        int b = a >= 0 ? aset_intern(de, &de->rules[i].dst) : a;
+        if (a == -ENOMEM || b == -ENOMEM)
+            return -ENOMEM;
+        if (a < 0 || b < 0) {
+            /* too many distinct sets: ASET_ALL (always passes), eval_rule checks fully */
+            a = b = ASET_ALL;
+        }
+        de->src_set[i] = (uint16_t)a;
+        de->dst_set[i] = (uint16_t)b;
+    }
+    return 0;
+}
+
+static const struct detect_engine *bucket_sort_de;
+
+static int bucket_cmp(const void *x, const void *y)
+{
+    const struct detect_engine *de = bucket_sort_de;
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    if (de->rank[a] != de->rank[b])
+        return de->rank[a] < de->rank[b] ? -1 : 1;
+    uint32_t ka = (uint32_t)de->src_set[a] << 16 | de->dst_set[a];
+    uint32_t kb = (uint32_t)de->src_set[b] << 16 | de->dst_set[b];
+    if (ka != kb)
+        return ka < kb ? -1 : 1;
+    int ba = !!(de->rules[a].flags & RF_BIDIR), bb = !!(de->rules[b].flags & RF_BIDIR);
+    if (ba != bb)
+        return ba - bb;
+    return a < b ? -1 : a > b;
+}
+
+static int group_buckets(struct detect_engine *de, struct mpm_group *g)
+{
+    if (g->n_nompm == 0)
+        return 0;
+    bucket_sort_de = de; /* build time only, control thread */
+    qsort(g->nompm, g->n_nompm, sizeof(uint32_t), bucket_cmp);
+    bucket_sort_de = NULL;
+    g->buckets = calloc(g->n_nompm, sizeof(*g->buckets));
+    if (!g->buckets)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < g->n_nompm; i++) {
+        uint32_t r = g->nompm[i];
+        struct addr_bucket *b = g->n_buckets ? &g->buckets[g->n_buckets - 1] : NULL;
+        uint8_t bidir = !!(de->rules[r].flags & RF_BIDIR);
+        if (b && b->src == de->src_set[r] && b->dst == de->dst_set[r] && b->bidir == bidir &&
+            b->rank == de->rank[r]) {
+            b->n++;
+            continue;
+        }
+        b = &g->buckets[g->n_buckets++];
+        b->first = i;
+        b->n = 1;
+        b->src = de->src_set[r];
+        b->dst = de->dst_set[r];
+        b->bidir = bidir;
+        b->rank = de->rank[r];
+    }
+    return 0;
 }
 
 static uint8_t flowbit_rank(const struct rule *r)
@@ -720,13 +838,38 @@ struct detect_engine *detect_engine_new_cfg(const struct ruleset *rs,
         if (cfg->cache_dir)
             cache_store(de);
     }
-    if (build_ipidx(de, &ipo) != 0)
-        goto nomem;
+    {
+        struct u32vec gen = {0};
+        if (build_ipidx(de, ipo.v, ipo.n, &de->iponly, &gen) != 0) {
+            free(gen.v);
+            goto nomem;
+        }
+        de->iponly_generic = gen.v;
+        de->n_iponly_generic = gen.n;
+    }
     for (int g = 0; g < G_MAX; g++)
         if (group_index_ports(&de->pkt[g], de->rules, de->rank) != 0)
             goto nomem;
     if (group_index_ports(&de->stream, de->rules, de->rank) != 0 ||
         group_index_ports(&de->tcp_added, de->rules, de->rank) != 0)
+        goto nomem;
+    for (int g = 0; g < G_MAX + 2; g++) {
+        struct mpm_group *mg = g < G_MAX ? &de->pkt[g] : g == G_MAX ? &de->stream : &de->tcp_added;
+        struct u32vec rest = {0};
+        if (build_ipidx(de, mg->nompm, mg->n_nompm, &mg->by_addr, &rest) != 0) {
+            free(rest.v);
+            goto nomem;
+        }
+        free(mg->nompm);
+        mg->nompm = rest.v;
+        mg->n_nompm = rest.n;
+    }
+    if (intern_all(de) != 0)
+        goto nomem;
+    for (int g = 0; g < G_MAX; g++)
+        if (group_buckets(de, &de->pkt[g]) != 0)
+            goto nomem;
+    if (group_buckets(de, &de->stream) != 0 || group_buckets(de, &de->tcp_added) != 0)
         goto nomem;
     /* one prototype scratch big enough for every database; workers clone it */
     hs_database_t **slots[64];
@@ -786,6 +929,9 @@ fail:
 
 static void group_free(struct mpm_group *g)
 {
+    free(g->by_addr.iv);
+    free(g->by_addr.rules);
+    free(g->buckets);
     free(g->by_dp.first);
     free(g->by_dp.rules);
     free(g->by_sp.first);
@@ -806,10 +952,13 @@ void detect_engine_free(struct detect_engine *de)
     for (unsigned a = 0; a < de->n_app; a++)
         group_free(&de->app[a].g);
     free(de->app);
-    free(de->ipidx);
-    free(de->ipidx_rules);
+    free(de->iponly.iv);
+    free(de->iponly.rules);
     free(de->iponly_generic);
     free(de->rank);
+    free(de->aset);
+    free(de->src_set);
+    free(de->dst_set);
     hs_free_scratch(de->proto_scratch);
     free(de);
 }
@@ -832,6 +981,10 @@ struct detect_thread *detect_thread_new(const struct detect_engine *de)
     dt->alerted = calloc(n, sizeof(uint32_t));
     dt->cand = malloc(n * sizeof(uint32_t));
     dt->md = pcre2_match_data_create(32, NULL);
+    dt->aset_gen = calloc(de->n_aset ? de->n_aset : 1, sizeof(uint32_t));
+    dt->aset_memo = calloc(de->n_aset ? de->n_aset : 1, 1);
+    if (!dt->aset_gen || !dt->aset_memo)
+        goto fail;
     dt->sc = stream_ctx_new(&de->cfg.stream);
     dt->sbuf_cap = de->cfg.stream.window + 256 * 1024;
     dt->sbuf = malloc(dt->sbuf_cap);
@@ -862,6 +1015,8 @@ void detect_thread_free(struct detect_thread *dt)
     free(dt->cand);
     free(dt->sbuf);
     free(dt->th);
+    free(dt->aset_gen);
+    free(dt->aset_memo);
     free(dt);
 }
 
@@ -1593,6 +1748,24 @@ static void new_gen(struct detect_thread *dt)
 
 /* Scans buf with group g, then verifies the candidates plus the group's rules without fast
  * pattern. */
+static void ip_index_lookup(struct detect_thread *dt, const struct ip_index *idx);
+
+/* Whether the packet's source (bit 0) / destination (bit 1) is in address set id; computed
+ * once per packet. */
+static uint8_t aset_test(struct detect_thread *dt, uint16_t id)
+{
+    if (id == ASET_ALL)
+        return 3;
+    if (dt->aset_gen[id] != dt->pgen) {
+        const struct rule_addrs *a = dt->de->aset[id];
+        bool v6 = dt->m->ip_version == 6;
+        dt->aset_memo[id] = (uint8_t)(rule_addrs_match(a, dt->m->src, v6) |
+                                      rule_addrs_match(a, dt->m->dst, v6) << 1);
+        dt->aset_gen[id] = dt->pgen;
+    }
+    return dt->aset_memo[id];
+}
+
 static void inspect_group(struct detect_thread *dt, const struct mpm_group *g, uint16_t buffer,
                           const uint8_t *buf, uint32_t len, int64_t base, int64_t min_end,
                           bool on_stream, bool (*want)(const struct rule *, bool), bool arg)
@@ -1609,6 +1782,7 @@ static void inspect_group(struct detect_thread *dt, const struct mpm_group *g, u
         dt->st.payload_bytes += len - from;
         hs_scan(g->db, (const char *)buf + from, len - from, 0, dt->scratch, on_group_match, &s);
     }
+    ip_index_lookup(dt, &g->by_addr);
     if ((dt->m->flags & PKT_HAS_L4) && (dt->m->flags & (PKT_TCP | PKT_UDP))) {
         if (g->by_dp.first)
             for (uint32_t i = g->by_dp.first[dt->m->dport]; i < g->by_dp.first[dt->m->dport + 1]; i++)
@@ -1629,14 +1803,22 @@ static void inspect_group(struct detect_thread *dt, const struct mpm_group *g, u
                 continue;
             eval_rule(dt, r, buffer, buf, len, base, min_end, on_stream);
         }
-        /* rules without fast pattern: pre-sorted by rank, not in cand */
-        uint32_t from = ranks > 1 && rank ? g->rank_end[rank - 1] : 0;
-        uint32_t to = ranks > 1 ? g->rank_end[rank] : g->n_nompm;
-        for (uint32_t i = from; i < to; i++) {
-            const struct rule *r = &de->rules[g->nompm[i]];
-            if (want && !want(r, arg))
+        /* rules without fast pattern: runs sharing address sets, in rank order */
+        for (uint32_t b = 0; b < g->n_buckets; b++) {
+            const struct addr_bucket *bk = &g->buckets[b];
+            if (ranks > 1 && bk->rank != rank)
                 continue;
-            eval_rule(dt, r, buffer, buf, len, base, min_end, on_stream);
+            uint8_t ms = aset_test(dt, bk->src), md = aset_test(dt, bk->dst);
+            bool fwd = (ms & 1) && (md & 2);
+            bool rev = bk->bidir && (ms & 2) && (md & 1);
+            if (!fwd && !rev)
+                continue;
+            for (uint32_t i = bk->first; i < bk->first + bk->n; i++) {
+                const struct rule *r = &de->rules[g->nompm[i]];
+                if (want && !want(r, arg))
+                    continue;
+                eval_rule(dt, r, buffer, buf, len, base, min_end, on_stream);
+            }
         }
     }
 }
@@ -1656,28 +1838,35 @@ static bool want_on_packet(const struct rule *r, bool stream_added)
     return !stream_added;
 }
 
+/* Adds the rules of idx whose indexed address side holds the packet's source or
+ * destination. */
+static void ip_index_lookup(struct detect_thread *dt, const struct ip_index *idx)
+{
+    const struct pkt_meta *m = dt->m;
+    if (m->ip_version != 4 || idx->n == 0)
+        return;
+    for (int side = 0; side < 2; side++) {
+        const uint8_t *a = side ? m->dst : m->src;
+        uint32_t x = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+        uint32_t lo = 0, hi = idx->n;
+        while (lo + 1 < hi) {
+            uint32_t mid = (lo + hi) / 2;
+            if (idx->iv[mid].lo <= x)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        const struct ip_interval *iv = &idx->iv[lo];
+        for (uint32_t k = 0; k < iv->n; k++)
+            add_cand(dt, idx->rules[iv->first + k]);
+    }
+}
+
 static void inspect_iponly(struct detect_thread *dt)
 {
     const struct detect_engine *de = dt->de;
-    const struct pkt_meta *m = dt->m;
     new_gen(dt);
-    if (m->ip_version == 4 && de->n_ipidx) {
-        for (int side = 0; side < 2; side++) {
-            const uint8_t *a = side ? m->dst : m->src;
-            uint32_t x = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
-            uint32_t lo = 0, hi = de->n_ipidx;
-            while (lo + 1 < hi) {
-                uint32_t mid = (lo + hi) / 2;
-                if (de->ipidx[mid].lo <= x)
-                    lo = mid;
-                else
-                    hi = mid;
-            }
-            const struct ip_interval *iv = &de->ipidx[lo];
-            for (uint32_t k = 0; k < iv->n; k++)
-                add_cand(dt, de->ipidx_rules[iv->first + k]);
-        }
-    }
+    ip_index_lookup(dt, &de->iponly);
     for (uint32_t k = 0; k < de->n_iponly_generic; k++)
         add_cand(dt, de->iponly_generic[k]);
     sort_cands(dt);
@@ -1822,6 +2011,10 @@ unsigned detect_packet(struct detect_thread *dt, const struct pkt_meta *m, struc
         memset(dt->alerted, 0, de->n_rules * sizeof(uint32_t));
         dt->agen = 1;
     }
+    if (++dt->pgen == 0) {
+        memset(dt->aset_gen, 0, (de->n_aset ? de->n_aset : 1) * sizeof(uint32_t));
+        dt->pgen = 1;
+    }
     dt->st.packets++;
     if (!m->ip_version)
         return 0;
@@ -1861,6 +2054,10 @@ static void pseudo_packet(struct detect_thread *dt, struct flow *f, enum flow_di
     if (++dt->agen == 0) {
         memset(dt->alerted, 0, dt->de->n_rules * sizeof(uint32_t));
         dt->agen = 1;
+    }
+    if (++dt->pgen == 0) {
+        memset(dt->aset_gen, 0, (dt->de->n_aset ? dt->de->n_aset : 1) * sizeof(uint32_t));
+        dt->pgen = 1;
     }
 }
 
@@ -1909,6 +2106,10 @@ unsigned detect_buffers(struct detect_thread *dt, const struct pkt_meta *m, stru
     if (++dt->agen == 0) {
         memset(dt->alerted, 0, de->n_rules * sizeof(uint32_t));
         dt->agen = 1;
+    }
+    if (++dt->pgen == 0) {
+        memset(dt->aset_gen, 0, (de->n_aset ? de->n_aset : 1) * sizeof(uint32_t));
+        dt->pgen = 1;
     }
     /* rules with one sticky buffer are matched here; a rule needing several lists is
      * verified against each list with the buffer of that id */
