@@ -37,6 +37,7 @@
 #define AF_SEEN 0x80u  /* this stage saw a packet of the flow */
 #define AF_REPLY 0x100u /* ... and one towards the client */
 #define AF_CPKTS_SHIFT 9 /* bits 9..11: client packets seen, saturating at 7 */
+#define AF_SENT 0x1000u /* bit 12: a packet towards the server seen */
 
 enum pa_kind { PA_FLAGS = 0, PA_FRAG, PA_TTL, PA_CSUM, PA_MAX };
 static const char *const pa_names[PA_MAX] = {"bad_tcp_flags", "frag_overlap", "ttl_change",
@@ -840,9 +841,31 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
     s->pkts++;
     s->bytes += wl;
 
+    uint32_t af = f ? f->anomaly_flags : 0;
+    /* The flow's own counters may already include later packets of the same burst (the engine
+     * updates the flow table a burst at a time), so the packet's place in its flow comes from
+     * marks this stage keeps in anomaly_flags, set in packet order. */
+    bool first = f != NULL && dir == FLOW_TO_SERVER && !(af & AF_SEEN);
+    bool first_reply = f != NULL && dir == FLOW_TO_CLIENT && !(af & AF_REPLY);
+    /* the first packet of each direction of a flow: the destination's distinct-source sketch
+     * and source histogram count flows opened towards it (spoofed floods open one per packet),
+     * not every packet of a bulk transfer */
+    bool opens = f == NULL || first_reply || (dir == FLOW_TO_SERVER && !(af & AF_SENT));
+    if (f != NULL) {
+        af |= AF_SEEN;
+        if (dir == FLOW_TO_CLIENT) {
+            af |= AF_REPLY;
+        } else {
+            af |= AF_SENT;
+            if (((af >> AF_CPKTS_SHIFT) & 7u) < 7u)
+                af += 1u << AF_CPKTS_SHIFT; /* client packets, saturating at 7 */
+        }
+    }
+    unsigned cpkts = (af >> AF_CPKTS_SHIFT) & 7u;
+
     uint8_t src16[16] = {0};
     memcpy(src16, m->src, v6 ? 16 : 4);
-    uint64_t hsrc = sketch_hash(src16, 16, 9);
+    uint64_t hsrc = opens ? sketch_hash(src16, 16, 9) : 0;
     /* bulk transfers send run after run of packets to one destination: a one-entry cache of
      * the last lookup (valid while the window's shard and generation are the same) */
     struct akey dk;
@@ -861,9 +884,13 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
     if (d != NULL) {
         d->pkts++;
         d->bytes += wl;
-        sketch_hll_add(d->src_hll, HLL_P, hsrc);
-        d->hist[hsrc & 15]++;
+        /* top sources by packets (who floods); distinct sources and their entropy by flows
+         * opened (every source opens a flow, so the distinct count is the same) */
         topk_add(d->top, &d->top_n, TOPK, src16);
+        if (opens) {
+            sketch_hll_add(d->src_hll, HLL_P, hsrc);
+            d->hist[hsrc & 15]++;
+        }
     } else {
         /* table full: heavy destinations are still found (space-saving) and counted (CMS) */
         uint8_t dst16[16] = {0};
@@ -885,20 +912,6 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
     /* multicast and broadcast are local services, never an outside peer (mDNS, SSDP, DHCP) */
     bool dst_group = v6 ? m->dst[0] == 0xff
                         : (m->dst[0] & 0xf0) == 0xe0 || (m->dst[0] == 255 && m->dst[3] == 255);
-    uint32_t af = f ? f->anomaly_flags : 0;
-    /* The flow's own counters may already include later packets of the same burst (the engine
-     * updates the flow table a burst at a time), so the packet's place in its flow comes from
-     * marks this stage keeps in anomaly_flags, set in packet order. */
-    bool first = f != NULL && dir == FLOW_TO_SERVER && !(af & AF_SEEN);
-    bool first_reply = f != NULL && dir == FLOW_TO_CLIENT && !(af & AF_REPLY);
-    if (f != NULL) {
-        af |= AF_SEEN;
-        if (dir == FLOW_TO_CLIENT)
-            af |= AF_REPLY;
-        else if (((af >> AF_CPKTS_SHIFT) & 7u) < 7u)
-            af += 1u << AF_CPKTS_SHIFT; /* client packets, saturating at 7 */
-    }
-    unsigned cpkts = (af >> AF_CPKTS_SHIFT) & 7u;
 
     if (m->reason == DEC_TCP_BAD_FLAGS)
         pa_add(s, PA_FLAGS, m);
@@ -977,7 +990,7 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
             if (d != NULL) {
                 d->refl++;
                 d->refl_bytes += wl;
-                sketch_hll_add(d->refl_hll, HLL_P, hsrc);
+                sketch_hll_add(d->refl_hll, HLL_P, hsrc ? hsrc : sketch_hash(src16, 16, 9));
             }
         } else {
             if (d != NULL) {
