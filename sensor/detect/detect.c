@@ -459,7 +459,8 @@ static int group_index_ports(struct mpm_group *g, const struct rule *rules, cons
                 tmp[o++] = g->nompm[i];
         g->rank_end[k] = o;
     }
-    memcpy(g->nompm, tmp, nr * sizeof(uint32_t));
+    if (nr)
+        memcpy(g->nompm, tmp, nr * sizeof(uint32_t));
     free(tmp);
     rc = 0;
     if (nd && (rc = port_index_build(&g->by_dp, rules, dl, nd, true)) != 0)
@@ -1986,7 +1987,8 @@ static void on_chunk(void *ctx, struct flow *f, enum flow_dir dir, const struct 
                       true, NULL, false);
         return;
     }
-    memcpy(dt->sbuf, ch->prev + ch->prev_len - prev, prev);
+    if (prev)
+        memcpy(dt->sbuf, ch->prev + ch->prev_len - prev, prev);
     memcpy(dt->sbuf + prev, ch->data, ch->len);
     dt->sbuf_len = prev + ch->len;
     dt->sbuf_prev = prev;
