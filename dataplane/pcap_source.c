@@ -6,6 +6,7 @@
  * message naming the file instead of libpcap's generic "unknown file format".
  */
 #include <errno.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
@@ -229,6 +230,13 @@ struct dp_pcap *dp_pcap_open_live(const char *iface, const char *bpf, char *err,
     }
     if (src_check_link(s, err, errlen) < 0)
         goto out_close;
+    /* libpcap's blocking read on Linux keeps polling past its timeout until a packet comes, so
+     * a quiet link would never let the reader see a stop request: read non-blocking and wait
+     * in our own poll with a timeout instead */
+    if (pcap_setnonblock(s->p, 1, ebuf) < 0 || pcap_get_selectable_fd(s->p) < 0) {
+        snprintf(err, errlen, "%s: cannot set non-blocking capture: %s", iface, ebuf);
+        goto out_close;
+    }
     return s;
 
 out_close:
@@ -264,8 +272,12 @@ int dp_pcap_next(struct dp_pcap *s, struct dp_packet *pkt)
             s->cut++;
         return 1;
     }
-    if (rc == 0)
-        return 0; /* live timeout */
+    if (rc == 0) {
+        /* live, nothing waiting: sleep until traffic or 100 ms, then let the caller look */
+        struct pollfd pfd = {.fd = pcap_get_selectable_fd(s->p), .events = POLLIN};
+        poll(&pfd, 1, 100);
+        return 0;
+    }
     if (rc == PCAP_ERROR_BREAK) {
         if (s->live)
             s->stopped = true;
