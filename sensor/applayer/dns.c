@@ -282,7 +282,9 @@ void dns_tcp(struct applayer_ctx *ctx, struct flow *f, struct dns_state *s, enum
         if (d->buf->len == d->need) {
             hand_msg(ctx, f, dir, d->buf->data, d->need, s->next_id++);
             d->lenhave = 0;
-            d->buf->len = 0;
+            /* idle connections hold no buffer between messages */
+            al_buf_put(ctx, d->buf);
+            d->buf = NULL;
         }
     }
 }

@@ -574,9 +574,21 @@ void tls_parse(struct applayer_ctx *ctx, struct flow *f, struct tls_state *s, en
             }
         }
     }
-    if (d->encrypted || d->stop) {
-        al_buf_put(ctx, d->hs);
-        d->hs = NULL;
+    for (int k = 0; k < 2; k++) {
+        /* a direction made encrypted by the other one's message (TLS 1.3) releases here too */
+        struct tls_dir *x = &s->dir[k];
+        if (x->encrypted || x->stop) {
+            al_buf_put(ctx, x->hs);
+            x->hs = NULL;
+        }
+    }
+    /* handshake over both ways, inspected and logged: nothing will read the fields again, so
+     * a long-lived session does not hold a buffer */
+    struct tls_dir *c = &s->dir[0], *sv = &s->dir[1];
+    if (s->info && s->reported[1] && s->logged && (c->encrypted || c->stop) &&
+        (sv->encrypted || sv->stop)) {
+        al_buf_put(ctx, s->info);
+        s->info = NULL;
     }
 }
 

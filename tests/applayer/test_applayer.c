@@ -803,6 +803,7 @@ static void test_dns_tcp(void **state)
     feed(fx, FLOW_TO_CLIENT, two, 2 * (n + 2), 3);
     assert_int_equal(fx->f.app_proto, APP_PROTO_DNS);
     assert_int_equal(fx->rc.n, 2);
+    assert_int_equal(applayer_get_stats(fx->ctx)->buffers_in_use, 0); /* idle: none held */
     /* responses carry the question but dns.query inspects queries only */
     assert_false(fx->rc.r[1].has[APP_BUF_DNS_QUERY]);
     assert_int_equal(fx->rc.r[1].dns.n_queries, 2);
@@ -989,6 +990,8 @@ static void test_tls_server(void **state)
     assert_non_null(r);
     assert_int_equal(r->ints[APP_INT_TLS_VERSION], 0x0304);
     assert_false(r->has[APP_BUF_TLS_CERT_SUBJECT]);
+    /* handshake over, inspected and logged: the session holds no buffer any more */
+    assert_int_equal(applayer_get_stats(fx->ctx)->buffers_in_use, 0);
     fixture_free(fx);
 }
 
