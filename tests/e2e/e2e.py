@@ -6,6 +6,7 @@ usage: e2e.py TRIPLINE_BINARY TEST [ARGS]
                  (expected_flows.txt, exceptions in flow_exceptions.txt); every eve.json line is JSON
   determinism [GLOB]  sorted flow, alert and anomaly records identical with 1, 2 and 4 workers
   badinput       bad captures: one clear message naming the file, exit status
+  noloss         tiny event rings: no flow or anomaly event lost, no packet lost in replay
   cli            --help, --version, exit codes, config errors with key and line, --dump-config round trip
 Environment: TRIPLINE_SHARED_DATA (default ../shared/data beside the source root).
 Exit 77 (skip) when the shared captures are not there.
@@ -246,12 +247,33 @@ def test_cli(binary):
         raise AssertionError("\n".join(failures))
 
 
+def test_noloss(binary):
+    """Tiny event rings force ring-full, overflow and waiting: every event must still arrive."""
+    pcaps = shared_pcaps()
+    with tempfile.TemporaryDirectory() as tmp:
+        for w in (1, 3):
+            ev = replay(binary, os.path.join(pcaps, "throughput_mix.pcap"), w, tmp,
+                        ["--set", "pipeline.event-ring=64", "--set", "pipeline.event-overflow=128"])
+            st = [e for e in ev if e.get("event_type") == "stats"][-1]["stats"]
+            flows = sum(1 for e in ev if e.get("event_type") == "flow")
+            anomalies = sum(1 for e in ev if e.get("event_type") == "anomaly")
+            p = st["pipeline"]
+            print(f"{w} workers: flows {flows}/{st['flow']['total']}, anomalies {anomalies}/"
+                  f"{st['decoder']['invalid']}, ring full {p['event_ring_full']}, waits {p['event_waits']}")
+            if flows != st["flow"]["total"] or anomalies != st["decoder"]["invalid"]:
+                raise AssertionError(f"{w} workers: events lost")
+            if p["event_ring_full"] == 0:
+                raise AssertionError("the event ring never filled: the test did not test anything")
+            if st["capture"]["kernel_packets"] != st["decoder"]["pkts"] or p["dispatch_drops"]:
+                raise AssertionError("packets lost between reader and workers in replay")
+
+
 def main():
     binary, test = sys.argv[1], sys.argv[2]
     args = sys.argv[3:]
     try:
         {"flows": test_flows, "determinism": test_determinism, "badinput": test_badinput,
-         "cli": test_cli}[test](binary, *args)
+         "cli": test_cli, "noloss": test_noloss}[test](binary, *args)
     except AssertionError as e:
         print(f"FAIL: {e}")
         return 1
