@@ -110,6 +110,8 @@ struct detect_thread {
     const struct detect_engine *de;
     hs_scratch_t *scratch;
     pcre2_match_data *md;
+    pcre2_match_context *mctx; /* Suricata's default limits: a hostile pattern/payload pair
+                                  cannot stall the worker */
     struct stream_ctx *sc;
     stream_deliver_fn hook;
     void *hook_ctx;
@@ -982,6 +984,11 @@ struct detect_thread *detect_thread_new(const struct detect_engine *de)
     dt->alerted = calloc(n, sizeof(uint32_t));
     dt->cand = malloc(n * sizeof(uint32_t));
     dt->md = pcre2_match_data_create(32, NULL);
+    dt->mctx = pcre2_match_context_create(NULL);
+    if (!dt->mctx)
+        goto fail;
+    pcre2_set_match_limit(dt->mctx, 3500);
+    pcre2_set_depth_limit(dt->mctx, 1500);
     dt->aset_gen = calloc(de->n_aset ? de->n_aset : 1, sizeof(uint32_t));
     dt->aset_memo = calloc(de->n_aset ? de->n_aset : 1, 1);
     if (!dt->aset_gen || !dt->aset_memo)
@@ -1010,6 +1017,7 @@ void detect_thread_free(struct detect_thread *dt)
         return;
     hs_free_scratch(dt->scratch);
     pcre2_match_data_free(dt->md);
+    pcre2_match_context_free(dt->mctx);
     stream_ctx_free(dt->sc);
     free(dt->seen);
     free(dt->alerted);
@@ -1219,7 +1227,7 @@ static bool match_items(struct mctx *c, const struct rule_list *l, unsigned i, i
         size_t slen = (size_t)(c->len - from);
         size_t so = 0;
         for (;;) {
-            int rc = pcre2_match(pc->re, subj, slen, so, 0, dt->md, NULL);
+            int rc = pcre2_match(pc->re, subj, slen, so, 0, dt->md, dt->mctx);
             if (rc < 0) {
                 if (pc->flags & PF_NEGATED)
                     return match_items(c, l, i + 1, prev_end, reach);
