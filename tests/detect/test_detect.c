@@ -12,6 +12,7 @@
 
 #include "detect.h"
 #include "rules.h"
+#include "rules_core.h"
 
 #define MAX_EV 256
 
@@ -520,6 +521,78 @@ static void test_iponly_and_cache(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static int hook_buffer(void *ctx, const char *kw)
+{
+    (void)ctx;
+    if (!strcmp(kw, "http.uri") || !strcmp(kw, "http_uri"))
+        return 1;
+    if (!strcmp(kw, "http.host"))
+        return 2;
+    return 0;
+}
+
+static int hook_proto(void *ctx, const char *name)
+{
+    (void)ctx;
+    return !strcmp(name, "http") ? 1 : 0;
+}
+
+static void test_sticky_buffers(void **state)
+{
+    (void)state;
+    struct rules_load_config lc;
+    rules_load_config_default(&lc);
+    lc.applayer.sticky_buffer = hook_buffer;
+    lc.applayer.app_proto = hook_proto;
+    char err[256];
+    struct rules_report *rep = rules_report_new();
+    struct ruleset *rs = ruleset_load_string(
+        &lc,
+        "alert http any any -> any any (http.uri; content:\"/admin\"; startswith; http.host; "
+        "content:\"example\"; sid:1;)\n"
+        "alert tcp any any -> any any (content:\"/admin\"; http_uri; pcre:\"/login/U\"; sid:2;)\n"
+        "alert http any any -> any any (http.uri; content:\"/other\"; sid:3;)\n",
+        "t", rep, err, sizeof(err));
+    assert_non_null(rs);
+    assert_int_equal(rules_report_failed(rep), 0);
+    rules_report_free(rep);
+    struct detect_config dc;
+    small_config(&dc);
+    struct detect_engine *de = detect_engine_new_cfg(rs, &dc, err, sizeof(err));
+    assert_non_null(de);
+    struct detect_thread *dt = detect_thread_new(de);
+    struct sink sink = {.n = 0};
+    struct flow f;
+    memset(&f, 0, sizeof(f));
+    f.app_proto = 1;
+    f.flow_id = 5;
+    struct pkt_meta m = udp_pkt("", 0, 80);
+    m.flags = PKT_IPV4 | PKT_TCP | PKT_HAS_L4;
+    m.proto = 6;
+    const char *uri = "/admin/login.php", *host = "www.example.com";
+    struct detect_buffer bufs[2] = {
+        {RULE_BUF_APP_BASE + 1, (const uint8_t *)uri, (uint32_t)strlen(uri)},
+        {RULE_BUF_APP_BASE + 2, (const uint8_t *)host, (uint32_t)strlen(host)},
+    };
+    assert_int_equal(detect_buffers(dt, &m, &f, FLOW_TO_SERVER, bufs, 2, 3, sink_emit, &sink), 2);
+    assert_int_equal(alerts_for(&sink, 1), 1);
+    assert_int_equal(alerts_for(&sink, 2), 1);
+    assert_int_equal(alerts_for(&sink, 3), 0);
+    assert_int_equal(sink.ev[0].u.alert.tx_id, 3);
+    /* without the host buffer sid 1 cannot match */
+    sink.n = 0;
+    assert_int_equal(detect_buffers(dt, &m, &f, FLOW_TO_SERVER, bufs, 1, 4, sink_emit, &sink), 1);
+    assert_int_equal(alerts_for(&sink, 2), 1);
+    /* the packet payload path does not see sticky-buffer rules */
+    sink.n = 0;
+    struct pkt_meta p = udp_pkt(uri, (uint32_t)strlen(uri), 80);
+    detect_packet(dt, &p, NULL, FLOW_TO_SERVER, sink_emit, &sink);
+    assert_int_equal(sink.n, 0);
+    detect_thread_free(dt);
+    detect_engine_free(de);
+    ruleset_free(rs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -532,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_tcp_midstream),
         cmocka_unit_test(test_flowbits_threshold_pass_order),
         cmocka_unit_test(test_iponly_and_cache),
+        cmocka_unit_test(test_sticky_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
