@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "capture_opts.h"
 #include "engine.h"
 #include "tripline_config.h"
 
@@ -62,8 +63,10 @@ static void usage(FILE *out)
         "Exit status: 0 success (also after SIGINT/SIGTERM, which stop capture, drain and flush),\n"
         "1 runtime error (nothing could be read, interface or output cannot be opened),\n"
         "2 usage or configuration error.\n");
+    fputs(capture_opts_usage(), out);
 }
 
+enum { OPT_CAPTURE_BASE = 2000 }; /* capture_opts take 2000.. */
 enum { OPT_WORKERS = 1000, OPT_CPUS, OPT_SPEED, OPT_RUNMODE, OPT_SET, OPT_TEST_RULES, OPT_DUMP };
 
 int main(int argc, char **argv)
@@ -81,6 +84,15 @@ int main(int argc, char **argv)
         {"pcap", required_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
+    /* the table above plus the capture options of capture_opts.c (dataplanes) */
+    struct option all_opts[sizeof(opts) / sizeof(opts[0]) + 8];
+    unsigned n_opts = sizeof(opts) / sizeof(opts[0]) - 1;
+    memcpy(all_opts, opts, sizeof(opts));
+    n_opts += capture_opts_getopt(&all_opts[n_opts], OPT_CAPTURE_BASE);
+    memset(&all_opts[n_opts], 0, sizeof(all_opts[0]));
+    struct capture_opts capo;
+    struct capture *cap = NULL;
+    capture_opts_init(&capo);
     char **files = calloc((size_t)argc + 1, sizeof(char *));
     char **sets = calloc((size_t)argc + 1, sizeof(char *)); /* in order: --set and options */
     char **rules = calloc((size_t)argc + 1, sizeof(char *));
@@ -105,7 +117,7 @@ int main(int argc, char **argv)
         sets[n_sets++] = bufs[n_bufs++];                                                           \
     } while (0)
 
-    while ((c = getopt_long(argc, argv, "r:S:c:l:i:k:hV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:S:c:l:i:k:hV", all_opts, NULL)) != -1) {
         switch (c) {
         case 'r': files[n_files++] = optarg; break;
         case 'S': rules[n_rules++] = optarg; break;
@@ -128,7 +140,16 @@ int main(int argc, char **argv)
         case OPT_DUMP: dump = true; break;
         case 'h': usage(stdout); rc = EXIT_OK; goto out;
         case 'V': printf("tripline %s\n", TRIPLINE_VERSION); rc = EXIT_OK; goto out;
-        default: goto usage_err;
+        default: {
+            int r = capture_opts_handle(&capo, c, OPT_CAPTURE_BASE, optarg, err, sizeof(err));
+            if (r < 0) {
+                fprintf(stderr, "tripline: %s\n", err);
+                goto out;
+            }
+            if (r == 0)
+                goto usage_err;
+            break;
+        }
         }
     }
     if (optind < argc) {
@@ -193,7 +214,12 @@ int main(int argc, char **argv)
     }
     if (!iface && cfg.interface[0] && n_files == 0)
         iface = cfg.interface;
-    if ((n_files == 0) == (iface == NULL)) {
+    int crc = capture_prepare(&capo, &cfg, iface, n_files, &cap);
+    if (crc >= 0) {
+        rc = crc;
+        goto out;
+    }
+    if (!cap && (n_files == 0) == (iface == NULL)) {
         fprintf(stderr, "tripline: give either -r FILE (one or more) or -i IFACE\n");
         goto usage_err;
     }
@@ -212,12 +238,15 @@ int main(int argc, char **argv)
         rc = (strstr(err, "key '") != NULL) ? EXIT_USAGE : EXIT_RUNTIME;
         goto out;
     }
-    if (n_files) {
+    if (cap) {
+        rc = sensor_run_queues(s, capture_source(cap)) == 0 ? EXIT_OK : EXIT_RUNTIME;
+    } else if (n_files) {
         rc = sensor_run_files(s, files, n_files) == 0 ? EXIT_OK : EXIT_RUNTIME;
     } else {
         rc = sensor_run_live(s, iface) == 0 ? EXIT_OK : EXIT_RUNTIME;
     }
     sensor_print_summary(s, stderr);
+    capture_print_summary(cap, stderr);
     goto out;
 
 usage_err:
@@ -225,6 +254,7 @@ usage_err:
     rc = EXIT_USAGE;
 out:
     sensor_free(s);
+    capture_close(cap); /* after the workers: they held views into its buffers */
     config_release(&cfg);
     free(files);
     free(sets);

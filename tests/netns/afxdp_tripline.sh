@@ -78,7 +78,7 @@ for cap in "$DATA/pcaps/ndpi/WebattackSQLinj.pcap" "$DATA/pcaps/ndpi/http_ipv6.p
         sleep 0.1
     done
     sleep 0.5 # the workers are started after the sockets
-    ip netns exec "$NSB" tcpreplay -i vB --pps=2000 "$TMP/$n.pcap" >"$TMP/$n-replay.log" 2>&1 || fail "$n: tcpreplay"
+    ip netns exec "$NSB" tcpreplay -i vB --pps=1000 "$TMP/$n.pcap" >"$TMP/$n-replay.log" 2>&1 || fail "$n: tcpreplay"
     sent=$(sed -n 's/.*Successful packets: *\([0-9]*\).*/\1/p' "$TMP/$n-replay.log")
     # stop once the workers have decoded every frame sent (the stats events say; 30 s at most)
     for _ in $(seq 1 300); do
