@@ -121,7 +121,7 @@ struct sensor {
     uint64_t clock_ns;
     uint64_t window_ns; /* clock pushes to every worker at these boundaries of packet time */
     uint64_t bytes_total, bytes_done; /* progress over all files */
-    struct timespec t0, t1;
+    struct timespec t0, t1, tw; /* start, output done, workers done */
     bool ran;
     /* workers mode */
     const struct pkt_source *qsrc;
@@ -1006,6 +1006,7 @@ static void pipeline_join(struct sensor *s)
             s->w[i]->started = false;
         }
     }
+    clock_gettime(CLOCK_MONOTONIC, &s->tw);
     anomaly_final(s);
     output_stop(s);
 }
@@ -1245,6 +1246,8 @@ void sensor_get_totals(struct sensor *s, struct sensor_totals *t)
         clock_gettime(CLOCK_MONOTONIC, &now);
     else
         now = s->t1;
+    if (s->tw.tv_sec)
+        t->processing_s = (double)(s->tw.tv_sec - s->t0.tv_sec) + (double)(s->tw.tv_nsec - s->t0.tv_nsec) / 1e9;
     t->elapsed_s = s->ran ? (double)(now.tv_sec - s->t0.tv_sec) + (double)(now.tv_nsec - s->t0.tv_nsec) / 1e9 : 0;
 }
 

@@ -86,7 +86,8 @@ struct sensor_totals {
     uint64_t snaplen_cut;      /* packets cut by the capture's snaplen */
     uint64_t read_errors;      /* files with a bad record (truncated ...) */
     uint64_t output_errors;    /* events that could not be formatted/written */
-    double elapsed_s;
+    double elapsed_s;          /* start to end of output (whole run) */
+    double processing_s;       /* start until the last worker finished (0 while running) */
 };
 
 /* Builds the sensor from a finalized configuration: workers (count from cfg->workers, 0 = all
