@@ -18,6 +18,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 "$BIN" --help 2>&1 | grep -q -- "--capture" || skip "this tripline has no --capture option wired yet"
 command -v python3 >/dev/null || skip "python3 is not installed"
 
+RULES=$(dirname "$0")/test_dpdk_e2e.rules
 EAL="--no-huge --no-pci -m 256 --no-shconf --file-prefix tl_e2e_$$ -l 0 --log-level=*:error"
 events() { # eve.json -> sorted flow and alert events, one canonical JSON per line
     python3 -c '
@@ -33,7 +34,7 @@ print("\n".join(out))' "$1"
 run() { # name, tripline args...
     local name=$1; shift
     mkdir -p "$TMP/$name"
-    "$BIN" -l "$TMP/$name" --set memory.flows=65536 "$@" >"$TMP/$name.log" 2>&1 || { cat "$TMP/$name.log"; fail "$name: tripline exited $?"; }
+    "$BIN" -l "$TMP/$name" --set memory.flows=65536 -S "$RULES" "$@" >"$TMP/$name.log" 2>&1 || { cat "$TMP/$name.log"; fail "$name: tripline exited $?"; }
     events "$TMP/$name/eve.json" >"$TMP/$name.events"
 }
 same() { # reference, candidate
@@ -60,7 +61,7 @@ for cap in "$DATA/pcaps/ndpi/1kxun.pcap" "$DATA/pcaps/ndpi/http_ipv6.pcap" \
         "$EAL --vdev=net_pcap0,rx_pcap=$TMP/$n-a.pcap,rx_pcap=$TMP/$n-b.pcap"
     same "$n-r" "$n-2queues"
     grep -q "2 workers" "$TMP/$n-2queues.log" || fail "$n: two queues did not run two workers"
-    echo "$n: $(wc -l <"$TMP/$n-r.events") flow/alert events, identical over 1 port, 2 ports, 2 queues"
+    echo "$n: $(grep -c '"flow"' "$TMP/$n-r.events") flow and $(grep -c '"alert"' "$TMP/$n-r.events") alert events, identical over 1 port, 2 ports, 2 queues"
 done
 
 # Bad configuration: a clear error naming the setting, exit status 2.

@@ -59,8 +59,7 @@ out.sort()
 print("\n".join(out))' "$1"
 }
 COMMON=(--set memory.flows=65536 --set stats.interval=1)
-RULES=()
-[ -n "${TRIPLINE_TEST_RULES:-}" ] && RULES=(-S "$TRIPLINE_TEST_RULES")
+RULES=(-S "$(dirname "$0")/../dataplane/test_dpdk_e2e.rules")
 
 for cap in "$DATA/pcaps/ndpi/WebattackSQLinj.pcap" "$DATA/pcaps/ndpi/http_ipv6.pcap" \
            "$DATA/pcaps/ndpi/synscan.pcap"; do
@@ -72,12 +71,13 @@ for cap in "$DATA/pcaps/ndpi/WebattackSQLinj.pcap" "$DATA/pcaps/ndpi/http_ipv6.p
     ip netns exec "$NSA" "$BIN" -l "$TMP/$n-x" "${COMMON[@]}" "${RULES[@]}" --capture afxdp -i vA \
         >"$TMP/$n-x.log" 2>&1 &
     TL_PID=$!
-    for _ in $(seq 1 100); do
-        grep -q "AF_XDP socket" "$TMP/$n-x.log" 2>/dev/null && break
+    # Replay once the workers run (their first stats event is out): the sockets exist before
+    # the rules are compiled, and a ring filling meanwhile would drop frames.
+    for _ in $(seq 1 300); do
+        grep -q '"event_type":"stats"' "$TMP/$n-x/eve.json" 2>/dev/null && break
         kill -0 "$TL_PID" 2>/dev/null || { cat "$TMP/$n-x.log"; TL_PID=; fail "$n: tripline exited at start"; }
         sleep 0.1
     done
-    sleep 0.5 # the workers are started after the sockets
     ip netns exec "$NSB" tcpreplay -i vB --pps=1000 "$TMP/$n.pcap" >"$TMP/$n-replay.log" 2>&1 || fail "$n: tcpreplay"
     sent=$(sed -n 's/.*Successful packets: *\([0-9]*\).*/\1/p' "$TMP/$n-replay.log")
     # stop once the workers have decoded every frame sent (the stats events say; 30 s at most)
