@@ -776,8 +776,8 @@ struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, c
     anomaly_config_default(&s->acfg);
     if (anomaly_config_parse(&s->acfg, cfg, config_get(cfg->root, "anomaly"), err, errlen) < 0)
         goto fail;
-    if (s->acfg.max_workers < s->nw)
-        s->acfg.max_workers = s->nw;
+    /* the stage sizes its per-worker state by max_workers: exactly the workers we run */
+    s->acfg.max_workers = s->nw;
     if (s->acfg.enabled) {
         if (anomaly_config_validate(&s->acfg, err, errlen) < 0)
             goto fail;
