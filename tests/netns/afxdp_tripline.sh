@@ -97,4 +97,21 @@ for cap in "$DATA/pcaps/ndpi/WebattackSQLinj.pcap" "$DATA/pcaps/ndpi/http_ipv6.p
     ip -n "$NSA" link show vA | grep -q "prog/xdp" && fail "$n: XDP program left attached"
     echo "$n: $sent frames, $(grep -c flow "$TMP/$n-r.sum") flows and $(grep -c alert "$TMP/$n-r.sum") alerts as with -r"
 done
+# SIGKILL leaves the program attached: the next start refuses (exit 1, says how to detach),
+# `tripline --xdp-detach -i vA` frees the interface.
+mkdir -p "$TMP/kill"
+ip netns exec "$NSA" "$BIN" -l "$TMP/kill" "${COMMON[@]}" --capture afxdp -i vA >"$TMP/kill.log" 2>&1 &
+TL_PID=$!
+for _ in $(seq 1 300); do
+    grep -q '"event_type":"stats"' "$TMP/kill/eve.json" 2>/dev/null && break
+    sleep 0.1
+done
+kill -KILL "$TL_PID"; wait "$TL_PID" 2>/dev/null; TL_PID=
+ip -n "$NSA" link show vA | grep -q "prog/xdp" || fail "no program left after SIGKILL (expected one)"
+ip netns exec "$NSA" "$BIN" -l "$TMP/kill" --capture afxdp -i vA >"$TMP/busy.log" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q -- "--xdp-detach -i vA" "$TMP/busy.log" || { cat "$TMP/busy.log"; fail "busy start: exit $rc"; }
+ip netns exec "$NSA" "$BIN" --xdp-detach -i vA >"$TMP/detach.log" 2>&1 || { cat "$TMP/detach.log"; fail "--xdp-detach failed"; }
+ip -n "$NSA" link show vA | grep -q "prog/xdp" && fail "program still attached after --xdp-detach"
+echo "killed sensor: busy start refused, --xdp-detach freed vA"
 echo PASS
