@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "anomaly.h"
+#include "applayer.h"
+#include "applayer_eve.h"
 #include "decode.h"
 #include "detect.h"
 #include "engine.h"
@@ -60,6 +62,8 @@ struct worker {
     struct flow_table *ft;
     struct anomaly_worker *an;
     struct detect_thread *dt; /* NULL when no rules are loaded */
+    struct applayer_ctx *al;  /* app-layer parsers (with rules only: they feed sticky buffers) */
+    struct applayer_pending *pending; /* transactions completed during the current packet */
     struct spsc_ring *in;  /* batches, reader -> worker */
     struct spsc_ring *ret; /* emptied batches, worker -> reader */
     struct spsc_ring *ev;  /* events, worker -> output thread */
@@ -224,11 +228,65 @@ static bool worker_emit(void *ctx, const struct event *ev)
     return true;
 }
 
+/* A transaction completed inside detect_packet() (through the stream hook): only remember it;
+ * its buffers are matched once the packet's own matching returned (see applayer.h). */
+static void worker_on_tx(void *ctx, struct flow *f, const struct applayer_tx *tx, enum flow_dir dir)
+{
+    struct worker *w = ctx;
+    applayer_pending_add(w->pending, f, tx, dir);
+}
+
+/* Packet metadata standing for a flow's direction, for transactions matched without a packet of
+ * that direction at hand (the other direction's packet, or the flow's end). */
+static void pseudo_meta(struct pkt_meta *pm, const struct flow *f, enum flow_dir d)
+{
+    memset(pm, 0, sizeof(*pm));
+    pm->ts_ns = f->last_ns;
+    pm->ip_version = f->key.ip_version;
+    pm->proto = f->key.proto;
+    pm->flags = PKT_HAS_L4 | (f->key.ip_version == 6 ? PKT_IPV6 : PKT_IPV4) |
+                (f->key.proto == 6 ? PKT_TCP : f->key.proto == 17 ? PKT_UDP : 0);
+    int cs = f->client_side & 1;
+    int sd = d == FLOW_TO_SERVER ? cs : !cs;
+    memcpy(pm->src, f->key.addr[sd], 16);
+    memcpy(pm->dst, f->key.addr[!sd], 16);
+    pm->sport = f->key.port[sd];
+    pm->dport = f->key.port[!sd];
+}
+
+/* Matches the sticky buffers of the transactions completed while handling packet m (or at the
+ * end of a flow: m NULL). */
+static void worker_run_pending(struct worker *w, const struct pkt_meta *m, enum flow_dir mdir)
+{
+    unsigned n = applayer_pending_count(w->pending);
+    for (unsigned i = 0; i < n; i++) {
+        struct flow *f;
+        enum flow_dir dir;
+        uint64_t tx_id;
+        const struct applayer_buf_ref *bufs;
+        unsigned nb;
+        applayer_pending_get(w->pending, i, &f, &dir, &tx_id, &bufs, &nb);
+        struct pkt_meta pm;
+        const struct pkt_meta *use = m;
+        if (!m || mdir != dir) {
+            pseudo_meta(&pm, f, dir);
+            use = &pm;
+        }
+        /* struct applayer_buf_ref has struct detect_buffer's layout (applayer.h) */
+        detect_buffers(w->dt, use, f, dir, (const struct detect_buffer *)bufs, nb, tx_id, worker_emit, w);
+    }
+    applayer_pending_clear(w->pending);
+}
+
 static void worker_flow_end(void *ctx, struct flow *f)
 {
     struct worker *w = ctx;
     if (w->dt)
         detect_flow_end(w->dt, f, worker_emit, w); /* flushes the stream tails through matching */
+    if (w->al) {
+        applayer_flow_end(w->al, f);
+        worker_run_pending(w, NULL, FLOW_TO_SERVER);
+    }
     if (w->an)
         anomaly_flow_end(w->an, f);
     struct event ev;
@@ -338,8 +396,12 @@ static void worker_process(struct worker *w, const struct dp_packet *pkts, unsig
                 struct flow *f = w->flows[j];
                 enum flow_dir d = w->dirs[j];
                 j++;
+                if (w->al && f && (m->flags & PKT_UDP) && m->payload_len)
+                    applayer_udp_data(w->al, f, d, m->payload, m->payload_len, m->ts_ns);
                 if (w->dt)
                     detect_packet(w->dt, m, f, d, worker_emit, w);
+                if (w->al && applayer_pending_count(w->pending))
+                    worker_run_pending(w, m, d);
                 if (w->an)
                     anomaly_packet(w->an, m, f, d);
             } else if (w->res[x] == DECODE_INVALID) {
@@ -594,6 +656,7 @@ static int sensor_load_rules(struct sensor *s, FILE *out, char *err, size_t errl
     rules_load_config_default(&lc);
     lc.vars = s->vars;
     lc.classification_path = cfg->classification_file[0] ? cfg->classification_file : NULL;
+    applayer_rules_hooks(&lc.applayer); /* http/dns/tls protocols and sticky buffers */
     struct rules_report *rep = rules_report_new();
     if (!rep) {
         snprintf(err, errlen, "out of memory");
@@ -643,6 +706,8 @@ static void worker_free(struct worker *w)
         return;
     flow_table_free(w->ft);
     detect_thread_free(w->dt);
+    applayer_ctx_free(w->al);
+    applayer_pending_free(w->pending);
     decoder_free(w->dec);
     spsc_ring_free(w->in);
     spsc_ring_free(w->ret);
@@ -697,8 +762,13 @@ static struct worker *worker_new(struct sensor *s, unsigned id, char *err, size_
 
     if (s->ash && !(w->an = anomaly_worker_new(s->ash, id)))
         goto oom;
-    if (s->de && !(w->dt = detect_thread_new(s->de)))
-        goto oom;
+    if (s->de) {
+        if (!(w->dt = detect_thread_new(s->de)) || !(w->al = applayer_ctx_new(NULL)) ||
+            !(w->pending = applayer_pending_new(4u << 20, 1024)))
+            goto oom;
+        applayer_ctx_set_callbacks(w->al, worker_on_tx, w, worker_emit, w);
+        detect_thread_set_stream_hook(w->dt, applayer_stream_deliver, w->al);
+    }
 
     if (!(w->ev = spsc_ring_new(cfg->event_ring, sizeof(struct event))))
         goto oom;
@@ -796,6 +866,7 @@ struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, c
 
     /* output */
     eve_format_opts_default(&s->eopts);
+    s->eopts.app_proto_name = applayer_eve_app_proto_name;
     if (!(s->line = malloc(OUT_LINE_MAX)))
         goto oom;
     if (mkdir(cfg->log_dir, 0755) != 0 && errno != EEXIST) {
