@@ -12,7 +12,7 @@ TL=${2:?usage: bench_dpdk.sh BENCH_DPDK TRIPLINE [SECONDS] [CAPTURE]}
 SECS=${3:-5}
 DATA=${TRIPLINE_SHARED_DATA:-$(dirname "$0")/../../shared/data}
 CAP=${4:-$DATA/pcaps/throughput_mix.pcap}
-EAL="--no-huge --no-pci -m 1024 --no-shconf -l 0 --log-level=*:error"
+EAL="--no-huge --no-pci -m 1024 --no-shconf --no-telemetry -l 0 --log-level=*:error"
 TMP=$(mktemp -d /tmp/tl_bench_dpdk.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 

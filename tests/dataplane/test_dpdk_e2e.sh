@@ -11,7 +11,7 @@ RX=${1:?usage: test_dpdk_e2e.sh TEST_DPDK_RX}
 BIN=${TRIPLINE_BUILD_ROOT:?}/sensor/engine/tripline
 DATA=${TRIPLINE_SHARED_DATA:?}
 TMP=$(mktemp -d /tmp/tl_dpdk_e2e.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+trap 'rm -rf "$TMP"; rmdir "/var/run/dpdk/tl_e2e_$$" 2>/dev/null' EXIT
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 [ -x "$BIN" ] || skip "no tripline binary at $BIN"
@@ -19,7 +19,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 command -v python3 >/dev/null || skip "python3 is not installed"
 
 RULES=$(dirname "$0")/test_dpdk_e2e.rules
-EAL="--no-huge --no-pci -m 256 --no-shconf --file-prefix tl_e2e_$$ -l 0 --log-level=*:error"
+EAL="--no-huge --no-pci -m 256 --no-shconf --no-telemetry --file-prefix tl_e2e_$$ -l 0 --log-level=*:error"
 events() { # eve.json -> sorted flow and alert events, one canonical JSON per line
     python3 -c '
 import json, sys

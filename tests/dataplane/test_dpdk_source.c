@@ -136,8 +136,8 @@ static char eal_buf[4096];
 static const char *eal(const char *vdevs)
 {
     snprintf(eal_buf, sizeof(eal_buf),
-             "--no-huge --no-pci -m 512 --no-shconf --file-prefix tl_test_dpdk_%d -l 0 "
-             "--log-level=*:error %s",
+             "--no-huge --no-pci -m 512 --no-shconf --no-telemetry --file-prefix tl_test_dpdk_%d "
+             "-l 0 --log-level=*:error %s",
              (int)getpid(), vdevs);
     return eal_buf;
 }
@@ -330,5 +330,10 @@ int main(void)
         cmocka_unit_test(test_replay_two_ports),
         cmocka_unit_test(test_replay_two_queues),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    /* EAL leaves its (empty) runtime folder behind even with --no-shconf */
+    char dir[128];
+    snprintf(dir, sizeof(dir), "/var/run/dpdk/tl_test_dpdk_%d", (int)getpid());
+    rmdir(dir);
+    return rc;
 }

@@ -18,6 +18,7 @@ cleanup() {
     ip netns del "$NSA" 2>/dev/null
     ip netns del "$NSB" 2>/dev/null
     rm -rf "$TMP"
+    rmdir "/var/run/dpdk/tl_afp_$$" 2>/dev/null
 }
 skip() { echo "SKIP: $*"; cleanup; exit 77; }
 fail() { echo "FAIL: $*"; cleanup; exit 1; }
@@ -40,7 +41,7 @@ val() { sed -n "s/^$1=//p" "$2"; }
 for cap in "$DATA/pcaps/ndpi/1kxun.pcap" "$DATA/pcaps/ndpi/http_ipv6.pcap"; do
     name=$(basename "$cap")
     "$RX" --digest-pcap "$cap" $((MTU + 14)) >"$TMP/ref" || fail "$name: reference"
-    EAL="--no-huge --no-pci -m 256 --no-shconf --file-prefix tl_afp_$$ -l 0 --log-level=*:error --vdev=net_af_packet0,iface=vA,framecnt=4096,blocksz=4096,framesz=2048"
+    EAL="--no-huge --no-pci -m 256 --no-shconf --no-telemetry --file-prefix tl_afp_$$ -l 0 --log-level=*:error --vdev=net_af_packet0,iface=vA,framecnt=4096,blocksz=4096,framesz=2048"
     rm -f "$TMP/ready"
     ip netns exec "$NSA" "$RX" "$EAL" --ready "$TMP/ready" --expect-file "$TMP/expect" >"$TMP/out" 2>"$TMP/err" &
     HELPER_PID=$!
