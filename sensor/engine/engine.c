@@ -48,6 +48,7 @@ struct batch {
     uint32_t used;     /* arena bytes in use */
     uint64_t clock_ns; /* reader's packet clock when pushed (>= every packet in it) */
     bool last;         /* end of stream: the worker finishes after this batch */
+    bool reset;        /* time went backwards (next capture file): restart flow/defrag state */
     struct dp_packet pkts[ENGINE_BATCH];
     alignas(64) uint8_t arena[ENGINE_BATCH_ARENA];
 };
@@ -60,6 +61,8 @@ struct worker {
     bool started;
     struct decoder *dec;
     struct flow_table *ft;
+    struct decoder_config dc; /* kept to rebuild dec / ft on a reset */
+    struct flow_config fc;
     struct anomaly_worker *an;
     struct detect_thread *dt; /* NULL when no rules are loaded */
     struct applayer_ctx *al;  /* app-layer parsers (with rules only: they feed sticky buffers) */
@@ -75,6 +78,7 @@ struct worker {
     /* packet time */
     uint64_t now_ns, next_tick_ns;
     uint64_t c[WS_MAX];
+    uint64_t base[WS_MAX]; /* flow/decoder counters of tables replaced by a reset */
     _Atomic uint64_t pub[WS_MAX];
     _Atomic uint64_t done_clock; /* batch clock the worker has fully processed (dispatch) */
     /* workers mode */
@@ -299,19 +303,19 @@ static void worker_publish(struct worker *w)
 {
     const struct flow_table_stats *fs = flow_table_get_stats(w->ft);
     const struct decoder_stats *ds = decoder_get_stats(w->dec);
-    w->c[WS_FLOWS_CREATED] = fs->created;
+    w->c[WS_FLOWS_CREATED] = w->base[WS_FLOWS_CREATED] + fs->created;
     w->c[WS_FLOWS_ACTIVE] = fs->active;
-    w->c[WS_FLOWS_EVICTED] = fs->ended_forced;
-    w->c[WS_FLOWS_ENDED] = fs->ended_timeout + fs->ended_forced + fs->ended_shutdown;
-    w->c[WS_FLOWS_TCP] = fs->tcp;
-    w->c[WS_FLOWS_UDP] = fs->udp;
-    w->c[WS_DEC_IPV4] = ds->ipv4;
-    w->c[WS_DEC_IPV6] = ds->ipv6;
-    w->c[WS_DEC_TCP] = ds->tcp;
-    w->c[WS_DEC_UDP] = ds->udp;
-    w->c[WS_DEC_ICMP] = ds->icmp;
-    w->c[WS_DEC_FRAGMENTS] = ds->fragments;
-    w->c[WS_DEC_REASSEMBLED] = ds->reassembled;
+    w->c[WS_FLOWS_EVICTED] = w->base[WS_FLOWS_EVICTED] + fs->ended_forced;
+    w->c[WS_FLOWS_ENDED] = w->base[WS_FLOWS_ENDED] + fs->ended_timeout + fs->ended_forced + fs->ended_shutdown;
+    w->c[WS_FLOWS_TCP] = w->base[WS_FLOWS_TCP] + fs->tcp;
+    w->c[WS_FLOWS_UDP] = w->base[WS_FLOWS_UDP] + fs->udp;
+    w->c[WS_DEC_IPV4] = w->base[WS_DEC_IPV4] + ds->ipv4;
+    w->c[WS_DEC_IPV6] = w->base[WS_DEC_IPV6] + ds->ipv6;
+    w->c[WS_DEC_TCP] = w->base[WS_DEC_TCP] + ds->tcp;
+    w->c[WS_DEC_UDP] = w->base[WS_DEC_UDP] + ds->udp;
+    w->c[WS_DEC_ICMP] = w->base[WS_DEC_ICMP] + ds->icmp;
+    w->c[WS_DEC_FRAGMENTS] = w->base[WS_DEC_FRAGMENTS] + ds->fragments;
+    w->c[WS_DEC_REASSEMBLED] = w->base[WS_DEC_REASSEMBLED] + ds->reassembled;
     for (int i = 0; i < WS_MAX; i++)
         atomic_store_explicit(&w->pub[i], w->c[i], memory_order_relaxed);
 }
@@ -425,6 +429,32 @@ static void worker_finish(struct worker *w, uint64_t final_clock)
     worker_publish(w);
 }
 
+/* The next capture file starts earlier than the last one ended: flows and fragments of the
+ * previous file end now (reason shutdown, as at exit) and the flow table and decoder start
+ * afresh, so the new file's timeouts run on its own clock identically in every worker. */
+static void worker_reset(struct worker *w)
+{
+    flow_table_flush(w->ft);
+    struct flow_table *nft = flow_table_new(&w->fc, worker_flow_end, w);
+    struct decoder *nd = decoder_new(&w->dc);
+    if (nft && nd) {
+        worker_publish(w); /* carry the old tables' counters over */
+        for (int k = WS_FLOWS_CREATED; k <= WS_DEC_REASSEMBLED; k++)
+            w->base[k] = k == WS_FLOWS_ACTIVE ? 0 : w->c[k];
+        flow_table_free(w->ft);
+        decoder_free(w->dec);
+        w->ft = nft;
+        w->dec = nd;
+    } else {
+        /* out of memory: keep the old (empty) state; timeouts may then run late */
+        flow_table_free(nft);
+        decoder_free(nd);
+    }
+    w->now_ns = 0;
+    w->next_tick_ns = 0;
+    worker_flush_overflow(w, true);
+}
+
 static void *worker_dispatch_main(void *arg)
 {
     struct worker *w = arg;
@@ -442,8 +472,9 @@ static void *worker_dispatch_main(void *arg)
         worker_process(w, b->pkts, b->n);
         /* the reader's clock: lets an idle worker's timeouts and ticks follow packet time */
         uint64_t clock = b->clock_ns;
-        bool last = b->last;
+        bool last = b->last, reset = b->reset;
         b->n = 0;
+        b->reset = false;
         b->used = 0;
         /* cannot fail: the return ring holds every batch of the pool */
         spsc_ring_enqueue_burst(w->ret, &b, 1);
@@ -451,6 +482,8 @@ static void *worker_dispatch_main(void *arg)
             worker_finish(w, clock);
             return NULL;
         }
+        if (reset)
+            worker_reset(w);
         worker_advance(w, clock);
         worker_publish(w);
         /* release: pairs with the reader's acquire load in reader_clock(); everything this
@@ -738,6 +771,7 @@ static struct worker *worker_new(struct sensor *s, unsigned id, char *err, size_
     dc.frag_timeout_ns = (uint64_t)cfg->frag_timeout * NS_PER_S;
     dc.check_checksums = cfg->checksum_validation;
     dc.vxlan_port = (uint16_t)cfg->vxlan_port;
+    w->dc = dc;
     if (!(w->dec = decoder_new(&dc)))
         goto oom;
 
@@ -757,6 +791,7 @@ static struct worker *worker_new(struct sensor *s, unsigned id, char *err, size_
     fc.timeout_new = cfg->to_default_new;
     fc.timeout_established = cfg->to_default_established;
     fc.timeout_closed = cfg->to_default_closed;
+    w->fc = fc;
     if (!(w->ft = flow_table_new(&fc, worker_flow_end, w)))
         goto oom;
 
@@ -802,6 +837,7 @@ static int worker_alloc_dispatch(struct sensor *s, struct worker *w)
         b->n = 0;
         b->used = 0;
         b->last = false;
+        b->reset = false;
         w->pool[w->n_pool++] = b;
     }
     s->cur[w->id] = w->pool[0];
@@ -951,17 +987,20 @@ static void anomaly_final(struct sensor *s)
 /* Hands the current batch of worker wi over (or processes it inline in single mode) and takes
  * a free one. Replay: waits while the worker's ring is full. Live: a full ring drops the
  * batch's packets, counted. */
-static void reader_push(struct sensor *s, unsigned wi, bool last)
+static void reader_push_reset(struct sensor *s, unsigned wi, bool last, bool reset)
 {
     struct worker *w = s->w[wi];
     struct batch *b = s->cur[wi];
     b->clock_ns = s->clock_ns;
     b->last = last;
+    b->reset = reset;
     if (s->single) {
         worker_process(w, b->pkts, b->n);
         if (last)
             worker_finish(w, b->clock_ns);
         else {
+            if (reset)
+                worker_reset(w);
             worker_advance(w, b->clock_ns);
             worker_publish(w);
         }
@@ -983,6 +1022,11 @@ static void reader_push(struct sensor *s, unsigned wi, bool last)
     spins = 0;
     while (spsc_ring_dequeue_burst(w->ret, &s->cur[wi], 1) == 0)
         backoff(&spins);
+}
+
+static void reader_push(struct sensor *s, unsigned wi, bool last)
+{
+    reader_push_reset(s, wi, last, false);
 }
 
 /* Copies one packet into its worker's batch. */
@@ -1158,7 +1202,24 @@ int sensor_run_files(struct sensor *s, char *const *files, unsigned n)
         struct dp_packet p;
         int r = 0;
         uint64_t before = s->r[RS_PACKETS];
+        bool first = true;
         while (!atomic_load_explicit(s->stop, memory_order_relaxed) && (r = dp_pcap_next(src, &p)) == 1) {
+            if (first && p.ts_ns < s->clock_ns) {
+                /* this file starts before the previous one ended: a separate capture. The
+                 * reset batches carry clock 0; wait until every worker applied it so no worker
+                 * mixes the two clocks (determinism). */
+                s->clock_ns = 0;
+                for (unsigned i = 0; i < s->nw; i++)
+                    reader_push_reset(s, i, false, true);
+                for (unsigned i = 0; i < s->nw && !s->single; i++) {
+                    unsigned spins = 0;
+                    /* acquire: pairs with the worker's release store of done_clock */
+                    while (atomic_load_explicit(&s->w[i]->done_clock, memory_order_acquire) != 0)
+                        backoff(&spins);
+                }
+                first_ts = 0;
+            }
+            first = false;
             reader_clock(s, p.ts_ns);
             if (s->cfg->pcap_speed > 0)
                 pace(s, p.ts_ns, &first_ts, &wall0);
