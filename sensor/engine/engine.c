@@ -20,6 +20,7 @@
 #include "eve_format.h"
 #include "event.h"
 #include "flow.h"
+#include "output.h"
 #include "pcap_source.h"
 #include "ring.h"
 
@@ -113,8 +114,10 @@ struct sensor {
 
     /* output */
     struct eve_format_opts eopts;
-    char eve_path[1024];
-    FILE *eve;
+    char eve_path[1024]; /* for the summary: the only output's path, or how many outputs */
+    struct outputs *outs;
+    const atomic_int *reopen; /* bumped by the SIGHUP handler; NULL = none */
+    int reopen_seen;
     char *line;
     pthread_t out_thr;
     bool out_started;
@@ -545,15 +548,6 @@ static void reader_publish(struct sensor *s)
         atomic_store_explicit(&s->rpub[i], s->r[i], memory_order_relaxed);
 }
 
-/* The writer the outputs stage will replace: one line per event into OUTDIR/eve.json. */
-static void out_line(struct sensor *s, const char *line, size_t len)
-{
-    if (fwrite(line, 1, len, s->eve) != len || fputc('\n', s->eve) == EOF)
-        s->out_errors++;
-    else
-        s->out_written++;
-}
-
 static void out_stats(struct sensor *s, uint64_t ts_ns, uint64_t uptime_s)
 {
     struct sensor_totals t;
@@ -593,9 +587,8 @@ static void out_stats(struct sensor *s, uint64_t ts_ns, uint64_t uptime_s)
     };
     size_t len;
     if (eve_format_stats(&s->eopts, ts_ns, uptime_s, st, sizeof(st) / sizeof(st[0]), s->line,
-                         OUT_LINE_MAX, &len) == 0)
-        out_line(s, s->line, len);
-    else
+                         OUT_LINE_MAX, &len) != 0 ||
+        outputs_write_stats(s->outs, s->line, len) != 0)
         s->out_errors++;
 }
 
@@ -604,7 +597,7 @@ static void *output_main(void *arg)
     struct sensor *s = arg;
     struct event evs[OUT_BURST];
     uint64_t start = mono_ns();
-    uint64_t next_flush = start + 100000000ull;
+    uint64_t next_tick = start + NS_PER_S;
     uint64_t interval = (uint64_t)s->cfg->stats_interval * NS_PER_S;
     uint64_t next_stats = interval ? start + interval : UINT64_MAX;
     unsigned spins = 0;
@@ -616,9 +609,8 @@ static void *output_main(void *arg)
         for (unsigned i = 0; i < s->nw; i++) {
             unsigned n = spsc_ring_dequeue_burst(s->w[i]->ev, evs, OUT_BURST);
             for (unsigned k = 0; k < n; k++) {
-                size_t len;
-                if (eve_format_event(&s->eopts, &evs[k], s->line, OUT_LINE_MAX, &len) == 0)
-                    out_line(s, s->line, len);
+                if (outputs_write_event(s->outs, &evs[k]) == 0)
+                    s->out_written++;
                 else
                     s->out_errors++;
             }
@@ -626,9 +618,17 @@ static void *output_main(void *arg)
         }
         atomic_store_explicit(&s->out_pub_written, s->out_written, memory_order_relaxed);
         uint64_t now = mono_ns();
-        if (now >= next_flush) {
-            fflush(s->eve);
-            next_flush = now + 100000000ull;
+        if (s->reopen) {
+            /* SIGHUP (logrotate): the handler only counts; the reopen happens here */
+            int r = atomic_load_explicit(s->reopen, memory_order_relaxed);
+            if (r != s->reopen_seen) {
+                s->reopen_seen = r;
+                outputs_reopen(s->outs);
+            }
+        }
+        if (now >= next_tick) {
+            outputs_tick(s->outs, wall_ns());
+            next_tick = now + NS_PER_S;
         }
         if (now >= next_stats) {
             uint64_t ts = s->live ? wall_ns() : get_r(s, RS_CLOCK);
@@ -645,7 +645,7 @@ static void *output_main(void *arg)
             spins = 0;
         }
     }
-    fflush(s->eve);
+    outputs_tick(s->outs, wall_ns());
     return NULL;
 }
 
@@ -851,6 +851,139 @@ static long online_cpus(void)
     return n > 0 ? n : 1;
 }
 
+/* ---- outputs ---------------------------------------------------------------------------------- */
+
+/* Joins a sequence of scalars with commas (types: [alert, flow] -> "alert,flow"). */
+static int join_seq(const struct cfg_node *n, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (const struct cfg_node *c = n->child; c; c = c->next) {
+        if (c->kind != CFG_SCALAR || !c->value)
+            return -EINVAL;
+        int w = snprintf(out + len, cap - len, "%s%s", len ? "," : "", c->value);
+        if (w < 0 || (size_t)w >= cap - len)
+            return -ENAMETOOLONG;
+        len += (size_t)w;
+    }
+    return 0;
+}
+
+/* Fills one output from its map under `outputs`: every key goes to output_config_set(), errors
+ * name the key and its line. A relative eve-file path is under the log directory (as before:
+ * outputs.eve-log.filename, -l DIR). */
+static int output_from_node(const struct tl_config *cfg, const struct cfg_node *on,
+                            struct output_config *oc, char *err, size_t errlen)
+{
+    char oerr[256];
+    output_config_default(oc);
+    if (on->kind != CFG_MAP) {
+        snprintf(err, errlen, "%s:%d: key 'outputs.%s': expected a map of settings",
+                 config_file(cfg), config_node_line(on), on->key);
+        return -EINVAL;
+    }
+    if (output_config_set(oc, "name", on->key, oerr, sizeof(oerr)) < 0) {
+        snprintf(err, errlen, "%s:%d: key 'outputs.%s': %s", config_file(cfg), config_node_line(on),
+                 on->key, oerr);
+        return -EINVAL;
+    }
+    for (const struct cfg_node *k = on->child; k; k = k->next) {
+        char val[1024];
+        const char *v = k->value;
+        if (k->kind == CFG_SEQ) {
+            if (join_seq(k, val, sizeof(val)) < 0) {
+                snprintf(err, errlen, "%s:%d: key 'outputs.%s.%s': expected a list of words",
+                         config_file(cfg), config_node_line(k), on->key, k->key);
+                return -EINVAL;
+            }
+            v = val;
+        } else if (k->kind != CFG_SCALAR || !v) {
+            snprintf(err, errlen, "%s:%d: key 'outputs.%s.%s': expected a value or a list",
+                     config_file(cfg), config_node_line(k), on->key, k->key);
+            return -EINVAL;
+        }
+        if (output_config_set(oc, k->key, v, oerr, sizeof(oerr)) < 0) {
+            snprintf(err, errlen, "%s:%d: key 'outputs.%s.%s': %s", config_file(cfg),
+                     config_node_line(k), on->key, k->key, oerr);
+            return -EINVAL;
+        }
+    }
+    if (oc->kind == OUTPUT_EVE_FILE && oc->path[0] != '/') {
+        char full[sizeof(oc->path)];
+        int w = snprintf(full, sizeof(full), "%s/%s", cfg->log_dir, oc->path);
+        if (w < 0 || (size_t)w >= sizeof(full)) {
+            snprintf(err, errlen, "%s:%d: key 'outputs.%s': path too long under %s", config_file(cfg),
+                     config_node_line(on), on->key, cfg->log_dir);
+            return -EINVAL;
+        }
+        memcpy(oc->path, full, sizeof(full));
+    }
+    if (output_config_validate(oc, oerr, sizeof(oerr)) < 0) {
+        snprintf(err, errlen, "%s:%d: key 'outputs.%s': %s", config_file(cfg), config_node_line(on),
+                 on->key, oerr);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Builds s->outs from the `outputs` section; none (or empty): one EVE file LOGDIR/eve.json
+ * (outputs.eve-log.filename / --set may rename it). */
+static int sensor_outputs_new(struct sensor *s, char *err, size_t errlen)
+{
+    const struct tl_config *cfg = s->cfg;
+    const struct cfg_node *sec = config_get(cfg->root, "outputs");
+    unsigned n = 0;
+    if (sec && sec->kind == CFG_MAP)
+        for (const struct cfg_node *c = sec->child; c; c = c->next)
+            n++;
+    else if (sec && !(sec->kind == CFG_SCALAR && (!sec->value || !sec->value[0]))) {
+        snprintf(err, errlen, "%s:%d: key 'outputs': expected a map of outputs", config_file(cfg),
+                 config_node_line(sec));
+        return -EINVAL;
+    }
+    struct output_config *ocs = calloc(n ? n : 1, sizeof(*ocs));
+    if (!ocs) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = 0;
+    if (n == 0) {
+        output_config_default(&ocs[0]);
+        snprintf(ocs[0].name, sizeof(ocs[0].name), "eve-log");
+        int w = snprintf(ocs[0].path, sizeof(ocs[0].path), "%s/%s", cfg->log_dir, cfg->eve_filename);
+        if (w < 0 || (size_t)w >= sizeof(ocs[0].path)) {
+            snprintf(err, errlen, "%s/%s: path too long", cfg->log_dir, cfg->eve_filename);
+            rc = -EINVAL;
+            goto out;
+        }
+        n = 1;
+    } else {
+        unsigned i = 0;
+        for (const struct cfg_node *c = sec->child; c; c = c->next, i++)
+            if ((rc = output_from_node(cfg, c, &ocs[i], err, errlen)) < 0)
+                goto out;
+    }
+    if (n == 1)
+        snprintf(s->eve_path, sizeof(s->eve_path), "%s",
+                 ocs[0].kind == OUTPUT_EVE_FILE || ocs[0].kind == OUTPUT_UNIX_STREAM ||
+                         ocs[0].kind == OUTPUT_UNIX_DGRAM
+                     ? ocs[0].path
+                     : ocs[0].name);
+    else
+        snprintf(s->eve_path, sizeof(s->eve_path), "%u outputs", n);
+    if (!(s->outs = outputs_new(ocs, n, err, errlen)))
+        rc = -EINVAL;
+out:
+    free(ocs);
+    return rc;
+}
+
+void sensor_set_reopen(struct sensor *s, const atomic_int *reopen)
+{
+    s->reopen = reopen;
+    s->reopen_seen = reopen ? atomic_load(reopen) : 0;
+}
+
 struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, char *err,
                           size_t errlen)
 {
@@ -909,12 +1042,8 @@ struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, c
         snprintf(err, errlen, "%s: cannot create log directory: %s", cfg->log_dir, strerror(errno));
         goto fail;
     }
-    snprintf(s->eve_path, sizeof(s->eve_path), "%s/%s", cfg->log_dir, cfg->eve_filename);
-    if (!(s->eve = fopen(s->eve_path, "w"))) {
-        snprintf(err, errlen, "%s: cannot open for writing: %s", s->eve_path, strerror(errno));
+    if (sensor_outputs_new(s, err, errlen) < 0)
         goto fail;
-    }
-    setvbuf(s->eve, NULL, _IOFBF, 1 << 20);
 
     if (!(s->w = calloc(s->nw, sizeof(*s->w))) || !(s->cur = calloc(s->nw, sizeof(*s->cur))))
         goto oom;
@@ -967,7 +1096,7 @@ static void output_stop(struct sensor *s)
     uint64_t up = (uint64_t)(s->t1.tv_sec - s->t0.tv_sec);
     out_stats(s, ts ? ts : wall_ns(), up);
     atomic_store_explicit(&s->out_pub_written, s->out_written, memory_order_relaxed);
-    fflush(s->eve);
+    outputs_tick(s->outs, wall_ns());
 }
 
 /* After the workers stopped: the anomaly stage's merge of what is pending and incident ends. The
@@ -1418,8 +1547,7 @@ void sensor_free(struct sensor *s)
     detect_engine_free(s->de);
     ruleset_free(s->rs);
     rules_vars_free(s->vars);
-    if (s->eve)
-        fclose(s->eve);
+    outputs_free(s->outs);
     free(s->line);
     free(s->w);
     free(s->cur);

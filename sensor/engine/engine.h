@@ -19,7 +19,8 @@
  * Every worker owns its decoder (with defragmentation), flow table slice, detect thread and
  * anomaly worker; per packet: decode -> (invalid: anomaly event) -> flow -> detect -> anomaly.
  * Events (flow, alert, anomaly, detection) leave a worker through its SPSC event ring to one
- * output thread that formats EVE JSON and writes OUTDIR/eve.json in batches. A full event ring
+ * output thread that hands them to the outputs (sensor/output: output.h) built from the config's
+ * `outputs` section (none: one EVE file OUTDIR/eve.json); SIGHUP reopens their files. A full event ring
  * is counted and the events wait in a bounded per-worker overflow buffer; only when that too is
  * full does the worker wait (no event is ever dropped).
  *
@@ -96,6 +97,10 @@ struct sensor_totals {
  * NULL with a message in err. Main thread. */
 struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, char *err,
                           size_t errlen);
+
+/* Gives the output thread a counter the SIGHUP handler increments: on each change it reopens
+ * every file output (logrotate). Call before running; reopen may be NULL. Main thread. */
+void sensor_set_reopen(struct sensor *s, const atomic_int *reopen);
 
 /* --test-rules: loads and compiles cfg's rules, prints the load report (and why rules failed)
  * to out. Returns 0 when at least one rule loaded and compiled, else -EINVAL with err set. */

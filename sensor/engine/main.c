@@ -14,11 +14,18 @@
 
 /* The process's only global: set by SIGINT/SIGTERM, polled by the pipeline. */
 static atomic_int g_stop;
+static atomic_int g_reopen; /* SIGHUP count: the output thread reopens the files when it changes */
 
 static void on_signal(int sig)
 {
     (void)sig;
     atomic_store(&g_stop, 1);
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&g_reopen, 1);
 }
 
 enum {
@@ -230,6 +237,8 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     s = sensor_new(&cfg, &g_stop, err, sizeof(err));
@@ -238,6 +247,7 @@ int main(int argc, char **argv)
         rc = (strstr(err, "key '") != NULL) ? EXIT_USAGE : EXIT_RUNTIME;
         goto out;
     }
+    sensor_set_reopen(s, &g_reopen);
     if (cap) {
         rc = sensor_run_queues(s, capture_source(cap)) == 0 ? EXIT_OK : EXIT_RUNTIME;
     } else if (n_files) {
