@@ -973,6 +973,9 @@ static int sensor_outputs_new(struct sensor *s, char *err, size_t errlen)
         snprintf(s->eve_path, sizeof(s->eve_path), "%u outputs", n);
     if (!(s->outs = outputs_new(ocs, n, err, errlen)))
         rc = -EINVAL;
+    else
+        outputs_set_eve_names(s->outs, applayer_eve_app_proto_name, applayer_eve_anomaly_name,
+                              NULL);
 out:
     free(ocs);
     return rc;

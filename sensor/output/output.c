@@ -567,6 +567,18 @@ void outputs_tick(struct outputs *outs, uint64_t now_ns)
     }
 }
 
+void outputs_set_eve_names(struct outputs *outs, eve_app_proto_name_fn app_proto_name,
+                           eve_anomaly_name_fn anomaly_name, void *anomaly_name_ctx)
+{
+    if (!outs)
+        return;
+    for (unsigned i = 0; i < outs->n; i++) {
+        outs->o[i].eopts.app_proto_name = app_proto_name;
+        outs->o[i].eopts.anomaly_name = anomaly_name;
+        outs->o[i].eopts.anomaly_name_ctx = anomaly_name_ctx;
+    }
+}
+
 void outputs_reopen(struct outputs *outs)
 {
     atomic_store_explicit(&outs->reopen, true, memory_order_release);

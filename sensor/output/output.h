@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "eve_format.h"
+
 struct event;
 
 enum output_kind {
@@ -173,6 +175,12 @@ void outputs_tick(struct outputs *outs, uint64_t now_ns);
 
 /* Requests reopening of every file output (SIGHUP / logrotate). Any thread; async-signal-safe. */
 void outputs_reopen(struct outputs *outs);
+
+/* Gives every output the names the formatter cannot know by itself (app_proto values, app-layer
+ * anomaly names), from the layers that own them. Call once after outputs_new(), before the first
+ * event. Either function may be NULL. */
+void outputs_set_eve_names(struct outputs *outs, eve_app_proto_name_fn app_proto_name,
+                           eve_anomaly_name_fn anomaly_name, void *anomaly_name_ctx);
 
 /* Copies output `i`'s counters. Returns 0 or -ERANGE. Any thread. */
 int outputs_stats(const struct outputs *outs, unsigned i, struct output_stats *st);
