@@ -132,7 +132,10 @@ struct sensor {
     uint64_t clock_ns;
     uint64_t window_ns; /* clock pushes to every worker at these boundaries of packet time */
     uint64_t bytes_total, bytes_done; /* progress over all files */
-    struct timespec t0, t1, tw; /* start, output done, workers done */
+    struct timespec t0, t1; /* start, output done */
+    _Atomic uint64_t tw_ns;  /* workers done (monotonic ns, 0 = running); read by the output
+                                thread's stats while main writes it, hence atomic (relaxed:
+                                a plain figure, orders nothing) */
     bool ran;
     /* workers mode */
     const struct pkt_source *qsrc;
@@ -1073,9 +1076,13 @@ unsigned sensor_worker_count(const struct sensor *s)
 
 static int output_start(struct sensor *s)
 {
-    if (pthread_create(&s->out_thr, NULL, output_main, s) != 0)
-        return -EAGAIN;
+    /* set before the thread exists: the output thread reads it (stats), and pthread_create
+       orders this write before everything the new thread does */
     s->out_started = true;
+    if (pthread_create(&s->out_thr, NULL, output_main, s) != 0) {
+        s->out_started = false;
+        return -EAGAIN;
+    }
     if (s->ncpus)
         pin_thread(s->out_thr, s->cpus[(s->nw + 1) % (unsigned)s->ncpus]);
     return 0;
@@ -1253,7 +1260,7 @@ static void pipeline_join(struct sensor *s)
             s->w[i]->started = false;
         }
     }
-    clock_gettime(CLOCK_MONOTONIC, &s->tw);
+    atomic_store_explicit(&s->tw_ns, mono_ns(), memory_order_relaxed);
     anomaly_final(s);
     output_stop(s);
 }
@@ -1510,8 +1517,9 @@ void sensor_get_totals(struct sensor *s, struct sensor_totals *t)
         clock_gettime(CLOCK_MONOTONIC, &now);
     else
         now = s->t1;
-    if (s->tw.tv_sec)
-        t->processing_s = (double)(s->tw.tv_sec - s->t0.tv_sec) + (double)(s->tw.tv_nsec - s->t0.tv_nsec) / 1e9;
+    uint64_t tw = atomic_load_explicit(&s->tw_ns, memory_order_relaxed);
+    if (tw)
+        t->processing_s = (double)(tw - ((uint64_t)s->t0.tv_sec * NS_PER_S + (uint64_t)s->t0.tv_nsec)) / 1e9;
     t->elapsed_s = s->ran ? (double)(now.tv_sec - s->t0.tv_sec) + (double)(now.tv_nsec - s->t0.tv_nsec) / 1e9 : 0;
 }
 
