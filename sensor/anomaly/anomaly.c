@@ -2,6 +2,7 @@
  * detectors on the merged window, long-lived baselines and incidents. See anomaly.h. */
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #define SCAN_UNDO 4096
 #define SCAN_PROMOTE 8 /* attempts (Count-Min estimate) before a source is tracked for scanning */
 #define NONE UINT64_MAX
+#define START_GRACE 2 /* windows the merge waits for a worker that has not started yet */
 
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
@@ -408,6 +410,7 @@ struct anomaly_shared {
     struct progress *prog;
     struct anomaly_worker **workers;
     _Atomic uint64_t merged_next; /* first window not merged yet */
+    _Atomic uint64_t first_wid;   /* lowest window a worker started in (NONE before any) */
     _Atomic int merging;
     /* below: owned by whoever holds `merging` */
     struct shard m; /* merged window */
@@ -522,6 +525,7 @@ struct anomaly_shared *anomaly_shared_new(const struct anomaly_config *cfg)
     for (unsigned i = 0; i < c->max_workers; i++)
         atomic_init(&s->prog[i].v, NONE);
     atomic_init(&s->merged_next, 0);
+    atomic_init(&s->first_wid, NONE);
     atomic_init(&s->merging, 0);
     /* the merged window sees every worker's keys: size it like the long-lived tables */
     uint32_t mult = c->track_entries / (c->shard_dsts ? c->shard_dsts : 1);
@@ -627,12 +631,37 @@ struct anomaly_worker *anomaly_worker_new(struct anomaly_shared *s, unsigned wor
 /* ------------------------------------------------------------------------------------------ */
 /* Worker side: windows */
 
+/* A worker's first roll (into window wid). Until then its progress is NONE and the merge
+ * waits for it (min_progress), so in replay, where every worker starts within the first window
+ * crossing, no window is merged before every worker could add its packets to it, whichever
+ * thread runs first. Lowers first_wid, then publishes progress, then reads merged_next once no
+ * merge is running: a merge that began before the publication (possible only after the
+ * START_GRACE escape, live) has then stored its merged_next, and any later one sees our
+ * progress; so a late starter's window is moved to the first unmerged one instead of being
+ * lost. Runs once per worker; waiting for a running merge is bounded by one merge. */
+static uint64_t worker_start(struct anomaly_worker *w, uint64_t wid)
+{
+    struct anomaly_shared *sh = w->sh;
+    uint64_t lo = atomic_load_explicit(&sh->first_wid, memory_order_seq_cst);
+    while (wid < lo &&
+           !atomic_compare_exchange_weak_explicit(&sh->first_wid, &lo, wid, memory_order_seq_cst,
+                                                  memory_order_seq_cst))
+        ;
+    atomic_store_explicit(&sh->prog[w->id].v, wid, memory_order_seq_cst);
+    while (atomic_load_explicit(&sh->merging, memory_order_seq_cst) != 0)
+        sched_yield();
+    uint64_t merged = atomic_load_explicit(&sh->merged_next, memory_order_seq_cst);
+    return wid < merged ? merged : wid;
+}
+
 /* Starts the window holding ts (or the first unmerged one). Publishes progress: every window
  * before the new one is complete for this worker. */
 static void worker_roll(struct anomaly_worker *w, uint64_t ts)
 {
     struct anomaly_shared *sh = w->sh;
     uint64_t wid = ts / w->win_ns;
+    if (w->cur == NULL)
+        wid = worker_start(w, wid);
     uint64_t merged = atomic_load_explicit(&sh->merged_next, memory_order_acquire);
     if (wid < merged)
         wid = merged; /* a window already merged cannot take data any more */
@@ -2139,30 +2168,45 @@ static void merge_pending(struct anomaly_shared *sh, uint64_t upto, event_emit_f
     atomic_store_explicit(&sh->merged_next, upto, memory_order_release);
 }
 
-static uint64_t min_progress(struct anomaly_shared *sh)
+/* The window every worker has passed (NONE: none can be merged). A worker that has not
+ * started (no tick or packet yet) holds the merge back: otherwise whether its first window
+ * could still take its packets would depend on which thread ran first (its packets moved to a
+ * later window or lost). It stops doing so once the started workers are START_GRACE windows
+ * past the first started window (a live worker that never sees traffic), and at the final
+ * flush (final). */
+static uint64_t min_progress(struct anomaly_shared *sh, bool final)
 {
     uint64_t mn = NONE;
+    bool waiting = false;
     for (unsigned i = 0; i < sh->cfg.max_workers; i++) {
         if (sh->workers[i] == NULL)
             continue;
         uint64_t p = atomic_load_explicit(&sh->prog[i].v, memory_order_seq_cst);
-        if (p < mn)
+        if (p == NONE)
+            waiting = true;
+        else if (p < mn)
             mn = p;
+    }
+    if (waiting && !final && mn != NONE) {
+        /* a worker publishes first_wid before its progress: mn's worker is counted in it */
+        uint64_t lo = atomic_load_explicit(&sh->first_wid, memory_order_seq_cst);
+        if (mn < lo + START_GRACE)
+            return NONE;
     }
     return mn;
 }
 
-static void try_merge(struct anomaly_shared *sh, event_emit_fn emit, void *ctx)
+static void try_merge(struct anomaly_shared *sh, bool final, event_emit_fn emit, void *ctx)
 {
     for (;;) {
         if (atomic_exchange_explicit(&sh->merging, 1, memory_order_seq_cst) != 0)
             return; /* another worker merges; it re-checks progress after letting go */
-        uint64_t mn = min_progress(sh);
+        uint64_t mn = min_progress(sh, final);
         if (mn != NONE)
             merge_pending(sh, mn, emit, ctx);
         atomic_store_explicit(&sh->merging, 0, memory_order_seq_cst);
         /* a worker may have published while we held the flag and given up: look again */
-        uint64_t mn2 = min_progress(sh);
+        uint64_t mn2 = min_progress(sh, final);
         if (mn2 == NONE || mn2 <= atomic_load_explicit(&sh->merged_next, memory_order_acquire))
             return;
     }
@@ -2174,7 +2218,7 @@ void anomaly_tick(struct anomaly_worker *w, uint64_t now_ns, event_emit_fn emit,
         return;
     if (now_ns >= w->win_end || w->cur == NULL)
         worker_roll(w, now_ns);
-    try_merge(w->sh, emit, emit_ctx);
+    try_merge(w->sh, false, emit, emit_ctx);
 }
 
 void anomaly_shared_flush(struct anomaly_shared *sh, event_emit_fn emit, void *emit_ctx)
@@ -2188,7 +2232,7 @@ void anomaly_shared_flush(struct anomaly_shared *sh, event_emit_fn emit, void *e
             continue;
         atomic_store_explicit(&sh->prog[i].v, w->cur_wid + 1, memory_order_seq_cst);
     }
-    try_merge(sh, emit, emit_ctx);
+    try_merge(sh, true, emit, emit_ctx);
     end_incidents(sh, sh->last_now, true, emit, emit_ctx);
 }
 
