@@ -14,8 +14,8 @@
 #define RU_HOST "probe-7.example"
 
 struct ru_run {
-    char dir[200];
-    char cfg[260], rules[260], eve[260], log[260];
+    char dir[320];
+    char cfg[360], rules[360], eve[360], log[360];
     pid_t pid;
     int status; /* wait status once exited */
     bool exited;
@@ -131,6 +131,7 @@ static inline long long ru_last_output_stat(const char *eve, const char *name, c
 struct ru_produced {
     char **lines;
     size_t n, alerts, flows, stats;
+    long long base; /* tripline_seq of line i is base + i + 1 (a later run continues the numbers) */
 };
 
 static inline void ru_read_produced(const struct ru_run *r, struct ru_produced *p)
@@ -195,14 +196,16 @@ static inline long long ru_check_record(const struct ru_produced *p, const char 
     if (type && strcmp(type, "stats") != 0 && (!host || strcmp(host, RU_HOST) != 0))
         fail_msg("%s: %s record %lld without host %s", label, type, seq, RU_HOST);
     json_decref(j);
-    if (seq < 1 || (size_t)seq > p->n)
-        fail_msg("%s: tripline_seq %lld outside 1..%zu (records produced)", label, seq, p->n);
-    const char *o = p->lines[seq - 1];
+    if (seq <= p->base || seq > p->base + (long long)p->n)
+        fail_msg("%s: tripline_seq %lld outside %lld..%lld (records produced)", label, seq, p->base + 1,
+                 p->base + (long long)p->n);
+    const char *o = p->lines[seq - p->base - 1];
     size_t ol = strlen(o) - 1; /* without its closing brace */
     char tail[48];
     int tl = snprintf(tail, sizeof(tail), ",\"tripline_seq\":%lld}", seq);
     if (len != ol + (size_t)tl || memcmp(rec, o, ol) != 0 || memcmp(rec + ol, tail, (size_t)tl) != 0)
-        fail_msg("%s: record %lld is not EVE line %lld whole:\n got %.400s\nwant %.400s", label, seq, seq, rec, o);
+        fail_msg("%s: record %lld is not EVE line %lld whole:\n got %.400s\nwant %.400s", label, seq,
+                 seq - p->base, rec, o);
     return seq;
 }
 
@@ -213,7 +216,7 @@ static inline size_t ru_distinct(const struct ru_produced *p, const char *label,
     unsigned char *seen = calloc(p->n + 1, 1);
     size_t d = 0;
     for (size_t i = 0; i < n; i++) {
-        long long s = ru_check_record(p, label, recs[i], strlen(recs[i]));
+        long long s = ru_check_record(p, label, recs[i], strlen(recs[i])) - p->base;
         if (!seen[s]) {
             seen[s] = 1;
             d++;
@@ -222,7 +225,8 @@ static inline size_t ru_distinct(const struct ru_produced *p, const char *label,
     if (d != p->n) {
         for (size_t s = 1; s <= p->n; s++)
             if (!seen[s]) {
-                fprintf(stderr, "%s: first missing record: seq %zu: %.300s\n", label, s, p->lines[s - 1]);
+                fprintf(stderr, "%s: first missing record: seq %lld: %.300s\n", label, (long long)s + p->base,
+                        p->lines[s - 1]);
                 break;
             }
     }

@@ -16,13 +16,18 @@
  * sensor id and host name, and be the EVE line of its tripline_seq plus that field; and the number
  * of distinct records received (duplicates dropped by tripline_seq, as a collector does) must
  * equal the number tripline produced (its EVE file, checked against its exit summary).
- *   test_replay TRIPLINE CAPTURE syslog|redis|kafka   (skips, 77, when a collector is missing) */
+ * Mode spool: no collector listens (Unix stream output, 64 KiB spool): the full spool must show in
+ * tripline's log and its stats record; then one spooled record is corrupted and a second run with
+ * the collector up must name the file and offset in its log and send every other spooled record
+ * first, then its own.
+ *   test_replay TRIPLINE CAPTURE syslog|redis|kafka|spool   (skips, 77, when a collector is missing) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 #if WITH_REDIS
 #include <hiredis/hiredis.h>
 #endif
@@ -476,6 +481,197 @@ static void test_replay_kill_restart(void **state)
     free(dir);
 }
 
+/* ---- spool full, then a corrupt spool, through tripline (a Unix stream collector, no server) ---- */
+
+static bool file_has(const char *path, const char *what)
+{
+    size_t n;
+    char **l = tu_read_lines(path, &n);
+    bool found = false;
+    for (size_t i = 0; i < n && !found; i++)
+        found = strstr(l[i], what) != NULL;
+    tu_free_lines(l, n);
+    return found;
+}
+
+/* Output `name`'s object in the last stats record of the EVE file (caller decrefs), or NULL. */
+static json_t *last_output_stats(const char *eve, const char *name)
+{
+    size_t n;
+    char **l = tu_read_lines(eve, &n);
+    json_t *o = NULL;
+    for (size_t i = n; i-- > 0 && !o;) {
+        json_t *j = strstr(l[i], "\"event_type\":\"stats\"") ? json_loads(l[i], 0, NULL) : NULL;
+        o = json_object_get(json_object_get(json_object_get(j, "stats"), "outputs"), name);
+        json_incref(o);
+        json_decref(j);
+    }
+    tu_free_lines(l, n);
+    return o;
+}
+
+/* Sequence numbers of the records in a spool's segment files (frames hold the records as sent). */
+static size_t spool_seqs(const char *dir, long long *out, size_t max)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    size_t n = 0;
+    static char buf[1 << 20];
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, "seg-", 4))
+            continue;
+        char path[600];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        for (char *p = buf; (p = memmem(p, len - (size_t)(p - buf), "\"tripline_seq\":", 15)); p += 15)
+            if (n < max)
+                out[n++] = atoll(p + 15);
+    }
+    closedir(d);
+    return n;
+}
+
+/* Changes one byte inside record `seq` of the spool (its frame checksum then fails); names the file. */
+static void spool_corrupt_record(const char *dir, long long seq, char *seg, size_t cap)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"tripline_seq\":%lld}", seq);
+    static char buf[1 << 20];
+    bool done = false;
+    while (!done && (de = readdir(d))) {
+        if (strncmp(de->d_name, "seg-", 4))
+            continue;
+        char path[600];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        FILE *f = fopen(path, "r+b");
+        assert_non_null(f);
+        size_t len = fread(buf, 1, sizeof(buf), f);
+        char *p = memmem(buf, len, pat, strlen(pat));
+        if (p) {
+            fseek(f, p - buf + 2, SEEK_SET);
+            fputc('X', f);
+            snprintf(seg, cap, "%s", de->d_name);
+            done = true;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    assert_true(done);
+}
+
+static void spool_output_config(struct ru_run *r, const char *sock, const char *spool, const char *flush_ms)
+{
+    FILE *f = ru_config_begin(r);
+    assert_non_null(f);
+    fprintf(f, "  collector:\n    type: unix-stream\n    filename: %s\n    spool-dir: %s\n    spool-max: 64k\n"
+               "    queue: 16\n    retry-min-ms: 10\n    retry-max-ms: 50\n    flush-timeout-ms: %s\n"
+               "    sensor-id: %s\n    hostname: %s\n",
+            sock, spool, flush_ms, RU_SENSOR_ID, RU_HOST);
+    fclose(f);
+}
+
+static void test_spool_full_then_corrupt(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("replay-spool");
+    char d1[300], d2[300], sock[300], spool[300], seg[300], small[600];
+    snprintf(d1, sizeof(d1), "%s/run1", dir);
+    snprintf(d2, sizeof(d2), "%s/run2", dir);
+    snprintf(sock, sizeof(sock), "%s/c.sock", dir);
+    snprintf(spool, sizeof(spool), "%s/spool", dir);
+    assert_int_equal(mkdir(d1, 0700), 0);
+    assert_int_equal(mkdir(d2, 0700), 0);
+    /* run 1: nobody listens; a 64 KiB spool fills and what does not fit is dropped, reported */
+    struct ru_run r1, r2;
+    ru_init(&r1, d1);
+    spool_output_config(&r1, sock, spool, "100");
+    ru_start(&r1, tripline_bin, capture, "0");
+    assert_int_equal(ru_wait(&r1, 60000), 0);
+    struct ru_produced p1;
+    ru_read_produced(&r1, &p1);
+    if (!file_has(r1.log, "spool full")) {
+        ru_dump_log(&r1);
+        fail_msg("tripline did not log the full spool");
+    }
+    json_t *o = last_output_stats(r1.eve, "collector");
+    assert_non_null(o);
+    print_message("run 1: %zu records; last stats record: spool_full %s, spool_dropped %lld, spool_records %lld\n",
+                  p1.n, json_is_true(json_object_get(o, "spool_full")) ? "true" : "false",
+                  (long long)json_integer_value(json_object_get(o, "spool_dropped")),
+                  (long long)json_integer_value(json_object_get(o, "spool_records")));
+    assert_true(json_is_true(json_object_get(o, "spool_full")));
+    assert_true(json_integer_value(json_object_get(o, "spool_dropped")) > 0);
+    json_decref(o);
+    static long long in_spool[1 << 16];
+    size_t ns = spool_seqs(spool, in_spool, sizeof(in_spool) / sizeof(in_spool[0]));
+    assert_true(ns > 20);
+    long long bad = in_spool[ns / 2];
+    spool_corrupt_record(spool, bad, seg, sizeof(seg));
+
+    /* run 2, collector up, a small capture: the corrupt frame is named (file, offset) and skipped,
+     * every other spooled record is sent first, then run 2's own */
+    struct tu_collector col;
+    assert_int_equal(tu_collector_start(&col, sock), 0);
+    ru_init(&r2, d2);
+    spool_output_config(&r2, sock, spool, "20000");
+    const char *slash = strrchr(capture, '/');
+    snprintf(small, sizeof(small), "%.*s/sql_injection.pcap", slash ? (int)(slash - capture) : 1,
+             slash ? capture : ".");
+    ru_start(&r2, tripline_bin, small, "0");
+    assert_int_equal(ru_wait(&r2, 60000), 0);
+    for (int i = 0; i < 500 && tu_collector_count(&col) < ns - 1; i++)
+        tu_sleep_ms(10);
+    tu_sleep_ms(200);
+    tu_collector_stop(&col);
+    if (!file_has(r2.log, "corrupt") || !file_has(r2.log, seg) || !file_has(r2.log, "offset")) {
+        ru_dump_log(&r2);
+        fail_msg("tripline's log does not name the corrupt spool file %s and offset", seg);
+    }
+    struct ru_produced p2;
+    ru_read_produced(&r2, &p2);
+    p2.base = (long long)p1.n; /* the sequence numbers go on from run 1 */
+    size_t from1 = 0, from2 = 0, last1 = 0, first2 = SIZE_MAX;
+    unsigned char *seen = calloc(p1.n + p2.n + 1, 1);
+    for (size_t i = 0; i < col.n; i++) {
+        long long s = tu_seq_of(col.lines[i], strlen(col.lines[i]));
+        assert_true(s != bad);
+        if (s >= 1 && s <= (long long)p1.n) {
+            ru_check_record(&p1, "spooled by run 1", col.lines[i], strlen(col.lines[i]));
+            bool spooled = false;
+            for (size_t k = 0; k < ns && !spooled; k++)
+                spooled = in_spool[k] == s;
+            assert_true(spooled);
+            from1 += !seen[s];
+            last1 = i;
+        } else {
+            ru_check_record(&p2, "run 2", col.lines[i], strlen(col.lines[i]));
+            from2 += !seen[s];
+            if (first2 == SIZE_MAX)
+                first2 = i;
+        }
+        seen[s] = 1;
+    }
+    print_message("run 2: %zu spooled records of run 1 received (of %zu, one corrupt), then %zu of its %zu\n",
+                  from1, ns, from2, p2.n);
+    assert_int_equal(from1, ns - 1);
+    assert_int_equal(from2, p2.n);
+    assert_true(first2 == SIZE_MAX || last1 < first2); /* the spool went first */
+    free(seen);
+    tu_collector_free(&col);
+    tu_free_lines(p1.lines, p1.n);
+    tu_free_lines(p2.lines, p2.n);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 static int teardown(void **state)
 {
     struct coll *c = *state;
@@ -498,6 +694,10 @@ int main(int argc, char **argv)
     }
     static struct coll c;
     const char *p;
+    if (!strcmp(mode, "spool")) {
+        const struct CMUnitTest tests[] = {cmocka_unit_test(test_spool_full_then_corrupt)};
+        return cmocka_run_group_tests(tests, NULL, NULL);
+    }
     if (!strcmp(mode, "syslog")) {
         c.ops = &syslog_ops;
         if (!(p = tu_find_bin("rsyslogd"))) {
