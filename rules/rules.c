@@ -4,11 +4,13 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rules_priv.h"
+#include "rules_xform.h"
 
 /* ---------------------------------------------------------------- metadata store */
 
@@ -244,6 +246,8 @@ struct ruleset {
     struct rules_vars *own_vars;
     uint64_t *sidset; /* open addressing of (gid << 32 | sid) + 1, for duplicate checks */
     uint32_t sidcap, sidn;
+    struct rule_xform *xforms; /* transformed buffers, id RULE_BUF_XFORM_BASE + index */
+    unsigned n_xforms;
 };
 
 /* Inserts (gid, sid); false if it was there already (or no memory: then no check). */
@@ -299,6 +303,32 @@ const char *ruleset_flowbit_name(const struct ruleset *rs, uint16_t id)
     return rs && id < rs->n_flowbits ? rs->flowbits[id] : NULL;
 }
 
+const struct rule_xform *ruleset_xforms(const struct ruleset *rs, unsigned *n)
+{
+    *n = rs ? rs->n_xforms : 0;
+    return rs ? rs->xforms : NULL;
+}
+
+/* Id of a (base, chain) pair, added if new; -ENOSPC past the id space. */
+static int xform_intern(struct ruleset *rs, const struct rule_xform *x)
+{
+    for (unsigned i = 0; i < rs->n_xforms; i++) {
+        const struct rule_xform *e = &rs->xforms[i];
+        if (e->base == x->base && e->n_ops == x->n_ops && !memcmp(e->ops, x->ops, x->n_ops))
+            return e->id;
+    }
+    if (rs->n_xforms >= 1024)
+        return -ENOSPC;
+    void *p = realloc(rs->xforms, (rs->n_xforms + 1) * sizeof(*rs->xforms));
+    if (!p)
+        return -ENOMEM;
+    rs->xforms = p;
+    struct rule_xform *e = &rs->xforms[rs->n_xforms];
+    *e = *x;
+    e->id = (uint16_t)(RULE_BUF_XFORM_BASE + rs->n_xforms++);
+    return e->id;
+}
+
 static void rule_free_parts(struct rule *r)
 {
     rules_addrs_free(&r->src);
@@ -344,6 +374,7 @@ void ruleset_free(struct ruleset *rs)
         rules_addrs_free(&rs->th[i].sup.addrs);
     free(rs->th);
     free(rs->sidset);
+    free(rs->xforms);
     if (rs->hst)
         XXH3_freeState(rs->hst);
     rules_vars_free(rs->own_vars);
@@ -483,6 +514,7 @@ struct parse_state {
     unsigned n_refs, cap_refs;
     bool have_sid;
     bool noalert;
+    unsigned xforms_at_start; /* rs->n_xforms before this rule: ids past it are the rule's own */
     uint32_t prio_opt;
 };
 
@@ -856,6 +888,125 @@ static int parse_numcmp(struct parse_state *ps, const char *kw, char *val, uint6
     return 0;
 }
 
+/* ---- app-layer keywords: bsize, urilen, transforms, app-layer-protocol */
+
+static bool list_is_app(const struct rule_list *l)
+{
+    return l->buffer >= RULE_BUF_APP_BASE;
+}
+
+/* Sets a list's size condition; a second one must be the same (ET writes `urilen:8;` and
+ * `http.uri; bsize:8;` in one rule). */
+static int set_bsize(struct parse_state *ps, struct rule_list *l, const char *kw, char *val,
+                     uint64_t max)
+{
+    struct rule_num n = {0};
+    int rc = parse_numcmp(ps, kw, val, max, &n);
+    if (rc)
+        return rc;
+    if (l->bsize.op && (l->bsize.op != n.op || l->bsize.a != n.a || l->bsize.b != n.b))
+        return fail(ps, "duplicate %s", kw);
+    l->bsize = n;
+    return 0;
+}
+
+/* bsize:[op]N | lo<>hi; on the current sticky buffer (Suricata: an unsigned 64-bit integer
+ * keyword; ranges exclusive). */
+static int opt_bsize(struct parse_state *ps, char *val)
+{
+    if (ps->cur_list < 0 || !list_is_app(&ps->r->lists[ps->cur_list]))
+        return fail(ps, "bsize without a sticky buffer");
+    return set_bsize(ps, &ps->r->lists[ps->cur_list], "bsize", val, LLONG_MAX);
+}
+
+/* urilen:[op]N | lo<>hi [,raw|norm]: the length of the normalised (or raw) URI, i.e. bsize on
+ * http.uri (http.uri.raw). Does not change the current buffer. */
+static int opt_urilen(struct parse_state *ps, char *val)
+{
+    char *f[3];
+    int n = split_commas(val, f, 3);
+    const char *buf = "http.uri";
+    if (n == 2 && !strcmp(f[1], "raw"))
+        buf = "http.uri.raw";
+    else if (n > 2 || (n == 2 && strcmp(f[1], "norm") != 0))
+        return fail(ps, "bad urilen");
+    const struct rules_applayer_hooks *h = &ps->rs->cfg->applayer;
+    int id = h->sticky_buffer ? h->sticky_buffer(h->ctx, buf) : 0;
+    if (id <= 0)
+        return fail(ps, "unsupported keyword urilen");
+    int l = list_get(ps, (uint16_t)(RULE_BUF_APP_BASE + id));
+    if (l < 0)
+        return l;
+    return set_bsize(ps, &ps->r->lists[l], "urilen", f[0], 65535);
+}
+
+/* A transform (dotprefix, to_lowercase, ...): the current sticky buffer becomes the buffer
+ * transformed so (a chain when several follow each other). As in Suricata, transforms come
+ * right after the buffer keyword, before its first content. */
+static int opt_xform(struct parse_state *ps, const char *name, enum rule_xform_op op, char *val)
+{
+    if (val)
+        return fail(ps, "%s takes no value", name);
+    if (ps->cur_list < 0 || !list_is_app(&ps->r->lists[ps->cur_list]))
+        return fail(ps, "transform %s without a sticky buffer", name);
+    struct rule_list *l = &ps->r->lists[ps->cur_list];
+    if (l->n || l->bsize.op)
+        return fail(ps, "transform %s after content", name);
+    struct rule_xform x = {.base = l->buffer};
+    struct ruleset *rs = ps->rs;
+    if (l->buffer >= RULE_BUF_XFORM_BASE)
+        x = rs->xforms[l->buffer - RULE_BUF_XFORM_BASE];
+    if (x.n_ops >= RULE_MAX_XFORM_OPS)
+        return fail(ps, "too many transforms");
+    x.ops[x.n_ops++] = (uint8_t)op;
+    /* a chain's shorter prefix that this rule just added is used by no rule: drop it, or the
+     * matcher would derive a buffer nobody inspects */
+    if (l->buffer >= RULE_BUF_XFORM_BASE && l->buffer == RULE_BUF_XFORM_BASE + rs->n_xforms - 1 &&
+        rs->n_xforms > ps->xforms_at_start)
+        rs->n_xforms--;
+    int id = xform_intern(rs, &x);
+    if (id < 0)
+        return id == -ENOMEM ? id : fail(ps, "too many transformed buffers");
+    for (int i = 0; i < ps->r->n_lists; i++)
+        if (i != ps->cur_list && ps->r->lists[i].buffer == id)
+            return fail(ps, "transformed buffer given twice");
+    l->buffer = (uint16_t)id;
+    return 0;
+}
+
+/* app-layer-protocol:[!]name; Suricata's optional mode (final, original, either, to_server,
+ * to_client) is not taken. */
+static int opt_alproto(struct parse_state *ps, char *val)
+{
+    char *f[3];
+    if (split_commas(val, f, 3) != 1)
+        return fail(ps, "unsupported app-layer-protocol mode");
+    char *p = f[0];
+    bool neg = *p == '!';
+    if (neg)
+        p = trim(p + 1);
+    const struct rules_applayer_hooks *h = &ps->rs->cfg->applayer;
+    int id = h->app_proto ? h->app_proto(h->ctx, p) : 0;
+    if (id <= 0)
+        return fail(ps, "unknown app-layer-protocol %s", p);
+    struct rule *r = ps->r;
+    if (r->n_alproto >= RULE_MAX_ALPROTO)
+        return fail(ps, "too many app-layer-protocol");
+    r->alproto[r->n_alproto++] = (struct rule_alproto){(uint16_t)id, neg};
+    return 0;
+}
+
+/* Longest content a bsize lets match (UINT64_MAX: no bound). */
+static uint64_t bsize_max(const struct rule_num *n)
+{
+    switch (n->op) {
+    case NUM_EQ: case NUM_LE: return n->a;
+    case NUM_LT: return n->a ? n->a - 1 : 0;
+    case NUM_RANGE: return n->b - 1;
+    default: return UINT64_MAX;
+    }
+}
+
 static int opt_flags(struct parse_state *ps, char *val)
 {
     char *f[3];
@@ -1084,10 +1235,12 @@ static int byte_common_opt(struct parse_state *ps, struct rule_byte *b, char *w,
     return 0;
 }
 
-static int byte_check_n(struct parse_state *ps, struct rule_byte *b)
+/* zero_ok: 0 bytes is allowed (byte_test with string: the digits up to the first non-digit, as
+ * Suricata's string conversion with length 0; byte_jump without string: a jump of 0). */
+static int byte_check_n(struct parse_state *ps, struct rule_byte *b, bool zero_ok)
 {
     unsigned maxn = (b->flags & BF_STRING) ? 23 : 8;
-    if (b->nbytes < 1 || b->nbytes > maxn)
+    if ((b->nbytes < 1 && !zero_ok) || b->nbytes > maxn)
         return fail(ps, "bad byte count");
     if (!(b->flags & BF_STRING) && (b->flags & (BF_HEX | BF_OCT | BF_DEC)))
         return fail(ps, "number base without string");
@@ -1107,7 +1260,7 @@ static int opt_byte_test(struct parse_state *ps, char *val)
     b->multiplier = 1;
     b->offset_var = b->value_var = RULE_VAR_NONE;
     long long x;
-    if (!parse_int(f[0], 1, 23, &x))
+    if (!parse_int(f[0], 0, 23, &x))
         return fail(ps, "bad byte count");
     b->nbytes = (uint8_t)x;
     char *op = f[1];
@@ -1139,7 +1292,7 @@ static int opt_byte_test(struct parse_state *ps, char *val)
         if ((rc = byte_common_opt(ps, b, f[i], false)) != 0)
             return rc;
     it->relative = (b->flags & BF_RELATIVE) != 0;
-    return byte_check_n(ps, b);
+    return byte_check_n(ps, b, (b->flags & BF_STRING) != 0);
 }
 
 static int opt_byte_jump(struct parse_state *ps, char *val)
@@ -1155,7 +1308,7 @@ static int opt_byte_jump(struct parse_state *ps, char *val)
     b->multiplier = 1;
     b->offset_var = b->value_var = RULE_VAR_NONE;
     long long x;
-    if (!parse_int(f[0], 1, 23, &x))
+    if (!parse_int(f[0], 0, 23, &x))
         return fail(ps, "bad byte count");
     b->nbytes = (uint8_t)x;
     int rc = num_or_var(ps, f[1], -65535, 65535, &b->offset, &b->offset_var);
@@ -1167,7 +1320,7 @@ static int opt_byte_jump(struct parse_state *ps, char *val)
     if ((b->flags & BF_FROM_BEGINNING) && (b->flags & BF_FROM_END))
         return fail(ps, "bad byte_jump");
     it->relative = (b->flags & BF_RELATIVE) != 0;
-    return byte_check_n(ps, b);
+    return byte_check_n(ps, b, !(b->flags & BF_STRING));
 }
 
 static int opt_byte_extract(struct parse_state *ps, char *val)
@@ -1203,7 +1356,7 @@ static int opt_byte_extract(struct parse_state *ps, char *val)
     b->var = (uint8_t)ps->n_vars++;
     ps->r->n_vars = (uint8_t)ps->n_vars;
     it->relative = (b->flags & BF_RELATIVE) != 0;
-    return byte_check_n(ps, b);
+    return byte_check_n(ps, b, false);
 }
 
 static int opt_isdataat(struct parse_state *ps, char *val)
@@ -1375,45 +1528,158 @@ static const struct classtype *class_find(const struct ruleset *rs, const char *
     return NULL;
 }
 
+/* Options that compare a header field with a number (dsize:<10; ttl:3<>9; ...). */
+static const struct num_opt {
+    const char *name;
+    size_t off;   /* of the struct rule_num in struct rule */
+    uint64_t max;
+} num_opts[] = {
+    {"dsize", offsetof(struct rule, dsize), 65535},
+    {"ttl", offsetof(struct rule, ttl), 255},
+    {"itype", offsetof(struct rule, itype), 255},
+    {"icode", offsetof(struct rule, icode), 255},
+    {"icmp_id", offsetof(struct rule, icmp_id), 65535},
+    {"icmp_seq", offsetof(struct rule, icmp_seq), 65535},
+};
+
+/* Integer options of the rule's identity. */
+enum int_target { INT_SID, INT_REV, INT_GID, INT_PRIORITY };
+static const struct int_opt {
+    const char *name;
+    long long min, max;
+    uint8_t target; /* enum int_target */
+} int_opts[] = {
+    {"sid", 1, UINT32_MAX, INT_SID},
+    {"rev", 0, UINT32_MAX, INT_REV},
+    {"gid", 0, UINT32_MAX, INT_GID},
+    {"priority", 1, 255, INT_PRIORITY},
+};
+
+static int opt_ip_proto(struct parse_state *ps, char *val)
+{
+    static const struct { const char *n; int v; } pn[] = {
+        {"tcp", 6}, {"udp", 17}, {"icmp", 1}, {"ipv6-icmp", 58}, {"icmpv6", 58}, {"gre", 47},
+        {"esp", 50}, {"ah", 51}, {"igmp", 2}, {"sctp", 132}, {"ipv6", 41},
+    };
+    for (size_t i = 0; i < sizeof(pn) / sizeof(pn[0]); i++)
+        if (!strcmp(val, pn[i].n)) {
+            ps->r->ip_proto.op = NUM_EQ;
+            ps->r->ip_proto.a = (uint64_t)pn[i].v;
+            return 0;
+        }
+    return parse_numcmp(ps, "ip_proto", val, 255, &ps->r->ip_proto);
+}
+
+static int opt_threshold(struct parse_state *ps, char *val)
+{
+    if (ps->r->threshold.type)
+        return fail(ps, "duplicate threshold");
+    return parse_threshold_fields(ps, val, &ps->r->threshold, false);
+}
+
+static int opt_detection_filter(struct parse_state *ps, char *val)
+{
+    struct rule *r = ps->r;
+    int rc = parse_threshold_fields(ps, val, &r->detection_filter, true);
+    if (rc == 0 &&
+        (r->detection_filter.track == TRACK_FLOW || r->detection_filter.track == TRACK_BOTH))
+        return fail(ps, "bad detection_filter track");
+    return rc;
+}
+
+static int opt_stream_size(struct parse_state *ps, char *val)
+{
+    struct rule *r = ps->r;
+    char *f[4];
+    if (split_commas(val, f, 4) != 3)
+        return fail(ps, "bad stream_size");
+    if (!strcmp(f[0], "server")) r->stream_size_side = SS_SERVER;
+    else if (!strcmp(f[0], "client")) r->stream_size_side = SS_CLIENT;
+    else if (!strcmp(f[0], "both")) r->stream_size_side = SS_BOTH;
+    else if (!strcmp(f[0], "either")) r->stream_size_side = SS_EITHER;
+    else return fail(ps, "bad stream_size");
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%s%s", f[1], f[2]);
+    if (strcmp(f[1], "<") && strcmp(f[1], ">") && strcmp(f[1], "=") && strcmp(f[1], "!=") &&
+        strcmp(f[1], "<=") && strcmp(f[1], ">="))
+        return fail(ps, "bad stream_size");
+    if (!strcmp(f[1], "!="))
+        snprintf(buf, sizeof(buf), "!%s", f[2]);
+    return parse_numcmp(ps, "stream_size", buf, UINT32_MAX, &r->stream_size);
+}
+
+/* Options that take a value, each with its parser; a missing value is "bad <name>". */
+static const struct val_opt {
+    const char *name;
+    int (*fn)(struct parse_state *ps, char *val);
+} val_opts[] = {
+    {"reference", opt_reference},
+    {"metadata", opt_metadata},
+    {"content", opt_content},
+    {"pcre", opt_pcre},
+    {"byte_test", opt_byte_test},
+    {"byte_jump", opt_byte_jump},
+    {"byte_extract", opt_byte_extract},
+    {"isdataat", opt_isdataat},
+    {"ip_proto", opt_ip_proto},
+    {"flags", opt_flags},
+    {"flow", opt_flow},
+    {"flowbits", opt_flowbits},
+    {"threshold", opt_threshold},
+    {"detection_filter", opt_detection_filter},
+    {"stream_size", opt_stream_size},
+    {"bsize", opt_bsize},
+    {"urilen", opt_urilen},
+    {"app-layer-protocol", opt_alproto},
+};
+
+/* Content modifiers (opt_content_mod). */
+static const char *const content_mods[] = {
+    "nocase", "offset", "depth", "distance", "within", "startswith", "endswith", "fast_pattern",
+    "rawbytes",
+};
+
 /* Keywords this build knows to be unsupported are reported the same way as unknown ones:
  * "unsupported keyword X". */
 static int apply_option(struct parse_state *ps, char *name, char *val)
 {
-    struct rule *r = ps->r;
     struct rule_meta *m = ps->m;
     long long x;
-    int rc;
+
+    for (size_t i = 0; i < sizeof(val_opts) / sizeof(val_opts[0]); i++)
+        if (!strcmp(name, val_opts[i].name))
+            return val ? val_opts[i].fn(ps, val) : fail(ps, "bad %s", name);
+    for (size_t i = 0; i < sizeof(num_opts) / sizeof(num_opts[0]); i++)
+        if (!strcmp(name, num_opts[i].name)) {
+            struct rule_num *n = (struct rule_num *)((char *)ps->r + num_opts[i].off);
+            return val ? parse_numcmp(ps, name, val, num_opts[i].max, n) : fail(ps, "bad %s", name);
+        }
+    for (size_t i = 0; i < sizeof(int_opts) / sizeof(int_opts[0]); i++) {
+        const struct int_opt *o = &int_opts[i];
+        if (strcmp(name, o->name) != 0)
+            continue;
+        if (!parse_int(val, o->min, o->max, &x))
+            return fail(ps, "bad %s", name);
+        switch (o->target) {
+        case INT_SID: m->sid = (uint32_t)x; ps->have_sid = true; break;
+        case INT_REV: m->rev = (uint32_t)x; break;
+        case INT_GID: m->gid = (uint32_t)x; break;
+        default: ps->prio_opt = (uint32_t)x;
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(content_mods) / sizeof(content_mods[0]); i++)
+        if (!strcmp(name, content_mods[i]))
+            return opt_content_mod(ps, name, val);
+    enum rule_xform_op xf = rules_xform_from_name(name);
+    if (xf)
+        return opt_xform(ps, name, xf, val);
 
     if (!strcmp(name, "msg")) {
         if (!val || !unquote(val))
             return fail(ps, "bad msg");
         m->msg = store_strdup(ps->rs->store, val);
         return m->msg ? 0 : -ENOMEM;
-    }
-    if (!strcmp(name, "sid")) {
-        if (!parse_int(val, 1, UINT32_MAX, &x))
-            return fail(ps, "bad sid");
-        m->sid = (uint32_t)x;
-        ps->have_sid = true;
-        return 0;
-    }
-    if (!strcmp(name, "rev")) {
-        if (!parse_int(val, 0, UINT32_MAX, &x))
-            return fail(ps, "bad rev");
-        m->rev = (uint32_t)x;
-        return 0;
-    }
-    if (!strcmp(name, "gid")) {
-        if (!parse_int(val, 0, UINT32_MAX, &x))
-            return fail(ps, "bad gid");
-        m->gid = (uint32_t)x;
-        return 0;
-    }
-    if (!strcmp(name, "priority")) {
-        if (!parse_int(val, 1, 255, &x))
-            return fail(ps, "bad priority");
-        ps->prio_opt = (uint32_t)x;
-        return 0;
     }
     if (!strcmp(name, "classtype")) {
         if (!val || !*val)
@@ -1427,32 +1693,12 @@ static int apply_option(struct parse_state *ps, char *name, char *val)
             m->priority = ct->prio;
         return 0;
     }
-    if (!strcmp(name, "reference"))
-        return val ? opt_reference(ps, val) : fail(ps, "bad reference");
-    if (!strcmp(name, "metadata"))
-        return val ? opt_metadata(ps, val) : fail(ps, "bad metadata");
     if (!strcmp(name, "target") || !strcmp(name, "tag"))
         return 0; /* EVE source/target and tagging: not needed for matching */
     if (!strcmp(name, "noalert")) {
         ps->noalert = true;
         return 0;
     }
-    if (!strcmp(name, "content"))
-        return val ? opt_content(ps, val) : fail(ps, "bad content");
-    if (!strcmp(name, "nocase") || !strcmp(name, "offset") || !strcmp(name, "depth") ||
-        !strcmp(name, "distance") || !strcmp(name, "within") || !strcmp(name, "startswith") ||
-        !strcmp(name, "endswith") || !strcmp(name, "fast_pattern") || !strcmp(name, "rawbytes"))
-        return opt_content_mod(ps, name, val);
-    if (!strcmp(name, "pcre"))
-        return val ? opt_pcre(ps, val) : fail(ps, "bad pcre");
-    if (!strcmp(name, "byte_test"))
-        return val ? opt_byte_test(ps, val) : fail(ps, "bad byte_test");
-    if (!strcmp(name, "byte_jump"))
-        return val ? opt_byte_jump(ps, val) : fail(ps, "bad byte_jump");
-    if (!strcmp(name, "byte_extract"))
-        return val ? opt_byte_extract(ps, val) : fail(ps, "bad byte_extract");
-    if (!strcmp(name, "isdataat"))
-        return val ? opt_isdataat(ps, val) : fail(ps, "bad isdataat");
     if (!strcmp(name, "pkt_data")) {
         int l = list_get(ps, RULE_BUF_PAYLOAD);
         if (l < 0)
@@ -1460,76 +1706,6 @@ static int apply_option(struct parse_state *ps, char *name, char *val)
         ps->cur_list = l;
         ps->last_item = -1;
         return 0;
-    }
-    if (!val) {
-        /* value-less keywords left: sticky buffers */
-    }
-    if (!strcmp(name, "dsize"))
-        return val ? parse_numcmp(ps, name, val, 65535, &r->dsize) : fail(ps, "bad dsize");
-    if (!strcmp(name, "ttl"))
-        return val ? parse_numcmp(ps, name, val, 255, &r->ttl) : fail(ps, "bad ttl");
-    if (!strcmp(name, "itype"))
-        return val ? parse_numcmp(ps, name, val, 255, &r->itype) : fail(ps, "bad itype");
-    if (!strcmp(name, "icode"))
-        return val ? parse_numcmp(ps, name, val, 255, &r->icode) : fail(ps, "bad icode");
-    if (!strcmp(name, "icmp_id"))
-        return val ? parse_numcmp(ps, name, val, 65535, &r->icmp_id) : fail(ps, "bad icmp_id");
-    if (!strcmp(name, "icmp_seq"))
-        return val ? parse_numcmp(ps, name, val, 65535, &r->icmp_seq) : fail(ps, "bad icmp_seq");
-    if (!strcmp(name, "ip_proto")) {
-        if (!val)
-            return fail(ps, "bad ip_proto");
-        static const struct { const char *n; int v; } pn[] = {
-            {"tcp", 6}, {"udp", 17}, {"icmp", 1}, {"ipv6-icmp", 58}, {"icmpv6", 58}, {"gre", 47},
-            {"esp", 50}, {"ah", 51}, {"igmp", 2}, {"sctp", 132}, {"ipv6", 41},
-        };
-        for (size_t i = 0; i < sizeof(pn) / sizeof(pn[0]); i++)
-            if (!strcmp(val, pn[i].n)) {
-                r->ip_proto.op = NUM_EQ;
-                r->ip_proto.a = (uint64_t)pn[i].v;
-                return 0;
-            }
-        return parse_numcmp(ps, name, val, 255, &r->ip_proto);
-    }
-    if (!strcmp(name, "flags"))
-        return val ? opt_flags(ps, val) : fail(ps, "bad flags");
-    if (!strcmp(name, "flow"))
-        return val ? opt_flow(ps, val) : fail(ps, "bad flow");
-    if (!strcmp(name, "flowbits"))
-        return val ? opt_flowbits(ps, val) : fail(ps, "bad flowbits");
-    if (!strcmp(name, "threshold")) {
-        if (!val)
-            return fail(ps, "bad threshold");
-        if (r->threshold.type)
-            return fail(ps, "duplicate threshold");
-        return parse_threshold_fields(ps, val, &r->threshold, false);
-    }
-    if (!strcmp(name, "detection_filter")) {
-        if (!val)
-            return fail(ps, "bad detection_filter");
-        rc = parse_threshold_fields(ps, val, &r->detection_filter, true);
-        if (rc == 0 && (r->detection_filter.track == TRACK_FLOW ||
-                        r->detection_filter.track == TRACK_BOTH))
-            return fail(ps, "bad detection_filter track");
-        return rc;
-    }
-    if (!strcmp(name, "stream_size")) {
-        char *f[4];
-        if (!val || split_commas(val, f, 4) != 3)
-            return fail(ps, "bad stream_size");
-        if (!strcmp(f[0], "server")) r->stream_size_side = SS_SERVER;
-        else if (!strcmp(f[0], "client")) r->stream_size_side = SS_CLIENT;
-        else if (!strcmp(f[0], "both")) r->stream_size_side = SS_BOTH;
-        else if (!strcmp(f[0], "either")) r->stream_size_side = SS_EITHER;
-        else return fail(ps, "bad stream_size");
-        char buf[64];
-        snprintf(buf, sizeof(buf), "%s%s", f[1], f[2]);
-        if (strcmp(f[1], "<") && strcmp(f[1], ">") && strcmp(f[1], "=") && strcmp(f[1], "!=") &&
-            strcmp(f[1], "<=") && strcmp(f[1], ">="))
-            return fail(ps, "bad stream_size");
-        if (!strcmp(f[1], "!="))
-            snprintf(buf, sizeof(buf), "!%s", f[2]);
-        return parse_numcmp(ps, name, buf, UINT32_MAX, &r->stream_size);
     }
     /* sticky buffers and content modifiers of the app layer, through the sensor's hook */
     const struct rules_applayer_hooks *h = &ps->rs->cfg->applayer;
@@ -1746,8 +1922,14 @@ static int finish_rule(struct parse_state *ps)
     }
     for (int li = 0; li < r->n_lists; li++) {
         struct rule_list *l = &r->lists[li];
-        if (l->n == 0)
+        if (l->n == 0 && !l->bsize.op)
             return fail(ps, "empty sticky buffer");
+        /* Suricata rejects a rule whose content cannot fit its bsize */
+        uint64_t bmax = bsize_max(&l->bsize);
+        for (int i = 0; i < l->n; i++)
+            if (l->items[i].type == RI_CONTENT && !(l->items[i].u.c.flags & CF_NEGATED) &&
+                l->items[i].u.c.len > bmax)
+                return fail(ps, "content longer than bsize");
         /* the first item of a list cannot be relative to nothing (pcre R/byte relative at the
          * start are relative to the buffer start in Suricata) */
     }
@@ -1758,7 +1940,7 @@ static int finish_rule(struct parse_state *ps)
         r->flags |= RF_NOALERT;
     bool l4 = r->dsize.op || r->tcp_flags_set || r->itype.op || r->icode.op || r->icmp_id.op ||
               r->icmp_seq.op || r->flow_flags || r->n_flowbits || r->stream_size_side ||
-              r->app_proto || r->n_lists || r->ttl.op || r->ip_proto.op;
+              r->app_proto || r->n_lists || r->ttl.op || r->ip_proto.op || r->n_alproto;
     if (!l4 && r->sp.any && r->dp.any && (r->ipproto == 0))
         r->flags |= RF_IPONLY;
     if (!ps->prio_opt && !ps->m->priority)
@@ -1864,6 +2046,7 @@ static void parse_one(struct ruleset *rs, const char *file, unsigned line, char 
         return;
     }
     ps.m = m;
+    ps.xforms_at_start = rs->n_xforms;
     m->gid = 1;
     m->raw = store_strdup(rs->store, text);
     m->file = store_strdup(rs->store, file);
@@ -1904,6 +2087,7 @@ static void parse_one(struct ruleset *rs, const char *file, unsigned line, char 
     free(ps.refs);
     return;
 bad:
+    rs->n_xforms = ps.xforms_at_start; /* transformed buffers only this rule named */
     report_failure(rep, file, line, ps.have_sid ? m->sid : sid,
                    rc == -ENOMEM ? "out of memory" : ps.reason ? ps.reason : "parse error", true);
     rule_free_parts(&r);

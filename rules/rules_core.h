@@ -22,6 +22,10 @@
 
 #define RULE_BUF_PAYLOAD 0
 #define RULE_BUF_APP_BASE 16
+/* Transformed sticky buffers (`dns.query; dotprefix;`): ids from here on name a (base buffer,
+ * transform chain) pair of the ruleset (ruleset_xforms()); the matcher derives them from the
+ * base buffer with rules_xform_expand() (rules_xform.h). */
+#define RULE_BUF_XFORM_BASE 256
 
 #define RULE_MAX_VARS 8       /* byte_extract variables per rule */
 #define RULE_MAX_FLOWBITS 8   /* names in one flowbits option (a|b, a&b) */
@@ -145,9 +149,12 @@ struct rule_item {
 };
 
 struct rule_list {
-    uint16_t buffer; /* RULE_BUF_PAYLOAD or RULE_BUF_APP_BASE + id */
+    uint16_t buffer; /* RULE_BUF_PAYLOAD, RULE_BUF_APP_BASE + id or RULE_BUF_XFORM_BASE + k */
     uint16_t n;
     struct rule_item *items;
+    /* bsize (and urilen on http.uri / http.uri.raw): the length of the inspected buffer, after
+     * transforms; NUM_NONE when not given. A list may hold only this (no items). */
+    struct rule_num bsize;
 };
 
 /* flow: keyword */
@@ -198,6 +205,25 @@ enum stream_size_side { SS_SERVER = 1, SS_CLIENT, SS_BOTH, SS_EITHER };
 #define RF_HAS_PAYLOAD (1u << 5) /* has a RULE_BUF_PAYLOAD list */
 #define RF_HAS_APPBUF (1u << 6)  /* has a sticky-buffer list */
 
+/* app-layer-protocol: the flow's detected protocol is (or, negated, is known and is not) proto.
+ * A rule may give several; all must hold. */
+#define RULE_MAX_ALPROTO 4
+struct rule_alproto {
+    uint16_t proto; /* the sensor's enum app_proto (through rules_applayer_hooks.app_proto) */
+    bool negated;
+};
+
+/* Whether the conditions hold for a flow's app_proto (0: not detected yet). Suricata: a negated
+ * protocol does not match while detection is still undecided. */
+static inline bool rule_alproto_match(const struct rule_alproto *a, unsigned n, uint16_t app_proto)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (a[i].negated ? (app_proto == 0 || app_proto == a[i].proto) : app_proto != a[i].proto)
+            return false;
+    }
+    return true;
+}
+
 struct rule {
     struct rule_meta *meta;
     uint32_t idx;      /* index in the ruleset */
@@ -217,6 +243,8 @@ struct rule {
     uint16_t flow_flags;
     uint8_t stream_size_side; /* 0: none */
     struct rule_num stream_size;
+    uint8_t n_alproto;        /* app-layer-protocol conditions */
+    struct rule_alproto alproto[RULE_MAX_ALPROTO];
 
     uint8_t n_flowbits;
     struct rule_flowbit *flowbits;

@@ -13,6 +13,12 @@
 
 #include "detect.h"
 #include "rules_core.h"
+#include "rules_xform.h"
+
+/* transformed buffers (rules_xform_expand) are handed back in struct detect_buffer's layout */
+_Static_assert(sizeof(struct rule_buf) == sizeof(struct detect_buffer), "rule_buf layout");
+_Static_assert(offsetof(struct rule_buf, data) == offsetof(struct detect_buffer, data), "data");
+_Static_assert(offsetof(struct rule_buf, len) == offsetof(struct detect_buffer, len), "len");
 
 #define TH_SYN 0x02
 #define TH_ACK 0x10
@@ -115,6 +121,7 @@ struct detect_thread {
     struct stream_ctx *sc;
     stream_deliver_fn hook;
     void *hook_ctx;
+    struct rules_xform_scratch *xf; /* transformed sticky buffers (dotprefix, ...) */
     uint32_t *seen;   /* generation per rule: candidate already evaluated */
     uint32_t *alerted;/* generation per rule: already alerted on this packet */
     uint32_t gen, agen;
@@ -1001,7 +1008,9 @@ struct detect_thread *detect_thread_new(const struct detect_engine *de)
         te <<= 1;
     dt->th = calloc(te, sizeof(*dt->th));
     dt->th_mask = te - 1;
-    if (!dt->seen || !dt->alerted || !dt->cand || !dt->md || !dt->sc || !dt->sbuf || !dt->th)
+    dt->xf = rules_xform_scratch_new(de->rs, 256 * 1024, 512);
+    if (!dt->seen || !dt->alerted || !dt->cand || !dt->md || !dt->sc || !dt->sbuf || !dt->th ||
+        !dt->xf)
         goto fail;
     if (de->proto_scratch && hs_clone_scratch(de->proto_scratch, &dt->scratch) != HS_SUCCESS)
         goto fail;
@@ -1026,6 +1035,7 @@ void detect_thread_free(struct detect_thread *dt)
     free(dt->th);
     free(dt->aset_gen);
     free(dt->aset_memo);
+    rules_xform_scratch_free(dt->xf);
     free(dt);
 }
 
@@ -1108,7 +1118,9 @@ static bool extract_bytes(const uint8_t *p, int64_t avail, const struct rule_byt
     if (b->flags & BF_STRING) {
         int base = (b->flags & BF_HEX) ? 16 : (b->flags & BF_OCT) ? 8 : 10;
         int digits = 0;
-        for (int i = 0; i < b->nbytes; i++) {
+        /* 0 bytes: the digits up to the first other byte (Suricata's string conversion) */
+        int nb = b->nbytes ? b->nbytes : (int)(avail < 23 ? avail : 23);
+        for (int i = 0; i < nb; i++) {
             int d;
             uint8_t ch = p[i];
             if (ch >= '0' && ch <= '9')
@@ -1321,6 +1333,8 @@ static bool list_match(struct detect_thread *dt, const struct rule_list *l, cons
                        uint32_t len, int64_t base, int64_t min_end)
 {
     struct mctx c = {.dt = dt, .buf = buf, .len = len, .base = (int64_t)base, .min_end = min_end};
+    if (l->bsize.op && !rule_num_match(&l->bsize, len))
+        return false; /* bsize / urilen (sticky buffers only) */
     dt->steps = 0;
     return match_items(&c, l, 0, 0, 0);
 }
@@ -1434,6 +1448,8 @@ static bool header_match(struct detect_thread *dt, const struct rule *r, bool on
     default: if (!m->ip_version) return false;
     }
     if (r->app_proto && (!f || f->app_proto != r->app_proto))
+        return false;
+    if (r->n_alproto && !rule_alproto_match(r->alproto, r->n_alproto, f ? f->app_proto : 0))
         return false;
     /* cheap per-packet tests before the address sets */
     if ((r->flow_flags & FLOW_TO_SERVER_F) && (!f || dt->dir != FLOW_TO_SERVER))
@@ -2106,6 +2122,9 @@ unsigned detect_buffers(struct detect_thread *dt, const struct pkt_meta *m, stru
                         uint64_t tx_id, event_emit_fn emit, void *emit_ctx)
 {
     const struct detect_engine *de = dt->de;
+    /* the rules' transformed buffers, derived from their base buffers */
+    bufs = (const struct detect_buffer *)rules_xform_expand(dt->xf, (const struct rule_buf *)bufs,
+                                                            n, &n);
     dt->m = m;
     dt->f = f;
     dt->dir = dir;
