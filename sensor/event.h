@@ -15,6 +15,7 @@ enum event_type {
     EVENT_ALERT,        /* a rule matched */
     EVENT_ANOMALY,      /* decoder / stream / app-layer anomaly on one packet */
     EVENT_DETECTION,    /* an anomaly detector's alert (start, update, end) */
+    EVENT_APPLAYER,     /* one chunk of an app-layer transaction's EVE snapshot (http/dns/tls) */
 };
 
 /* Flow identity carried by every event (a copy: the flow may be gone when it is formatted). */
@@ -55,6 +56,8 @@ struct event_alert {
     uint8_t direction; /* enum flow_dir of the packet */
     uint8_t in_stream; /* matched on reassembled stream data */
     uint64_t tx_id;
+    uint8_t app_obj;  /* 1: the EVENT_APPLAYER chunks just before this alert in the worker's
+                         event order carry transaction tx_id's http/dns/tls object */
 };
 
 struct event_anomaly {
@@ -88,6 +91,23 @@ struct event_detection {
     const char *asset_name; /* protected asset matched, or NULL */
 };
 
+/* An app-layer transaction's EVE snapshot (sensor/applayer/applayer_eve.h) is larger than one
+ * event, so the worker cuts it into chunks of consecutive EVENT_APPLAYER events (the event ring
+ * keeps a worker's order) and the output thread joins them (applayer_eve_asm_*). ref is the
+ * record's tuple (client -> server; DNS: the message's direction). */
+#define EVENT_APPLAYER_CHUNK 288
+#define EVENT_APPLAYER_LOG 0x01    /* write the transaction's own record (event_type http/...) */
+#define EVENT_APPLAYER_ATTACH 0x02 /* the object of the alerts that follow (app_obj) */
+struct event_applayer {
+    uint64_t tx_id;
+    uint16_t total;  /* snapshot bytes in all chunks */
+    uint16_t off;    /* offset of data[0] in the snapshot */
+    uint16_t len;    /* bytes in this chunk */
+    uint8_t flags;   /* EVENT_APPLAYER_LOG / _ATTACH */
+    uint8_t proto;   /* enum app_proto (applayer.h) */
+    uint8_t data[EVENT_APPLAYER_CHUNK];
+};
+
 struct event {
     uint16_t type; /* enum event_type */
     uint16_t worker;
@@ -99,12 +119,16 @@ struct event {
         struct event_alert alert;
         struct event_anomaly anomaly;
         struct event_detection detection;
+        struct event_applayer applayer;
     } u;
 };
 
 /* How stages hand events to the engine (which queues them to the output thread). Returns false
  * when the event could not be queued right now; the engine counts that and retries or spills,
  * so a stage never blocks and no event is lost silently. */
+_Static_assert(sizeof(struct event_applayer) <= sizeof(struct event_detection),
+               "app-layer chunks must not grow struct event");
+
 typedef bool (*event_emit_fn)(void *ctx, const struct event *ev);
 
 #endif

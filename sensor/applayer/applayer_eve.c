@@ -1,6 +1,7 @@
 /* EVE http/dns/tls objects: snapshots taken on the worker, JSON written on the output thread. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -303,7 +304,84 @@ static void write_http(struct json_writer *w, struct snap_r *r)
     jw_close_object(w);
 }
 
-static void write_dns(struct json_writer *w, struct snap_r *r)
+static void rrtype_str(uint64_t t, char *tb, size_t n, const char **out)
+{
+    const char *tn = applayer_dns_rrtype_name((uint16_t)t);
+    if (!tn) {
+        snprintf(tb, n, "TYPE%u", (unsigned)(uint16_t)t);
+        tn = tb;
+    }
+    *out = tn;
+}
+
+/* Answers as Suricata's v2 "answers" (detailed) and "grouped" (data by type, types in order of
+ * first appearance). */
+static void dns_answers(struct json_writer *w, struct snap_r r0)
+{
+    uint8_t tag;
+    const uint8_t *v;
+    size_t n;
+    char tb[16];
+    const char *tn;
+    bool open = false, any = false;
+    uint64_t atype = 0;
+    uint16_t types[32];
+    unsigned ntypes = 0;
+    struct snap_r r = r0;
+    while (next(&r, &tag, &v, &n)) {
+        if (tag == S_DNS_ANAME) {
+            if (!any) {
+                jw_key(w, "answers");
+                jw_open_array(w);
+                any = true;
+            }
+            if (open)
+                jw_close_object(w);
+            jw_open_object(w);
+            open = true;
+            jw_kv_str_n(w, "rrname", v, n);
+        } else if (tag == S_DNS_ATYPE && open) {
+            atype = as_u64(v, n);
+            rrtype_str(atype, tb, sizeof(tb), &tn);
+            jw_kv_str(w, "rrtype", tn);
+            unsigned k;
+            for (k = 0; k < ntypes && types[k] != (uint16_t)atype; k++)
+                ;
+            if (k == ntypes && ntypes < sizeof(types) / sizeof(types[0]))
+                types[ntypes++] = (uint16_t)atype;
+        } else if (tag == S_DNS_ATTL && open) {
+            jw_kv_u64(w, "ttl", as_u64(v, n));
+        } else if ((tag == S_DNS_ADATA || tag == S_DNS_ADATA_NAME) && open) {
+            jw_key(w, "rdata");
+            rdata_value(w, (uint16_t)atype, v, n, tag == S_DNS_ADATA_NAME);
+        }
+    }
+    if (open)
+        jw_close_object(w);
+    if (!any)
+        return;
+    jw_close_array(w);
+    jw_key(w, "grouped");
+    jw_open_object(w);
+    for (unsigned k = 0; k < ntypes; k++) {
+        rrtype_str(types[k], tb, sizeof(tb), &tn);
+        jw_key(w, tn);
+        jw_open_array(w);
+        r = r0;
+        atype = UINT64_MAX;
+        while (next(&r, &tag, &v, &n)) {
+            if (tag == S_DNS_ATYPE)
+                atype = as_u64(v, n);
+            else if ((tag == S_DNS_ADATA || tag == S_DNS_ADATA_NAME) && atype == types[k])
+                rdata_value(w, types[k], v, n, tag == S_DNS_ADATA_NAME);
+        }
+        jw_close_array(w);
+    }
+    jw_close_object(w);
+}
+
+/* The members of a DNS v2 query or answer object, into an open object. */
+static bool dns_members(struct json_writer *w, struct snap_r *r)
 {
     uint8_t tag;
     const uint8_t *v;
@@ -313,7 +391,6 @@ static void write_dns(struct json_writer *w, struct snap_r *r)
     size_t qlen = 0;
     uint64_t qtype = 0;
     bool have_q = false;
-    size_t answers_at = r->off;
     struct snap_r r0 = *r;
     while (next(r, &tag, &v, &n)) {
         if (tag == S_DNS_ID) id = as_u64(v, n);
@@ -322,16 +399,10 @@ static void write_dns(struct json_writer *w, struct snap_r *r)
         else if (tag == S_DNS_QNAME) { qname = v; qlen = n; have_q = true; }
         else if (tag == S_DNS_QTYPE) qtype = as_u64(v, n);
     }
-    (void)answers_at;
     bool response = flags & 0x8000;
     char tb[16];
-    const char *tn = applayer_dns_rrtype_name((uint16_t)qtype);
-    if (!tn) {
-        snprintf(tb, sizeof(tb), "TYPE%u", (unsigned)qtype);
-        tn = tb;
-    }
-    jw_key(w, "dns");
-    jw_open_object(w);
+    const char *tn;
+    rrtype_str(qtype, tb, sizeof(tb), &tn);
     if (!response) {
         jw_kv_str(w, "type", "query");
         jw_kv_u64(w, "id", id);
@@ -341,8 +412,7 @@ static void write_dns(struct json_writer *w, struct snap_r *r)
         }
         jw_kv_u64(w, "tx_id", txid);
         jw_kv_u64(w, "opcode", (flags >> 11) & 0xf);
-        jw_close_object(w);
-        return;
+        return false;
     }
     char fb[8];
     snprintf(fb, sizeof(fb), "%04x", (unsigned)flags);
@@ -367,40 +437,35 @@ static void write_dns(struct json_writer *w, struct snap_r *r)
         rc = rb;
     }
     jw_kv_str(w, "rcode", rc);
-    /* answers: each S_DNS_ANAME starts one */
-    bool open = false, any = false;
-    uint64_t atype = 0;
-    while (next(&r0, &tag, &v, &n)) {
-        if (tag == S_DNS_ANAME) {
-            if (!any) {
-                jw_key(w, "answers");
-                jw_open_array(w);
-                any = true;
-            }
-            if (open)
-                jw_close_object(w);
-            jw_open_object(w);
-            open = true;
-            jw_kv_str_n(w, "rrname", v, n);
-        } else if (tag == S_DNS_ATYPE && open) {
-            atype = as_u64(v, n);
-            const char *an = applayer_dns_rrtype_name((uint16_t)atype);
-            if (an) {
-                jw_kv_str(w, "rrtype", an);
-            } else {
-                snprintf(tb, sizeof(tb), "TYPE%u", (unsigned)atype);
-                jw_kv_str(w, "rrtype", tb);
-            }
-        } else if (tag == S_DNS_ATTL && open) {
-            jw_kv_u64(w, "ttl", as_u64(v, n));
-        } else if ((tag == S_DNS_ADATA || tag == S_DNS_ADATA_NAME) && open) {
-            jw_key(w, "rdata");
-            rdata_value(w, (uint16_t)atype, v, n, tag == S_DNS_ADATA_NAME);
-        }
-    }
-    if (open)
+    dns_answers(w, r0);
+    return true;
+}
+
+static void write_dns(struct json_writer *w, struct snap_r *r, bool alert)
+{
+    jw_key(w, "dns");
+    jw_open_object(w);
+    if (!alert) {
+        dns_members(w, r);
         jw_close_object(w);
-    if (any)
+        return;
+    }
+    /* alerts: a query as a one-element "query" list, an answer as the "answer" object */
+    struct snap_r r1 = *r;
+    uint8_t tag;
+    const uint8_t *v;
+    size_t n;
+    bool response = false;
+    while (next(&r1, &tag, &v, &n))
+        if (tag == S_DNS_FLAGS)
+            response = as_u64(v, n) & 0x8000;
+    jw_key(w, response ? "answer" : "query");
+    if (!response)
+        jw_open_array(w);
+    jw_open_object(w);
+    dns_members(w, r);
+    jw_close_object(w);
+    if (!response)
         jw_close_array(w);
     jw_close_object(w);
 }
@@ -452,7 +517,7 @@ static void write_tls(struct json_writer *w, struct snap_r *r)
     jw_close_object(w);
 }
 
-int applayer_eve_write(struct json_writer *w, const void *snap, size_t len)
+static int write_snap(struct json_writer *w, const void *snap, size_t len, bool alert)
 {
     enum app_proto p = applayer_eve_snapshot_proto(snap, len);
     if (p == APP_PROTO_UNKNOWN)
@@ -462,15 +527,25 @@ int applayer_eve_write(struct json_writer *w, const void *snap, size_t len)
     const uint8_t *v;
     size_t n;
     struct snap_r r0 = r;
-    if (p == APP_PROTO_HTTP && next(&r0, &tag, &v, &n) && tag == S_TXID)
+    if ((p == APP_PROTO_HTTP || alert) && next(&r0, &tag, &v, &n) && tag == S_TXID)
         jw_kv_u64(w, "tx_id", as_u64(v, n));
     switch (p) {
     case APP_PROTO_HTTP: write_http(w, &r); break;
-    case APP_PROTO_DNS: write_dns(w, &r); break;
+    case APP_PROTO_DNS: write_dns(w, &r, alert); break;
     case APP_PROTO_TLS: write_tls(w, &r); break;
     default: return -EINVAL;
     }
     return 0;
+}
+
+int applayer_eve_write(struct json_writer *w, const void *snap, size_t len)
+{
+    return write_snap(w, snap, len, false);
+}
+
+int applayer_eve_write_alert(struct json_writer *w, const void *snap, size_t len)
+{
+    return write_snap(w, snap, len, true);
 }
 
 int applayer_eve_tx(struct json_writer *w, const struct applayer_tx *tx, enum flow_dir dir)
@@ -527,4 +602,274 @@ bool applayer_eve_anomaly_name(void *ctx, const struct event_anomaly *a, const c
     if (layer)
         *layer = "proto_parser";
     return true;
+}
+
+/* ---- carrying snapshots through the event ring ---- */
+
+unsigned applayer_eve_emit(const void *snap, size_t len, const struct event *head, uint64_t tx_id,
+                           uint8_t flags, event_emit_fn emit, void *emit_ctx)
+{
+    enum app_proto p = applayer_eve_snapshot_proto(snap, len);
+    if (p == APP_PROTO_UNKNOWN || len > APPLAYER_EVE_SNAPSHOT_MAX || !head || !emit)
+        return 0;
+    struct event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = EVENT_APPLAYER;
+    ev.worker = head->worker;
+    ev.ts_ns = head->ts_ns;
+    ev.ref = head->ref;
+    struct event_applayer *c = &ev.u.applayer;
+    c->tx_id = tx_id;
+    c->total = (uint16_t)len;
+    c->flags = flags;
+    c->proto = (uint8_t)p;
+    unsigned sent = 0;
+    for (size_t off = 0; off < len; off += EVENT_APPLAYER_CHUNK) {
+        size_t n = len - off < EVENT_APPLAYER_CHUNK ? len - off : EVENT_APPLAYER_CHUNK;
+        c->off = (uint16_t)off;
+        c->len = (uint16_t)n;
+        memcpy(c->data, (const uint8_t *)snap + off, n);
+        if (n < EVENT_APPLAYER_CHUNK)
+            memset(c->data + n, 0, EVENT_APPLAYER_CHUNK - n);
+        if (emit(emit_ctx, &ev))
+            sent++;
+    }
+    return sent;
+}
+
+unsigned applayer_eve_log(const struct flow *f, const struct applayer_tx *tx, uint16_t worker,
+                          event_emit_fn emit, void *emit_ctx)
+{
+    if (!f || !tx)
+        return 0;
+    enum flow_dir dir = applayer_tx_has_side(tx, FLOW_TO_CLIENT) ? FLOW_TO_CLIENT : FLOW_TO_SERVER;
+    uint8_t snap[APPLAYER_EVE_SNAPSHOT_MAX];
+    size_t len = applayer_eve_snapshot(tx, dir, snap, sizeof(snap));
+    if (len == 0)
+        return 0;
+    struct event head;
+    flow_to_event(f, &head); /* client -> server tuple, flow id, vlan, app_proto */
+    memset(&head.u, 0, sizeof(head.u));
+    head.type = EVENT_APPLAYER;
+    head.worker = worker;
+    uint64_t ts = applayer_tx_ts(tx);
+    head.ts_ns = ts ? ts : f->last_ns;
+    struct applayer_dns_info di;
+    if (applayer_tx_proto(tx) == APP_PROTO_DNS && applayer_tx_dns_info(tx, &di) && di.response) {
+        /* Suricata writes a DNS answer the way it went: server -> client */
+        uint8_t a[16];
+        memcpy(a, head.ref.src, 16);
+        memcpy(head.ref.src, head.ref.dst, 16);
+        memcpy(head.ref.dst, a, 16);
+        uint16_t pt = head.ref.sport;
+        head.ref.sport = head.ref.dport;
+        head.ref.dport = pt;
+    }
+    return applayer_eve_emit(snap, len, &head, applayer_tx_id(tx), EVENT_APPLAYER_LOG, emit, emit_ctx);
+}
+
+struct applayer_eve_store {
+    uint8_t *arena;
+    size_t cap, used;
+    unsigned max;
+    uint32_t *off, *len; /* by index; len 0 = absent */
+    unsigned hi;         /* entries [0, hi) may be set */
+    uint64_t dropped;
+};
+
+struct applayer_eve_store *applayer_eve_store_new(size_t bytes, unsigned max_tx)
+{
+    if (bytes == 0 || max_tx == 0 || bytes > UINT32_MAX)
+        return NULL;
+    struct applayer_eve_store *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    st->arena = malloc(bytes);
+    st->off = calloc(max_tx, sizeof(*st->off));
+    st->len = calloc(max_tx, sizeof(*st->len));
+    if (!st->arena || !st->off || !st->len) {
+        applayer_eve_store_free(st);
+        return NULL;
+    }
+    st->cap = bytes;
+    st->max = max_tx;
+    return st;
+}
+
+void applayer_eve_store_free(struct applayer_eve_store *st)
+{
+    if (!st)
+        return;
+    free(st->arena);
+    free(st->off);
+    free(st->len);
+    free(st);
+}
+
+bool applayer_eve_store_put(struct applayer_eve_store *st, unsigned idx, const struct applayer_tx *tx,
+                            enum flow_dir dir)
+{
+    if (!st || !tx)
+        return false;
+    /* only where a snapshot of the largest size fits: one cut by the arena could miss fields,
+     * and an alert had better go without object than with a wrong one */
+    if (idx >= st->max || st->cap - st->used < APPLAYER_EVE_SNAPSHOT_MAX) {
+        st->dropped++;
+        return false;
+    }
+    size_t n = applayer_eve_snapshot(tx, dir, st->arena + st->used, APPLAYER_EVE_SNAPSHOT_MAX);
+    if (n == 0)
+        return false;
+    st->off[idx] = (uint32_t)st->used;
+    st->len[idx] = (uint32_t)n;
+    st->used += n;
+    if (idx >= st->hi)
+        st->hi = idx + 1;
+    return true;
+}
+
+bool applayer_eve_store_get(const struct applayer_eve_store *st, unsigned idx, const uint8_t **snap,
+                            size_t *len)
+{
+    *len = 0;
+    *snap = NULL;
+    if (!st || idx >= st->hi || st->len[idx] == 0)
+        return false;
+    *snap = st->arena + st->off[idx];
+    *len = st->len[idx];
+    return true;
+}
+
+void applayer_eve_store_clear(struct applayer_eve_store *st)
+{
+    if (!st)
+        return;
+    memset(st->len, 0, st->hi * sizeof(*st->len));
+    st->hi = 0;
+    st->used = 0;
+}
+
+uint64_t applayer_eve_store_dropped(const struct applayer_eve_store *st)
+{
+    return st ? st->dropped : 0;
+}
+
+bool applayer_eve_alerts_emit(void *ctx, const struct event *ev)
+{
+    struct applayer_eve_alerts *a = ctx;
+    if (ev->type != EVENT_ALERT || a->len == 0)
+        return a->emit(a->emit_ctx, ev);
+    if (!a->sent) {
+        /* once per transaction, right before its first alert: the worker's event order brings
+         * it to the output thread ahead of the alerts that point to it */
+        a->sent = applayer_eve_emit(a->snap, a->len, ev, ev->u.alert.tx_id, EVENT_APPLAYER_ATTACH,
+                                    a->emit, a->emit_ctx) > 0;
+        if (!a->sent)
+            return a->emit(a->emit_ctx, ev);
+    }
+    struct event al = *ev;
+    al.u.alert.app_obj = 1;
+    return a->emit(a->emit_ctx, &al);
+}
+
+/* One snapshot being joined. */
+struct asm_slot {
+    uint64_t flow_id, tx_id;
+    uint16_t total, have;
+    uint8_t proto;
+    bool done;
+    uint8_t buf[APPLAYER_EVE_SNAPSHOT_MAX];
+};
+
+struct applayer_eve_asm {
+    unsigned n;
+    uint64_t errors;
+    struct asm_slot *slot; /* 2 per worker: [0] records, [1] alert objects */
+};
+
+struct applayer_eve_asm *applayer_eve_asm_new(unsigned workers)
+{
+    if (workers == 0 || workers > 65536)
+        return NULL;
+    struct applayer_eve_asm *a = calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+    a->n = workers;
+    if (!(a->slot = calloc((size_t)workers * 2, sizeof(*a->slot)))) {
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void applayer_eve_asm_free(struct applayer_eve_asm *a)
+{
+    if (!a)
+        return;
+    free(a->slot);
+    free(a);
+}
+
+static struct asm_slot *asm_slot_of(struct applayer_eve_asm *a, uint16_t worker, bool attach)
+{
+    return worker < a->n ? &a->slot[(size_t)worker * 2 + (attach ? 1 : 0)] : NULL;
+}
+
+bool applayer_eve_asm_add(struct applayer_eve_asm *a, const struct event *ev)
+{
+    if (!a || !ev || ev->type != EVENT_APPLAYER)
+        return false;
+    const struct event_applayer *c = &ev->u.applayer;
+    struct asm_slot *s = asm_slot_of(a, ev->worker, (c->flags & EVENT_APPLAYER_ATTACH) != 0);
+    if (!s || c->len > EVENT_APPLAYER_CHUNK || c->total > APPLAYER_EVE_SNAPSHOT_MAX ||
+        (size_t)c->off + c->len > c->total) {
+        a->errors++;
+        return false;
+    }
+    if (c->off == 0) {
+        s->flow_id = ev->ref.flow_id;
+        s->tx_id = c->tx_id;
+        s->total = c->total;
+        s->proto = c->proto;
+        s->have = 0;
+        s->done = false;
+    } else if (s->done || c->off != s->have || c->total != s->total || c->tx_id != s->tx_id ||
+               ev->ref.flow_id != s->flow_id) {
+        a->errors++;
+        s->done = false;
+        s->have = 0;
+        s->total = 0;
+        return false;
+    }
+    memcpy(s->buf + c->off, c->data, c->len);
+    s->have = (uint16_t)(c->off + c->len);
+    if (s->have < s->total)
+        return false;
+    s->done = true;
+    return (c->flags & EVENT_APPLAYER_LOG) != 0;
+}
+
+int applayer_eve_asm_write(void *ctx, struct json_writer *w, const struct event *ev)
+{
+    struct applayer_eve_asm *a = ctx;
+    if (!a || !w || !ev)
+        return -EINVAL;
+    if (ev->type == EVENT_APPLAYER) {
+        struct asm_slot *s = asm_slot_of(a, ev->worker, false);
+        if (!s || !s->done || s->tx_id != ev->u.applayer.tx_id || s->flow_id != ev->ref.flow_id)
+            return -ENOENT;
+        return applayer_eve_write(w, s->buf, s->total);
+    }
+    if (ev->type == EVENT_ALERT && ev->u.alert.app_obj) {
+        struct asm_slot *s = asm_slot_of(a, ev->worker, true);
+        if (!s || !s->done || s->tx_id != ev->u.alert.tx_id || s->flow_id != ev->ref.flow_id)
+            return -ENOENT;
+        return applayer_eve_write_alert(w, s->buf, s->total);
+    }
+    return -ENOENT;
+}
+
+uint64_t applayer_eve_asm_errors(const struct applayer_eve_asm *a)
+{
+    return a ? a->errors : 0;
 }

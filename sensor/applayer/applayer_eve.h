@@ -53,4 +53,76 @@ const char *applayer_dns_rrtype_name(uint16_t t);
 const char *applayer_dns_rcode_name(uint16_t r);
 const char *applayer_tls_version_name(uint16_t v);
 
+/* ---- carrying snapshots from the worker to the output thread ----
+ *
+ * A snapshot travels as consecutive EVENT_APPLAYER chunk events (sensor/event.h) through the
+ * worker's own event ring, so it keeps the worker's event order and backpressure, and nothing is
+ * formatted on the packet path. The output thread joins the chunks (applayer_eve_asm_add) and
+ * the EVE formatter asks for the object (applayer_eve_asm_write as eve_format_opts.applayer).
+ *
+ * Worker side, per transaction:
+ *   - its EVE record: applayer_eve_log() from the applayer_log_fn callback;
+ *   - alerts raised from its buffers: snapshot it in the applayer_tx_fn callback into an
+ *     applayer_eve_store (by pending index), then run detect_buffers() with
+ *     applayer_eve_alerts_emit as emit callback: before the first alert it sends the snapshot
+ *     (EVENT_APPLAYER_ATTACH), and every alert goes with app_obj set. */
+
+/* Sends snap (len bytes, at most APPLAYER_EVE_SNAPSHOT_MAX) as chunk events built on head's
+ * ts_ns / worker / ref, with tx_id and flags (EVENT_APPLAYER_LOG or _ATTACH). Returns the number
+ * of chunks the emit callback took; 0 for a bad snapshot. Caller: the worker. */
+unsigned applayer_eve_emit(const void *snap, size_t len, const struct event *head, uint64_t tx_id,
+                           uint8_t flags, event_emit_fn emit, void *emit_ctx);
+
+/* The EVE record of a complete transaction (for an applayer_log_fn): snapshot on the stack,
+ * tuple from the flow (client -> server; a DNS response server -> client, as Suricata writes
+ * DNS answers), timestamp the transaction's, then applayer_eve_emit(). Returns the chunks sent
+ * (0: nothing to log). Caller: the worker, inside the callback. */
+unsigned applayer_eve_log(const struct flow *f, const struct applayer_tx *tx, uint16_t worker,
+                          event_emit_fn emit, void *emit_ctx);
+
+/* Snapshots of the transactions waiting in an applayer_pending store, by the same index.
+ * Bounded arena; a snapshot that does not fit is counted and its alerts go without object. */
+struct applayer_eve_store;
+struct applayer_eve_store *applayer_eve_store_new(size_t bytes, unsigned max_tx);
+void applayer_eve_store_free(struct applayer_eve_store *st);
+/* Snapshots tx (direction dir) as entry idx (the applayer_pending index it was added at). */
+bool applayer_eve_store_put(struct applayer_eve_store *st, unsigned idx, const struct applayer_tx *tx,
+                            enum flow_dir dir);
+/* Entry idx: false (and *len 0) when absent. Valid until applayer_eve_store_clear(). */
+bool applayer_eve_store_get(const struct applayer_eve_store *st, unsigned idx, const uint8_t **snap,
+                            size_t *len);
+void applayer_eve_store_clear(struct applayer_eve_store *st);
+/* Snapshots that did not fit. */
+uint64_t applayer_eve_store_dropped(const struct applayer_eve_store *st);
+
+/* Context of applayer_eve_alerts_emit: fill emit/emit_ctx (the real callback) and snap/len (the
+ * transaction's snapshot, len 0 for none); sent starts false. */
+struct applayer_eve_alerts {
+    event_emit_fn emit;
+    void *emit_ctx;
+    const uint8_t *snap;
+    size_t len;
+    bool sent;
+};
+/* An event_emit_fn for detect_buffers(): alerts get their transaction's object (see above);
+ * other events pass unchanged. */
+bool applayer_eve_alerts_emit(void *ctx, const struct event *ev);
+
+/* Output thread: joins chunks per worker (one record and one alert object in flight each). */
+struct applayer_eve_asm;
+struct applayer_eve_asm *applayer_eve_asm_new(unsigned workers);
+void applayer_eve_asm_free(struct applayer_eve_asm *a);
+/* Takes one EVENT_APPLAYER chunk. Returns true when it completes a record to write (LOG flag):
+ * the caller then formats that event (eve_format_event / outputs_write_event); false otherwise
+ * (more chunks due, an alert object kept, or a chunk out of sequence: counted). */
+bool applayer_eve_asm_add(struct applayer_eve_asm *a, const struct event *ev);
+/* eve_format_opts.applayer: ctx is the struct applayer_eve_asm. */
+int applayer_eve_asm_write(void *ctx, struct json_writer *w, const struct event *ev);
+/* Chunks dropped out of sequence (a bug if ever non-zero: the ring keeps order). */
+uint64_t applayer_eve_asm_errors(const struct applayer_eve_asm *a);
+
+/* Writes the object as an alert carries it: "http"/"tls" as in the record, DNS as Suricata's
+ * alerts do ("dns":{"query":[{...}]} or "dns":{"answer":{...}}). Returns 0 or -EINVAL. */
+int applayer_eve_write_alert(struct json_writer *w, const void *snap, size_t len);
+
 #endif

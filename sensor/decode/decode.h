@@ -175,9 +175,15 @@ const struct decoder_stats *decoder_get_stats(const struct decoder *d);
  * requests and replies hash alike. Never 0. */
 uint32_t pkt_meta_flow_hash(const struct pkt_meta *m);
 
-/* Cheap symmetric hash for dispatching raw packets to workers before full decoding: parses
- * link layer, VLAN/MPLS and the outer IP header only, hashes the address pair (order-free),
- * so every fragment and both directions of a flow land on the same worker. 0 if not IP. */
+/* Cheap symmetric hash for dispatching raw packets to workers before full decoding: a light,
+ * bounded walk of link layer, VLAN/MPLS/PPPoE and the tunnels the decoder enters (IP-in-IP,
+ * GRE, VXLAN on vxlan_port), hashing the address pair (order-free) of the innermost IP header,
+ * the one the flow table keys on, so a flow seen bare and tunnelled, both directions and every
+ * fragment of a datagram land on the same worker (an IP fragment stops the walk at its own
+ * header). 0 if not IP. */
+uint32_t decode_dispatch_hash_port(const struct dp_packet *pkt, uint16_t vxlan_port);
+
+/* decode_dispatch_hash_port() with the default VXLAN port 4789. */
 uint32_t decode_dispatch_hash(const struct dp_packet *pkt);
 
 #endif

@@ -68,6 +68,7 @@ struct worker {
     struct detect_thread *dt; /* NULL when no rules are loaded */
     struct applayer_ctx *al;  /* app-layer parsers (with rules only: they feed sticky buffers) */
     struct applayer_pending *pending; /* transactions completed during the current packet */
+    struct applayer_eve_store *esnap; /* their EVE snapshots (objects of their alerts) */
     struct spsc_ring *in;  /* batches, reader -> worker */
     struct spsc_ring *ret; /* emptied batches, worker -> reader */
     struct spsc_ring *ev;  /* events, worker -> output thread */
@@ -116,6 +117,7 @@ struct sensor {
     struct eve_format_opts eopts;
     char eve_path[1024]; /* for the summary: the only output's path, or how many outputs */
     struct outputs *outs;
+    struct applayer_eve_asm *easm; /* output thread: app-layer chunks joined per worker */
     const atomic_int *reopen; /* bumped by the SIGHUP handler; NULL = none */
     int reopen_seen;
     char *line;
@@ -243,7 +245,16 @@ static bool worker_emit(void *ctx, const struct event *ev)
 static void worker_on_tx(void *ctx, struct flow *f, const struct applayer_tx *tx, enum flow_dir dir)
 {
     struct worker *w = ctx;
-    applayer_pending_add(w->pending, f, tx, dir);
+    unsigned idx = applayer_pending_count(w->pending);
+    if (applayer_pending_add(w->pending, f, tx, dir))
+        applayer_eve_store_put(w->esnap, idx, tx, dir);
+}
+
+/* A transaction is complete: its EVE record (http/dns/tls) goes to the output thread. */
+static void worker_on_log(void *ctx, struct flow *f, const struct applayer_tx *tx)
+{
+    struct worker *w = ctx;
+    applayer_eve_log(f, tx, (uint16_t)w->id, worker_emit, w);
 }
 
 /* Packet metadata standing for a flow's direction, for transactions matched without a packet of
@@ -283,9 +294,14 @@ static void worker_run_pending(struct worker *w, const struct pkt_meta *m, enum 
             use = &pm;
         }
         /* struct applayer_buf_ref has struct detect_buffer's layout (applayer.h) */
-        detect_buffers(w->dt, use, f, dir, (const struct detect_buffer *)bufs, nb, tx_id, worker_emit, w);
+        /* its alerts carry the transaction's http/dns/tls object (applayer_eve.h) */
+        struct applayer_eve_alerts ea = {.emit = worker_emit, .emit_ctx = w};
+        applayer_eve_store_get(w->esnap, i, &ea.snap, &ea.len);
+        detect_buffers(w->dt, use, f, dir, (const struct detect_buffer *)bufs, nb, tx_id,
+                       applayer_eve_alerts_emit, &ea);
     }
     applayer_pending_clear(w->pending);
+    applayer_eve_store_clear(w->esnap);
 }
 
 static void worker_flow_end(void *ctx, struct flow *f)
@@ -612,6 +628,9 @@ static void *output_main(void *arg)
         for (unsigned i = 0; i < s->nw; i++) {
             unsigned n = spsc_ring_dequeue_burst(s->w[i]->ev, evs, OUT_BURST);
             for (unsigned k = 0; k < n; k++) {
+                /* app-layer chunks: only the one completing a record is written */
+                if (evs[k].type == EVENT_APPLAYER && !applayer_eve_asm_add(s->easm, &evs[k]))
+                    continue;
                 if (outputs_write_event(s->outs, &evs[k]) == 0)
                     s->out_written++;
                 else
@@ -743,6 +762,7 @@ static void worker_free(struct worker *w)
     flow_table_free(w->ft);
     detect_thread_free(w->dt);
     applayer_ctx_free(w->al);
+    applayer_eve_store_free(w->esnap);
     applayer_pending_free(w->pending);
     decoder_free(w->dec);
     spsc_ring_free(w->in);
@@ -802,9 +822,11 @@ static struct worker *worker_new(struct sensor *s, unsigned id, char *err, size_
         goto oom;
     if (s->de) {
         if (!(w->dt = detect_thread_new(s->de)) || !(w->al = applayer_ctx_new(NULL)) ||
-            !(w->pending = applayer_pending_new(4u << 20, 1024)))
+            !(w->pending = applayer_pending_new(4u << 20, 1024)) ||
+            !(w->esnap = applayer_eve_store_new(256u << 10, 1024)))
             goto oom;
         applayer_ctx_set_callbacks(w->al, worker_on_tx, w, worker_emit, w);
+        applayer_ctx_set_log_callback(w->al, worker_on_log, w);
         detect_thread_set_stream_hook(w->dt, applayer_stream_deliver, w->al);
     }
 
@@ -976,9 +998,11 @@ static int sensor_outputs_new(struct sensor *s, char *err, size_t errlen)
         snprintf(s->eve_path, sizeof(s->eve_path), "%u outputs", n);
     if (!(s->outs = outputs_new(ocs, n, err, errlen)))
         rc = -EINVAL;
-    else
+    else {
+        outputs_set_eve_applayer(s->outs, applayer_eve_asm_write, s->easm);
         outputs_set_eve_names(s->outs, applayer_eve_app_proto_name, applayer_eve_anomaly_name,
                               NULL);
+    }
 out:
     free(ocs);
     return rc;
@@ -1048,6 +1072,8 @@ struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, c
         snprintf(err, errlen, "%s: cannot create log directory: %s", cfg->log_dir, strerror(errno));
         goto fail;
     }
+    if (!(s->easm = applayer_eve_asm_new(s->nw)))
+        goto oom;
     if (sensor_outputs_new(s, err, errlen) < 0)
         goto fail;
 
@@ -1171,7 +1197,7 @@ static void reader_push(struct sensor *s, unsigned wi, bool last)
 /* Copies one packet into its worker's batch. */
 static void reader_add(struct sensor *s, const struct dp_packet *p)
 {
-    uint32_t h = decode_dispatch_hash(p);
+    uint32_t h = decode_dispatch_hash_port(p, (uint16_t)s->cfg->vxlan_port);
     unsigned wi = s->nw > 1 ? h % s->nw : 0;
     struct batch *b = s->cur[wi];
     if (p->caplen > ENGINE_BATCH_ARENA - b->used || b->n == ENGINE_BATCH) {
@@ -1559,6 +1585,7 @@ void sensor_free(struct sensor *s)
     ruleset_free(s->rs);
     rules_vars_free(s->vars);
     outputs_free(s->outs);
+    applayer_eve_asm_free(s->easm);
     free(s->line);
     free(s->w);
     free(s->cur);

@@ -333,6 +333,22 @@ static void format_alert(struct json_writer *w, const struct eve_format_opts *o,
     app_proto(w, o, ev->ref.app_proto);
     if (ev->ref.has_flow)
         jw_kv_str(w, "direction", a->direction == FLOW_TO_CLIENT ? "to_client" : "to_server");
+    if (a->app_obj && o->applayer != NULL)
+        (void)o->applayer(o->applayer_ctx, w, ev); /* nothing joined: the alert goes without */
+}
+
+/* An app-layer transaction's record; the object comes from opts.applayer (the snapshot joined
+ * from the chunks). Refused without one. */
+static int format_applayer(struct json_writer *w, const struct eve_format_opts *o,
+                           const struct event *ev, uint8_t ipv, const uint8_t *src, const uint8_t *dst)
+{
+    const char *type = o->app_proto_name ? o->app_proto_name(ev->u.applayer.proto) : NULL;
+    if (type == NULL || o->applayer == NULL)
+        return -EINVAL;
+    header(w, o, ev, type, ipv, src, dst, true);
+    community(w, o, ipv, src, dst, &ev->ref);
+    app_proto(w, o, ev->ref.app_proto);
+    return o->applayer(o->applayer_ctx, w, ev) < 0 ? -EINVAL : 0;
 }
 
 static const char *anomaly_type(uint8_t layer)
@@ -510,6 +526,13 @@ int eve_format_event(const struct eve_format_opts *o, const struct event *ev, ch
         break;
     case EVENT_DETECTION:
         format_detection(&w, o, ev);
+        break;
+    case EVENT_APPLAYER:
+        if (format_applayer(&w, o, ev, ipv, src, dst) < 0) {
+            if (cap > 0)
+                buf[0] = '\0';
+            return -EINVAL;
+        }
         break;
     default:
         if (cap > 0)

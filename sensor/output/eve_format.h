@@ -11,6 +11,10 @@
  * alert    -> "alert": {action, gid, signature_id, rev, signature, category, severity, metadata},
  *             then app_proto and direction (Suricata 7 writes them after the alert object).
  * anomaly  -> "anomaly": {type, event, layer}.
+ * applayer (EVENT_APPLAYER, the last chunk of a transaction's snapshot) -> event_type "http",
+ *             "dns" or "tls" (the app_proto name of the chunk's proto), app_proto, then what
+ *             opts.applayer writes (tx_id and the object); alerts with app_obj get the object
+ *             after "direction", as Suricata adds http/dns/tls to alerts on such flows.
  * detection (an anomaly detector's alert) -> an EVE alert with gid EVE_DETECTION_GID,
  *             category = the detector's class name, plus a "tripline" object: phase,
  *             incident_id, start, attackers, victims, victim_port, asset, metrics.
@@ -59,6 +63,13 @@ typedef bool (*eve_anomaly_name_fn)(void *ctx, const struct event_anomaly *a, co
 /* Name of an app_proto value ("http"), or NULL when unknown (the field is then omitted). */
 typedef const char *(*eve_app_proto_name_fn)(uint16_t app_proto);
 
+struct json_writer;
+/* Writes the app-layer part of an event into the open top-level object: for EVENT_APPLAYER the
+ * record's "tx_id" and "http"/"dns"/"tls" object, for an alert with app_obj its transaction's
+ * object. Returns 0, or <0 when it has nothing for this event (the formatter then writes none;
+ * an EVENT_APPLAYER record is then refused). Set by sensor/applayer (applayer_eve_asm_write). */
+typedef int (*eve_applayer_fn)(void *ctx, struct json_writer *w, const struct event *ev);
+
 struct eve_format_opts {
     const char *host;     /* Suricata's sensor-name: written as "host", NULL to omit */
     const char *in_iface; /* NULL to omit */
@@ -74,6 +85,8 @@ struct eve_format_opts {
     eve_anomaly_name_fn anomaly_name;
     void *anomaly_name_ctx;
     eve_app_proto_name_fn app_proto_name;
+    eve_applayer_fn applayer; /* NULL: no app-layer records, no objects in alerts */
+    void *applayer_ctx;
 };
 
 /* Defaults: community_id on with seed 0, everything else off/NULL. */

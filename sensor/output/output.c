@@ -412,6 +412,13 @@ static void event_meta(const struct event *ev, struct output_record_meta *m)
     case EVENT_FLOW: m->cls = OUTPUT_CLASS_FLOW; break;
     case EVENT_ANOMALY: m->cls = OUTPUT_CLASS_ANOMALY; break;
     case EVENT_DETECTION: m->cls = OUTPUT_CLASS_DETECTION; m->severity = ev->u.detection.severity; break;
+    case EVENT_APPLAYER:
+        /* enum app_proto (applayer.h): 1 http, 2 dns, 3 tls */
+        m->cls = ev->u.applayer.proto == 1   ? OUTPUT_CLASS_HTTP
+                 : ev->u.applayer.proto == 2 ? OUTPUT_CLASS_DNS
+                 : ev->u.applayer.proto == 3 ? OUTPUT_CLASS_TLS
+                                             : OUTPUT_CLASS_COUNT;
+        break;
     default: m->cls = OUTPUT_CLASS_COUNT; break;
     }
 }
@@ -576,6 +583,16 @@ void outputs_set_eve_names(struct outputs *outs, eve_app_proto_name_fn app_proto
         outs->o[i].eopts.app_proto_name = app_proto_name;
         outs->o[i].eopts.anomaly_name = anomaly_name;
         outs->o[i].eopts.anomaly_name_ctx = anomaly_name_ctx;
+    }
+}
+
+void outputs_set_eve_applayer(struct outputs *outs, eve_applayer_fn fn, void *ctx)
+{
+    if (!outs)
+        return;
+    for (unsigned i = 0; i < outs->n; i++) {
+        outs->o[i].eopts.applayer = fn;
+        outs->o[i].eopts.applayer_ctx = ctx;
     }
 }
 

@@ -45,6 +45,9 @@ enum output_class {
     OUTPUT_CLASS_ANOMALY,    /* EVENT_ANOMALY */
     OUTPUT_CLASS_DETECTION,  /* EVENT_DETECTION (anomaly detectors' alerts) */
     OUTPUT_CLASS_STATS,      /* stats records */
+    OUTPUT_CLASS_HTTP,       /* EVENT_APPLAYER records of HTTP transactions (event_type http) */
+    OUTPUT_CLASS_DNS,        /* ... DNS messages (event_type dns) */
+    OUTPUT_CLASS_TLS,        /* ... TLS handshakes (event_type tls) */
     OUTPUT_CLASS_COUNT
 };
 
@@ -132,7 +135,7 @@ void output_config_default(struct output_config *cfg);
 
 /* Sets one key from its text value, as written in the config file: type, name, filename|path,
  * address|server|host, port, key, topic, redis-mode (list|lpush|rpush|channel|publish|stream|xadd),
- * kafka-key (flow|sensor|none), types (comma list of alert,flow,anomaly,detection,stats),
+ * kafka-key (flow|sensor|none), types (comma list of alert,flow,anomaly,detection,stats,http,dns,tls),
  * min-severity, rotate-size (bytes, k/m/g suffix), rotate-interval (seconds, s/m/h/d suffix),
  * spool-dir, spool-max (bytes), queue, retry-min-ms, retry-max-ms, resend-window, flush-timeout-ms,
  * pseudonymise-key, drop-payload (yes|no), sign-key, chain, checkpoint-records,
@@ -181,6 +184,11 @@ void outputs_reopen(struct outputs *outs);
  * event. Either function may be NULL. */
 void outputs_set_eve_names(struct outputs *outs, eve_app_proto_name_fn app_proto_name,
                            eve_anomaly_name_fn anomaly_name, void *anomaly_name_ctx);
+
+/* Gives every output the writer of app-layer objects (sensor/applayer's applayer_eve_asm_write
+ * with its state): EVENT_APPLAYER records and alerts with app_obj then carry http/dns/tls.
+ * Call once after outputs_new(), before the first event. */
+void outputs_set_eve_applayer(struct outputs *outs, eve_applayer_fn fn, void *ctx);
 
 /* Copies output `i`'s counters. Returns 0 or -ERANGE. Any thread. */
 int outputs_stats(const struct outputs *outs, unsigned i, struct output_stats *st);

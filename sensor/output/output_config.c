@@ -17,7 +17,7 @@ static const char *const kind_names[OUTPUT_KIND_COUNT] = {
 };
 
 static const char *const class_names[OUTPUT_CLASS_COUNT] = {
-    "alert", "flow", "anomaly", "detection", "stats",
+    "alert", "flow", "anomaly", "detection", "stats", "http", "dns", "tls",
 };
 
 const char *output_kind_name(enum output_kind kind)
