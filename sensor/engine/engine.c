@@ -38,7 +38,9 @@ enum wstat {
     WS_PACKETS, WS_BYTES, WS_INVALID, WS_ALERTS, WS_DETECTIONS, WS_ANOMALY_EVENTS, WS_FLOW_EVENTS,
     WS_EVENT_RING_FULL, WS_EVENT_WAITS, WS_FLOWS_CREATED, WS_FLOWS_ACTIVE, WS_FLOWS_EVICTED,
     WS_FLOWS_ENDED, WS_FLOWS_TCP, WS_FLOWS_UDP, WS_DEC_IPV4, WS_DEC_IPV6, WS_DEC_TCP, WS_DEC_UDP,
-    WS_DEC_ICMP, WS_DEC_FRAGMENTS, WS_DEC_REASSEMBLED, WS_MAX
+    WS_DEC_ICMP, WS_DEC_FRAGMENTS, WS_DEC_REASSEMBLED,
+    WS_DEC_NOTES, /* valid (or held) packets with a decoder note: each an anomaly event */
+    WS_MAX
 };
 
 enum rstat { RS_PACKETS, RS_BYTES, RS_DISPATCH_DROPS, RS_DISPATCH_WAITS, RS_SNAPLEN_CUT,
@@ -435,6 +437,12 @@ static void worker_process(struct worker *w, const struct dp_packet *pkts, unsig
                 worker_emit_decode_anomaly(w, m);
                 if (w->an)
                     anomaly_decode_invalid(w->an, m);
+                continue;
+            }
+            /* a note on a valid or held packet (frag.overlap, tcp.bad_flags, snaplen cut...) */
+            if (m->reason != DEC_NONE) {
+                w->c[WS_DEC_NOTES]++;
+                worker_emit_decode_anomaly(w, m);
             }
         }
         i += k;
@@ -585,6 +593,7 @@ static void out_stats(struct sensor *s, uint64_t ts_ns, uint64_t uptime_s)
         {"decoder.icmp", sum_w(s, WS_DEC_ICMP)},
         {"decoder.fragments", sum_w(s, WS_DEC_FRAGMENTS)},
         {"decoder.reassembled", sum_w(s, WS_DEC_REASSEMBLED)},
+        {"decoder.notes", sum_w(s, WS_DEC_NOTES)},
         {"decoder.snaplen_cut", t.snaplen_cut},
         {"flow.total", t.flows_created},
         {"flow.active", t.flows_active},
