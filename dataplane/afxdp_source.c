@@ -4,6 +4,7 @@
  * Kept apart from the libpcap source: pcap.h and libbpf.h both define struct bpf_insn.
  */
 #include "afxdp_source.h"
+#include "dp_msg.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -63,36 +64,9 @@ struct dp_afxdp {
     struct dp_afxdp_queue *q;
 };
 
-static void afx_log(const struct dp_afxdp_config *cfg, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void afx_log(const struct dp_afxdp_config *cfg, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-
-    if (!cfg->log)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    cfg->log(cfg->log_ctx, buf);
-}
-
-static int afx_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int afx_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
+/* messages through the helpers every source shares (dp_msg.h) */
+#define afx_log(cfg, ...) dp_msg_log((cfg)->log, (cfg)->log_ctx, __VA_ARGS__)
+#define afx_fail dp_msg_fail
 
 static bool is_pow2(unsigned v)
 {
@@ -581,6 +555,8 @@ void dp_afxdp_stats(struct dp_afxdp *src, struct dp_source_stats *out)
     }
 }
 
+/* Fills the kernel key of tuple t; returns 0 when t->src is the key's lower endpoint, 1 when
+ * the higher one, -E2BIG for a bad tuple. */
 static int afx_tuple_key(const struct dp_flow_tuple *t, struct tl_flow_key *key)
 {
     uint32_t src[4] = {0}, dst[4] = {0};
@@ -595,8 +571,8 @@ static int afx_tuple_key(const struct dp_flow_tuple *t, struct tl_flow_key *key)
         return -E2BIG;
     }
     memset(key, 0, sizeof(*key));
-    tl_flow_key_set(key, t->ip_version, t->proto, src, htons(t->sport), dst, htons(t->dport));
-    return 0;
+    return tl_flow_key_set(key, t->ip_version, t->proto, src, htons(t->sport), dst,
+                           htons(t->dport));
 }
 
 int dp_afxdp_bypass_add(struct dp_afxdp *src, unsigned qi, const struct dp_flow_tuple *t)
@@ -604,7 +580,7 @@ int dp_afxdp_bypass_add(struct dp_afxdp *src, unsigned qi, const struct dp_flow_
     struct dp_afxdp_queue *q = &src->q[qi];
     struct tl_flow_key key;
 
-    if (afx_tuple_key(t, &key))
+    if (afx_tuple_key(t, &key) < 0)
         return -E2BIG;
     memset(q->percpu, 0, sizeof(*q->percpu) * (size_t)src->ncpus);
     if (bpf_map_update_elem(src->bypass_fd, &key, q->percpu, BPF_NOEXIST) && errno != EEXIST)
@@ -612,16 +588,22 @@ int dp_afxdp_bypass_add(struct dp_afxdp *src, unsigned qi, const struct dp_flow_
     return 0;
 }
 
-static void afx_sum_flow(const struct dp_afxdp *src, const struct tl_flow_counters *v,
+/* Sums the per-CPU values; src_hi: the caller's tuple src is the key's higher endpoint. */
+static void afx_sum_flow(const struct dp_afxdp *src, const struct tl_flow_counters *v, int src_hi,
                          struct dp_bypass_counters *out)
 {
+    uint64_t pkts_lo = 0, bytes_lo = 0;
     memset(out, 0, sizeof(*out));
     for (int c = 0; c < src->ncpus; c++) {
         out->packets += v[c].packets;
         out->bytes += v[c].bytes;
+        pkts_lo += v[c].packets_lo;
+        bytes_lo += v[c].bytes_lo;
         if (v[c].last_seen_ns > out->last_seen_ns)
             out->last_seen_ns = v[c].last_seen_ns;
     }
+    out->packets_fwd = src_hi ? out->packets - pkts_lo : pkts_lo;
+    out->bytes_fwd = src_hi ? out->bytes - bytes_lo : bytes_lo;
 }
 
 int dp_afxdp_bypass_read(struct dp_afxdp *src, unsigned qi, const struct dp_flow_tuple *t,
@@ -630,11 +612,12 @@ int dp_afxdp_bypass_read(struct dp_afxdp *src, unsigned qi, const struct dp_flow
     struct dp_afxdp_queue *q = &src->q[qi];
     struct tl_flow_key key;
 
-    if (afx_tuple_key(t, &key))
+    int hi = afx_tuple_key(t, &key);
+    if (hi < 0)
         return -E2BIG;
     if (bpf_map_lookup_elem(src->bypass_fd, &key, q->percpu))
         return -errno;
-    afx_sum_flow(src, q->percpu, out);
+    afx_sum_flow(src, q->percpu, hi, out);
     return 0;
 }
 
@@ -644,12 +627,13 @@ int dp_afxdp_bypass_del(struct dp_afxdp *src, unsigned qi, const struct dp_flow_
     struct dp_afxdp_queue *q = &src->q[qi];
     struct tl_flow_key key;
 
-    if (afx_tuple_key(t, &key))
+    int hi = afx_tuple_key(t, &key);
+    if (hi < 0)
         return -E2BIG;
     if (bpf_map_lookup_elem(src->bypass_fd, &key, q->percpu))
         return -errno;
     if (out)
-        afx_sum_flow(src, q->percpu, out);
+        afx_sum_flow(src, q->percpu, hi, out);
     if (bpf_map_delete_elem(src->bypass_fd, &key))
         return -errno;
     return 0;

@@ -57,6 +57,9 @@ struct dp_flow_tuple {
 struct dp_bypass_counters {
     uint64_t packets, bytes;
     uint64_t last_seen_ns; /* CLOCK_MONOTONIC of the latest packet, 0 if none */
+    /* of packets/bytes, those sent by the tuple's src (src -> dst), as given to the call;
+     * the rest went dst -> src */
+    uint64_t packets_fwd, bytes_fwd;
 };
 
 #endif

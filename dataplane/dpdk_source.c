@@ -2,6 +2,7 @@
  * See dpdk_source.h for the contract.
  */
 #include "dpdk_source.h"
+#include "dp_msg.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -89,36 +90,9 @@ struct dp_dpdk {
     struct dp_dpdk_queue *q;
 };
 
-static void dpdk_log(const struct dp_dpdk_config *cfg, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void dpdk_log(const struct dp_dpdk_config *cfg, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-
-    if (!cfg->log)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    cfg->log(cfg->log_ctx, buf);
-}
-
-static int dpdk_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int dpdk_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
+/* messages through the helpers every source shares (dp_msg.h) */
+#define dpdk_log(cfg, ...) dp_msg_log((cfg)->log, (cfg)->log_ctx, __VA_ARGS__)
+#define dpdk_fail dp_msg_fail
 
 const uint8_t *dp_dpdk_rss_key(size_t *len)
 {

@@ -104,7 +104,7 @@ static __always_inline enum tl_parse tl_parse_l4(struct tl_xdp_counters *c, void
 }
 
 static __always_inline enum tl_parse tl_parse_ipv4(struct tl_xdp_counters *c, void *l3, void *end,
-                                                   struct tl_flow_key *key)
+                                                   struct tl_flow_key *key, int *from_hi)
 {
     struct iphdr *ip = l3;
     __u32 src[4] = {}, dst[4] = {};
@@ -128,12 +128,12 @@ static __always_inline enum tl_parse tl_parse_ipv4(struct tl_xdp_counters *c, vo
         return r;
     src[0] = ip->saddr;
     dst[0] = ip->daddr;
-    tl_flow_key_set(key, 4, ip->protocol, src, sport, dst, dport);
+    *from_hi = tl_flow_key_set(key, 4, ip->protocol, src, sport, dst, dport);
     return TL_PARSE_OK;
 }
 
 static __always_inline enum tl_parse tl_parse_ipv6(struct tl_xdp_counters *c, void *l3, void *end,
-                                                   struct tl_flow_key *key)
+                                                   struct tl_flow_key *key, int *from_hi)
 {
     struct ipv6hdr *ip6 = l3;
     __u32 src[4], dst[4];
@@ -172,7 +172,7 @@ static __always_inline enum tl_parse tl_parse_ipv6(struct tl_xdp_counters *c, vo
         return r;
     __builtin_memcpy(src, &ip6->saddr, sizeof(src));
     __builtin_memcpy(dst, &ip6->daddr, sizeof(dst));
-    tl_flow_key_set(key, 6, nexthdr, src, sport, dst, dport);
+    *from_hi = tl_flow_key_set(key, 6, nexthdr, src, sport, dst, dport);
     return TL_PARSE_OK;
 }
 
@@ -184,6 +184,7 @@ int tripline_xdp(struct xdp_md *ctx)
     struct tl_flow_key key = {};
     __u32 zero = 0;
     enum tl_parse r = TL_PARSE_FAILED;
+    int from_hi = 0;
 
     struct tl_xdp_counters *c = bpf_map_lookup_elem(&tl_counters, &zero);
     if (!c)
@@ -212,9 +213,9 @@ int tripline_xdp(struct xdp_md *ctx)
     if (tagged)
         c->vlan++;
     if (proto == bpf_htons(TL_ETH_P_IP)) {
-        r = tl_parse_ipv4(c, cur, end, &key);
+        r = tl_parse_ipv4(c, cur, end, &key, &from_hi);
     } else if (proto == bpf_htons(TL_ETH_P_IPV6)) {
-        r = tl_parse_ipv6(c, cur, end, &key);
+        r = tl_parse_ipv6(c, cur, end, &key, &from_hi);
     } else {
         c->non_ip++;
         r = TL_PARSE_NO_TUPLE;
@@ -229,6 +230,10 @@ parsed:
             fc->packets++;
             fc->bytes += len;
             fc->last_seen_ns = bpf_ktime_get_ns();
+            if (!from_hi) {
+                fc->packets_lo++;
+                fc->bytes_lo += len;
+            }
             c->bypassed_packets++;
             c->bypassed_bytes += len;
             return XDP_PASS;

@@ -56,6 +56,8 @@ struct tl_flow_counters {
     __u64 packets;
     __u64 bytes;
     __u64 last_seen_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the last packet on this CPU */
+    __u64 packets_lo;   /* of packets/bytes: those sent by the key's lower endpoint (addr_lo, */
+    __u64 bytes_lo;     /* port_lo): the flow's counters per direction for its EVE record */
 };
 
 /* Compares (a, pa) with (b, pb); negative when a comes first. Word order as stored, so the
@@ -73,15 +75,17 @@ tl_flow_endpoint_cmp(const __u32 *a, __u16 pa, const __u32 *b, __u16 pb)
 }
 
 /* Fills `key` from one packet's addresses (4 words each, zero padded for IPv4) and ports
- * (network order), in canonical order. */
-static inline __attribute__((always_inline)) void
+ * (network order), in canonical order. Returns 1 when the source is the key's higher endpoint
+ * (the packet goes hi -> lo), 0 when it is the lower one. */
+static inline __attribute__((always_inline)) int
 tl_flow_key_set(struct tl_flow_key *key, __u8 ip_version, __u8 proto, const __u32 *src, __u16 sport,
                 const __u32 *dst, __u16 dport)
 {
     const __u32 *lo = src, *hi = dst;
     __u16 plo = sport, phi = dport;
+    int swapped = tl_flow_endpoint_cmp(src, sport, dst, dport) > 0;
 
-    if (tl_flow_endpoint_cmp(src, sport, dst, dport) > 0) {
+    if (swapped) {
         lo = dst;
         hi = src;
         plo = dport;
@@ -96,6 +100,7 @@ tl_flow_key_set(struct tl_flow_key *key, __u8 ip_version, __u8 proto, const __u3
     key->proto = proto;
     key->ip_version = ip_version;
     key->pad = 0;
+    return swapped;
 }
 
 #endif

@@ -514,6 +514,7 @@ struct parse_state {
     unsigned n_refs, cap_refs;
     bool have_sid;
     bool noalert;
+    bool bypass; /* `bypass` keyword (dataplanes) */
     unsigned xforms_at_start; /* rs->n_xforms before this rule: ids past it are the rule's own */
     uint32_t prio_opt;
 };
@@ -1699,6 +1700,10 @@ static int apply_option(struct parse_state *ps, char *name, char *val)
         ps->noalert = true;
         return 0;
     }
+    if (!strcmp(name, "bypass")) { /* Suricata: a match bypasses the rest of the flow */
+        ps->bypass = true;
+        return val ? fail(ps, "bypass takes no value") : 0;
+    }
     if (!strcmp(name, "pkt_data")) {
         int l = list_get(ps, RULE_BUF_PAYLOAD);
         if (l < 0)
@@ -1938,6 +1943,8 @@ static int finish_rule(struct parse_state *ps)
     }
     if (ps->noalert)
         r->flags |= RF_NOALERT;
+    if (ps->bypass)
+        r->flags |= RF_BYPASS;
     bool l4 = r->dsize.op || r->tcp_flags_set || r->itype.op || r->icode.op || r->icmp_id.op ||
               r->icmp_seq.op || r->flow_flags || r->n_flowbits || r->stream_size_side ||
               r->app_proto || r->n_lists || r->ttl.op || r->ip_proto.op || r->n_alproto;

@@ -204,6 +204,7 @@ enum stream_size_side { SS_SERVER = 1, SS_CLIENT, SS_BOTH, SS_EITHER };
 #define RF_IPONLY (1u << 4)      /* no payload, no L4 header condition, no flow: by address */
 #define RF_HAS_PAYLOAD (1u << 5) /* has a RULE_BUF_PAYLOAD list */
 #define RF_HAS_APPBUF (1u << 6)  /* has a sticky-buffer list */
+#define RF_BYPASS (1u << 7)      /* bypass: a match bypasses the flow (no more inspection) */
 
 /* app-layer-protocol: the flow's detected protocol is (or, negated, is known and is not) proto.
  * A rule may give several; all must hold. */

@@ -40,6 +40,12 @@ struct event_flow {
     uint8_t tcp_flags, tcp_flags_ts, tcp_flags_tc;
     uint8_t alerted;
     uint64_t kernel_bypassed_pkts, kernel_bypassed_bytes; /* from XDP bypass, 0 otherwise */
+    /* Bypass (dataplanes): the engine stopped inspecting the flow; 0 none, else enum
+     * flow_bypass (flow.h). FLOW_BYPASS_CAPTURE: the capture (XDP) counted the flow's later packets,
+     * split by direction here (their sums are kernel_bypassed_*); pkts_/bytes_ above do not
+     * include them (Suricata's flow record adds them into its totals and a "bypassed" object). */
+    uint8_t bypass;
+    uint64_t bypassed_pkts_ts, bypassed_pkts_tc, bypassed_bytes_ts, bypassed_bytes_tc;
     /* ICMP flows (added by the flow stage): first type/code each way, as Suricata's
      * icmp_type/icmp_code/response_icmp_type/response_icmp_code */
     uint8_t icmp_type, icmp_code, icmp_rtype, icmp_rcode;

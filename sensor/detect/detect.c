@@ -1039,6 +1039,21 @@ void detect_thread_free(struct detect_thread *dt)
     free(dt);
 }
 
+bool detect_flow_inspection_done(const struct detect_thread *dt, const struct flow *f)
+{
+    uint64_t depth = dt->de->cfg.stream.depth;
+    if (!f || f->key.proto != 6 || !depth || stream_flow_untracked(dt->sc, f))
+        return false;
+    for (int d = 0; d < 2; d++) {
+        uint64_t size; /* reassembled bytes + 1 */
+        bool past = stream_dir_size(dt->sc, f, (enum flow_dir)d, &size) && size > depth;
+        /* tcp_fin_sides is indexed by direction too (flow stage) */
+        if (!past && !(f->tcp_fin_sides & (1u << d)))
+            return false;
+    }
+    return true;
+}
+
 void detect_thread_set_stream_hook(struct detect_thread *dt, stream_deliver_fn fn, void *ctx)
 {
     dt->hook = fn;
@@ -1662,6 +1677,8 @@ static void rule_matched(struct detect_thread *dt, const struct rule *r, bool on
         return;
     dt->alerted[r->idx] = dt->agen;
     flowbits_apply(r, dt->f);
+    if ((r->flags & RF_BYPASS) && dt->f)
+        dt->f->detect_flags |= DETECT_FLOW_BYPASS; /* the engine bypasses the flow after this packet */
     if (r->flags & RF_NOALERT)
         return;
     if (r->detection_filter.type && !threshold_ok(dt, r, &r->detection_filter, 1)) {

@@ -89,6 +89,28 @@ void detect_thread_set_stream_hook(struct detect_thread *dt, stream_deliver_fn f
 unsigned detect_packet(struct detect_thread *dt, const struct pkt_meta *m, struct flow *f,
                        enum flow_dir dir, event_emit_fn emit, void *emit_ctx);
 
+/* Per-flow marks of sensor/detect in flow->detect_flags. */
+#define DETECT_FLOW_BYPASS 0x1u /* a rule with `bypass` matched the flow (Suricata: bypass;) */
+/* A TCP flow picked up mid-stream while stream.midstream is off: it is not reassembled and its
+ * packets are inspected one by one (Suricata 7.0.12+ records this in the flow record as the
+ * exception policy "ignore" of target "stream_midstream"). Bits 8-17 are detect's own. */
+#define DETECT_FLOW_MIDSTREAM 0x2u
+
+/* Whether a rule with the `bypass` keyword matched flow f (on any packet or buffer so far, also
+ * a noalert one): the engine then stops inspecting the flow and asks the capture to bypass it. */
+static inline bool detect_flow_bypass_requested(const struct flow *f)
+{
+    return f && (f->detect_flags & DETECT_FLOW_BYPASS);
+}
+
+/* Whether no stream or app-layer inspection is pending for flow f any more: a TCP flow that the
+ * stream engine reassembles, each direction either past the stream depth or closed by its FIN,
+ * so no further byte of it reaches stream rules or the app layer (Suricata's stream.bypass
+ * criterion). False for UDP and other flows (every packet is inspected) and for TCP flows
+ * picked up without reassembly. Packet-level rules (header conditions, tcp-pkt) are not
+ * counted: a flow bypassed on this criterion no longer reaches them. Caller: the owning worker. */
+bool detect_flow_inspection_done(const struct detect_thread *dt, const struct flow *f);
+
 /* The flow ends: flushes the stream's queued data through matching, then frees its stream
  * state. Returns alerts emitted. */
 unsigned detect_flow_end(struct detect_thread *dt, struct flow *f, event_emit_fn emit,

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dp_msg.h"
+#include "eve_format.h"
 #include "tripline_config.h"
 
 #if HAVE_XDP
@@ -32,19 +34,7 @@ struct capture {
 #endif
 };
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
+#define fail dp_msg_fail /* dataplane/dp_msg.h */
 
 void capture_opts_init(struct capture_opts *o)
 {
@@ -65,6 +55,17 @@ static int parse_kind(const char *v, enum capture_kind *out)
     return 0;
 }
 
+/* The config's typed readers name the node's own key; name the whole dotted path instead. */
+static int full_key(const struct tl_config *cfg, const struct cfg_node *n, const char *path,
+                    int rc, char *err, size_t errlen)
+{
+    char msg[512];
+    const char *rest = err ? strstr(err, "': ") : NULL;
+    snprintf(msg, sizeof(msg), "%s", rest ? rest + 3 : (err ? err : "bad value"));
+    return fail(err, errlen, rc, "%s:%d: key '%s': %s", config_file(cfg), config_node_line(n),
+                path, msg);
+}
+
 static int cfg_u32(const struct tl_config *cfg, const char *path, uint64_t min, uint64_t max,
                    unsigned *out, char *err, size_t errlen)
 {
@@ -74,7 +75,7 @@ static int cfg_u32(const struct tl_config *cfg, const char *path, uint64_t min, 
         return 0;
     int rc = config_node_u64(cfg, n, min, max, &v, err, errlen);
     if (rc)
-        return rc;
+        return full_key(cfg, n, path, rc, err, errlen);
     *out = (unsigned)v;
     return 0;
 }
@@ -83,14 +84,16 @@ static int cfg_size(const struct tl_config *cfg, const char *path, uint64_t *out
                     size_t errlen)
 {
     const struct cfg_node *n = config_get(cfg->root, path);
-    return n ? config_node_size(cfg, n, 0, UINT64_MAX, out, err, errlen) : 0;
+    int rc = n ? config_node_size(cfg, n, 0, UINT64_MAX, out, err, errlen) : 0;
+    return rc ? full_key(cfg, n, path, rc, err, errlen) : 0;
 }
 
 static int cfg_flag(const struct tl_config *cfg, const char *path, bool *out, char *err,
                     size_t errlen)
 {
     const struct cfg_node *n = config_get(cfg->root, path);
-    return n ? config_node_bool(cfg, n, out, err, errlen) : 0;
+    int rc = n ? config_node_bool(cfg, n, out, err, errlen) : 0;
+    return rc ? full_key(cfg, n, path, rc, err, errlen) : 0;
 }
 
 static int cfg_str(const struct tl_config *cfg, const char *path, char *buf, size_t len,
@@ -110,10 +113,41 @@ static int cfg_str(const struct tl_config *cfg, const char *path, char *buf, siz
     return 0;
 }
 
+/* Every key of a pass-through section must be one we read: a typo is an error with its line. */
+static int cfg_known(const struct tl_config *cfg, const char *path, const char *const *keys,
+                     char *err, size_t errlen)
+{
+    const struct cfg_node *sec = config_get(cfg->root, path);
+    if (!sec)
+        return 0;
+    if (sec->kind != CFG_MAP) {
+        if (sec->kind == CFG_SCALAR && (!sec->value || !sec->value[0]))
+            return 0; /* "afxdp:" with nothing below */
+        return fail(err, errlen, -EINVAL, "%s:%d: key '%s': expected a section (map)",
+                    config_file(cfg), config_node_line(sec), path);
+    }
+    for (const struct cfg_node *c = sec->child; c; c = c->next) {
+        bool ok = false;
+        for (const char *const *k = keys; *k && !ok; k++)
+            ok = c->key && !strcmp(c->key, *k);
+        if (!ok)
+            return fail(err, errlen, -EINVAL, "%s:%d: key '%s.%s': unknown key", config_file(cfg),
+                        config_node_line(c), path, c->key ? c->key : "?");
+    }
+    return 0;
+}
+
 static int opts_from_config(struct capture_opts *o, const struct tl_config *cfg, char *err,
                             size_t errlen)
 {
+    static const char *const afxdp_keys[] = {"queues", "frames", "frame-size", "force-copy",
+                                             "force-skb", "xdp-mode", "bypass-entries",
+                                             "bypass-after", NULL};
+    static const char *const dpdk_keys[] = {"eal-args", "ports", "queues", "mbufs", "mbuf-size",
+                                            "rx-descriptors", NULL};
     const struct cfg_node *m = config_get(cfg->root, "capture.method");
+    const struct cfg_node *xm = config_get(cfg->root, "capture.afxdp.xdp-mode");
+    bool bypass = true;
     int rc;
 
     if (m) {
@@ -122,7 +156,24 @@ static int opts_from_config(struct capture_opts *o, const struct tl_config *cfg,
                         "%s:%d: key 'capture.method': expected pcap, afxdp or dpdk",
                         config_file(cfg), config_node_line(m));
     }
-    if ((rc = cfg_u32(cfg, "capture.queues", 0, 1024, &o->queues, err, errlen)) ||
+    if (xm) {
+        const char *v = xm->kind == CFG_SCALAR && xm->value ? xm->value : "";
+        if (!strcmp(v, "auto"))
+            o->xdp_mode = CAPTURE_XDP_AUTO;
+        else if (!strcmp(v, "native") || !strcmp(v, "driver"))
+            o->xdp_mode = CAPTURE_XDP_NATIVE;
+        else if (!strcmp(v, "skb") || !strcmp(v, "generic"))
+            o->xdp_mode = CAPTURE_XDP_SKB;
+        else
+            return fail(err, errlen, -EINVAL,
+                        "%s:%d: key 'capture.afxdp.xdp-mode': expected auto, native or skb",
+                        config_file(cfg), config_node_line(xm));
+    }
+    if ((rc = cfg_known(cfg, "capture.afxdp", afxdp_keys, err, errlen)) ||
+        (rc = cfg_known(cfg, "capture.dpdk", dpdk_keys, err, errlen)) ||
+        (rc = cfg_flag(cfg, "capture.bypass", &bypass, err, errlen)) ||
+        (rc = cfg_size(cfg, "capture.bypass-after", &o->afxdp_bypass_after, err, errlen)) ||
+        (rc = cfg_u32(cfg, "capture.queues", 0, 1024, &o->queues, err, errlen)) ||
         (rc = cfg_u32(cfg, "capture.afxdp.queues", 0, 1024, &o->queues, err, errlen)) ||
         (rc = cfg_u32(cfg, "capture.afxdp.frames", 64, 1u << 20, &o->afxdp_frames, err, errlen)) ||
         (rc = cfg_u32(cfg, "capture.afxdp.frame-size", 2048, 4096, &o->afxdp_frame_size, err,
@@ -143,6 +194,7 @@ static int opts_from_config(struct capture_opts *o, const struct tl_config *cfg,
         (rc = cfg_str(cfg, "capture.dpdk.ports", o->cfg_ports, sizeof(o->cfg_ports), &o->ports,
                       err, errlen)))
         return rc < 0 ? rc : -EINVAL;
+    o->bypass_off = !bypass;
     return 0;
 }
 
@@ -156,7 +208,7 @@ int capture_opts_from_config(struct capture_opts *o, const struct tl_config *cfg
     if (rc)
         return rc;
     /* The command line (already in o) wins over the file: take only what it left unset. */
-    if (o->kind == CAPTURE_PCAP)
+    if (!o->kind_set && o->kind == CAPTURE_PCAP)
         o->kind = c.kind;
     if (!o->queues)
         o->queues = c.queues;
@@ -174,6 +226,8 @@ int capture_opts_from_config(struct capture_opts *o, const struct tl_config *cfg
     o->afxdp_force_copy = c.afxdp_force_copy;
     o->afxdp_bypass_after = c.afxdp_bypass_after;
     o->afxdp_force_skb = c.afxdp_force_skb;
+    o->xdp_mode = c.xdp_mode;
+    o->bypass_off = c.bypass_off;
     o->dpdk_mbufs = c.dpdk_mbufs;
     o->dpdk_mbuf_size = c.dpdk_mbuf_size;
     o->dpdk_rx_desc = c.dpdk_rx_desc;
@@ -203,6 +257,7 @@ int capture_opts_handle(struct capture_opts *o, int val, int base, const char *o
         if (parse_kind(optarg, &o->kind))
             return fail(err, errlen, -EINVAL, "--capture takes pcap, afxdp or dpdk, not '%s'",
                         optarg);
+        o->kind_set = true;
         return 1;
     case OPT_QUEUES:
         v = strtoul(optarg, &end, 10);
@@ -246,7 +301,34 @@ static void log_line(void *ctx, const char *msg)
 }
 #endif
 
+#if HAVE_XDP || HAVE_DPDK
+static unsigned capture_counters(void *ctx, struct pkt_source_counter *out, unsigned max);
+
+/* The engine's view of an opened source: one handle per queue (handle(src, i)) and ops. */
+static int capture_set_queues(struct capture *c, void *src, unsigned nq,
+                              void *(*handle)(void *src, unsigned q), const char *name,
+                              char *err, size_t errlen)
+{
+    c->queues = calloc(nq, sizeof(*c->queues));
+    if (!c->queues)
+        return fail(err, errlen, -ENOMEM, "out of memory");
+    for (unsigned i = 0; i < nq; i++)
+        c->queues[i] = handle(src, i);
+    c->src.n_queues = nq;
+    c->src.name = name;
+    c->src.ctx = c;
+    c->src.bypass_after = c->bypass_after;
+    c->ops.counters = capture_counters;
+    return 0;
+}
+#endif
+
 #if HAVE_XDP
+static void *afxdp_handle(void *src, unsigned q)
+{
+    return dp_afxdp_queue_handle(src, q);
+}
+
 static int open_afxdp(struct capture *c, const struct capture_opts *o, FILE *log, bool *usage,
                       char *err, size_t errlen)
 {
@@ -265,7 +347,8 @@ static int open_afxdp(struct capture *c, const struct capture_opts *o, FILE *log
     if (o->afxdp_bypass_entries)
         cfg.bypass_entries = o->afxdp_bypass_entries;
     cfg.force_copy = o->afxdp_force_copy;
-    cfg.force_skb = o->afxdp_force_skb;
+    cfg.force_skb = o->afxdp_force_skb || o->xdp_mode == CAPTURE_XDP_SKB;
+    cfg.bypass = !o->bypass_off;
     cfg.log = log_line;
     cfg.log_ctx = log;
     c->afxdp = dp_afxdp_open(&cfg, &e, err, errlen);
@@ -273,22 +356,33 @@ static int open_afxdp(struct capture *c, const struct capture_opts *o, FILE *log
         *usage = e == -EINVAL;
         return e ? e : -EINVAL;
     }
-    unsigned nq = dp_afxdp_queue_count(c->afxdp);
-    c->queues = calloc(nq, sizeof(*c->queues));
-    if (!c->queues)
-        return fail(err, errlen, -ENOMEM, "out of memory");
-    for (unsigned i = 0; i < nq; i++)
-        c->queues[i] = dp_afxdp_queue_handle(c->afxdp, i);
+    if (o->xdp_mode == CAPTURE_XDP_NATIVE && !dp_afxdp_native(c->afxdp)) {
+        *usage = true;
+        return fail(err, errlen, -EOPNOTSUPP,
+                    "capture.afxdp.xdp-mode native: %s has no native XDP (generic mode only); "
+                    "use xdp-mode auto or skb", o->iface);
+    }
+    int rc = capture_set_queues(c, c->afxdp, dp_afxdp_queue_count(c->afxdp), afxdp_handle,
+                                "afxdp", err, errlen);
+    if (rc)
+        return rc;
     c->ops.rx_burst = dp_afxdp_handle_rx;
     c->ops.release = dp_afxdp_handle_release;
     c->ops.stats = dp_afxdp_handle_stats;
-    c->src.n_queues = nq;
-    c->src.name = "afxdp";
+    if (!o->bypass_off) { /* one map update per bypassed flow, one read at its end */
+        c->ops.bypass_add = dp_afxdp_handle_bypass_add;
+        c->ops.bypass_take = dp_afxdp_handle_bypass_take;
+    }
     return 0;
 }
 #endif
 
 #if HAVE_DPDK
+static void *dpdk_handle(void *src, unsigned q)
+{
+    return dp_dpdk_queue_handle(src, q);
+}
+
 static int open_dpdk(struct capture *c, const struct capture_opts *o, FILE *log, bool *usage,
                      char *err, size_t errlen)
 {
@@ -312,17 +406,14 @@ static int open_dpdk(struct capture *c, const struct capture_opts *o, FILE *log,
         *usage = e == -EINVAL || e == -ENODEV;
         return e ? e : -EINVAL;
     }
-    unsigned nq = dp_dpdk_queue_count(c->dpdk);
-    c->queues = calloc(nq, sizeof(*c->queues));
-    if (!c->queues)
-        return fail(err, errlen, -ENOMEM, "out of memory");
-    for (unsigned i = 0; i < nq; i++)
-        c->queues[i] = dp_dpdk_queue_handle(c->dpdk, i);
+    int rc = capture_set_queues(c, c->dpdk, dp_dpdk_queue_count(c->dpdk), dpdk_handle, "dpdk",
+                                err, errlen);
+    if (rc)
+        return rc;
     c->ops.rx_burst = dp_dpdk_handle_rx;
     c->ops.release = dp_dpdk_handle_release;
     c->ops.stats = dp_dpdk_handle_stats;
-    c->src.n_queues = nq;
-    c->src.name = "dpdk";
+    /* no bypass_add: bypassed flows are bypassed in software (local: counted, not inspected) */
     return 0;
 }
 #endif
@@ -444,6 +535,70 @@ int capture_stats_json(const struct capture_stats *st, char *buf, size_t len)
     return snprintf(buf, len, "{}");
 }
 
+#if HAVE_XDP || HAVE_DPDK
+/* ops->counters: the capture's own counters for the EVE stats event (output thread). */
+static unsigned capture_counters(void *ctx, struct pkt_source_counter *out, unsigned max)
+{
+    struct capture *c = ctx;
+    unsigned n = 0;
+#define PUT(name, v)                                                                               \
+    do {                                                                                           \
+        if (n < max)                                                                               \
+            out[n++] = (struct pkt_source_counter){name, (v)};                                     \
+    } while (0)
+#if HAVE_XDP
+    if (c->afxdp) {
+        /* the XDP program's per-CPU counters summed, and the sockets' drops */
+        struct dp_xdp_counters k;
+        struct dp_source_stats s;
+        if (dp_afxdp_kernel_counters(c->afxdp, &k) == 0) {
+            PUT("capture.afxdp.kernel_packets", k.packets);
+            PUT("capture.afxdp.kernel_bytes", k.bytes);
+            PUT("capture.afxdp.ipv4", k.ipv4);
+            PUT("capture.afxdp.ipv6", k.ipv6);
+            PUT("capture.afxdp.tcp", k.tcp);
+            PUT("capture.afxdp.udp", k.udp);
+            PUT("capture.afxdp.icmp", k.icmp);
+            PUT("capture.afxdp.other_l4", k.other_l4);
+            PUT("capture.afxdp.non_ip", k.non_ip);
+            PUT("capture.afxdp.vlan", k.vlan);
+            PUT("capture.afxdp.fragments", k.fragments);
+            PUT("capture.afxdp.parse_failed", k.parse_failed);
+            PUT("capture.afxdp.bypassed_packets", k.bypassed_packets);
+            PUT("capture.afxdp.bypassed_bytes", k.bypassed_bytes);
+            PUT("capture.afxdp.redirected", k.redirected);
+            PUT("capture.afxdp.no_socket", k.no_socket);
+        }
+        dp_afxdp_stats(c->afxdp, &s);
+        PUT("capture.afxdp.socket_drops", s.kernel_drops);
+    }
+#endif
+#if HAVE_DPDK
+    if (c->dpdk) {
+        /* rte_eth_stats summed over the ports (Suricata 7: capture.dpdk.*) */
+        struct dp_dpdk_port_stats sum = {0};
+        for (unsigned i = 0; i < dp_dpdk_port_count(c->dpdk); i++) {
+            struct dp_dpdk_port_stats ps;
+            if (dp_dpdk_port_stats(c->dpdk, i, &ps) == 0) {
+                sum.ipackets += ps.ipackets;
+                sum.ibytes += ps.ibytes;
+                sum.imissed += ps.imissed;
+                sum.ierrors += ps.ierrors;
+                sum.rx_nombuf += ps.rx_nombuf;
+            }
+        }
+        PUT("capture.dpdk.ipackets", sum.ipackets);
+        PUT("capture.dpdk.ibytes", sum.ibytes);
+        PUT("capture.dpdk.imissed", sum.imissed);
+        PUT("capture.dpdk.ierrors", sum.ierrors);
+        PUT("capture.dpdk.rx_nombuf", sum.rx_nombuf);
+    }
+#endif
+#undef PUT
+    return n;
+}
+#endif
+
 void capture_print_summary(struct capture *c, FILE *out)
 {
     struct capture_stats st;
@@ -487,7 +642,7 @@ bool capture_can_bypass(const struct capture *c)
 
 uint64_t capture_bypass_after_bytes(const struct capture *c)
 {
-    return capture_can_bypass(c) ? c->bypass_after : 0;
+    return c ? c->bypass_after : 0;
 }
 
 #if HAVE_XDP
@@ -618,4 +773,83 @@ void capture_flow_from_key(const struct flow_key *k, struct dp_flow_tuple *t)
     memcpy(t->dst, k->addr[1], 16);
     t->sport = k->port[0];
     t->dport = k->port[1];
+}
+
+/* ---- flow bypass in a worker ---------------------------------------------------------------- */
+
+void engine_bypass_init(struct engine_bypass *b, const struct pkt_source *src, unsigned q)
+{
+    memset(b, 0, sizeof(*b));
+    if (src) {
+        b->ops = src->ops;
+        b->q = src->queues[q];
+        b->after = src->bypass_after;
+    }
+}
+
+void engine_bypass_flow(struct engine_bypass *b, struct flow *f)
+{
+    if (f->bypass)
+        return;
+    b->c[BYP_FLOWS]++;
+    f->bypass = FLOW_BYPASS_LOCAL;
+    if (b->ops && b->ops->bypass_add) {
+        struct dp_flow_tuple t;
+        capture_flow_from_key(&f->key, &t);
+        if (b->ops->bypass_add(b->q, &t) == 0) {
+            f->bypass = FLOW_BYPASS_CAPTURE;
+            b->c[BYP_CAPTURE]++;
+        } else {
+            b->c[BYP_FAILED]++; /* map full or refused: keep receiving, stop inspecting */
+        }
+    }
+}
+
+void engine_bypass_flow_end(struct engine_bypass *b, const struct flow *f, struct event *ev)
+{
+    ev->u.flow.bypass = f->bypass;
+    if (f->bypass != FLOW_BYPASS_CAPTURE || !b->ops || !b->ops->bypass_take)
+        return;
+    struct dp_flow_tuple t;
+    struct dp_bypass_counters bc;
+    capture_flow_from_key(&f->key, &t);
+    if (b->ops->bypass_take(b->q, &t, &bc) != 0) {
+        b->c[BYP_LOST]++;
+        return;
+    }
+    /* t->src is key endpoint 0; the client is endpoint f->client_side */
+    bool src_is_client = (f->client_side & 1) == 0;
+    uint64_t pkts_rev = bc.packets - bc.packets_fwd, bytes_rev = bc.bytes - bc.bytes_fwd;
+    struct event_flow *e = &ev->u.flow;
+    e->bypassed_pkts_ts = src_is_client ? bc.packets_fwd : pkts_rev;
+    e->bypassed_pkts_tc = src_is_client ? pkts_rev : bc.packets_fwd;
+    e->bypassed_bytes_ts = src_is_client ? bc.bytes_fwd : bytes_rev;
+    e->bypassed_bytes_tc = src_is_client ? bytes_rev : bc.bytes_fwd;
+    e->kernel_bypassed_pkts = bc.packets;
+    e->kernel_bypassed_bytes = bc.bytes;
+    b->c[BYP_CAPTURE_PKTS] += bc.packets;
+    b->c[BYP_CAPTURE_BYTES] += bc.bytes;
+}
+
+_Static_assert(sizeof(struct pkt_source_counter) == sizeof(struct eve_stat) &&
+                   offsetof(struct pkt_source_counter, value) == offsetof(struct eve_stat, value),
+               "a source's counters are handed to eve_format_stats as they are");
+
+unsigned engine_extra_stats(const uint64_t byp[BYP_N], const struct pkt_source *src,
+                            struct eve_stat *out, unsigned max)
+{
+    /* Suricata's flow_bypassed object: local_* for packets that still reached us, pkts/bytes
+     * for what the capture counted on flows that ended */
+    static const char *const names[BYP_N] = {
+        [BYP_FLOWS] = "flow_bypassed.flows",         [BYP_CAPTURE] = "flow_bypassed.capture",
+        [BYP_FAILED] = "flow_bypassed.failed",       [BYP_LOCAL_PKTS] = "flow_bypassed.local_pkts",
+        [BYP_LOCAL_BYTES] = "flow_bypassed.local_bytes", [BYP_CAPTURE_PKTS] = "flow_bypassed.pkts",
+        [BYP_CAPTURE_BYTES] = "flow_bypassed.bytes", [BYP_LOST] = "flow_bypassed.lost",
+    };
+    unsigned n = 0;
+    for (int k = 0; k < BYP_N && n < max; k++)
+        out[n++] = (struct eve_stat){names[k], byp[k]};
+    if (src && src->ops->counters && n < max)
+        n += src->ops->counters(src->ctx, (struct pkt_source_counter *)(void *)(out + n), max - n);
+    return n;
 }

@@ -18,22 +18,33 @@
 
 #include "config.h"
 #include "dataplane.h"
+#include "decode.h"
+#include "detect.h"
 #include "engine.h"
+#include "event.h"
 #include "flow.h"
 
 enum capture_kind { CAPTURE_PCAP = 0, CAPTURE_AFXDP, CAPTURE_DPDK };
 
+/* capture.afxdp.xdp-mode: auto = native with a fallback to generic (said in the log). */
+enum capture_xdp_mode { CAPTURE_XDP_AUTO = 0, CAPTURE_XDP_NATIVE, CAPTURE_XDP_SKB };
+
 struct capture_opts {
     enum capture_kind kind;
+    bool kind_set;         /* --capture given (the command line wins over capture.method) */
     const char *iface;     /* -i (afxdp) */
     unsigned queues;       /* --queues; 0: all the interface has (afxdp), 1 (dpdk) */
     const char *dpdk_args; /* --dpdk-args "EAL ARGS" */
     const char *ports;     /* --ports LIST (dpdk): ids or device names, comma separated */
     bool xdp_detach;       /* --xdp-detach: detach a left-over XDP program from -i and exit */
+    /* capture.bypass, capture.bypass-after (also capture.afxdp.bypass-after) */
+    bool bypass_off;             /* capture.bypass: no - no flow is bypassed in the capture */
+    uint64_t afxdp_bypass_after; /* bytes after which a flow no rule can still match is bypassed
+                                    (any capture: in the kernel for afxdp, locally otherwise) */
     /* capture.afxdp.* */
     unsigned afxdp_frames, afxdp_frame_size, afxdp_bypass_entries;
-    uint64_t afxdp_bypass_after; /* bytes after which a flow no rule can still match is bypassed */
     bool afxdp_force_copy, afxdp_force_skb;
+    enum capture_xdp_mode xdp_mode;
     /* capture.dpdk.* */
     unsigned dpdk_mbufs, dpdk_mbuf_size, dpdk_rx_desc;
     char cfg_dpdk_args[1024], cfg_ports[256]; /* storage for values read from the config */
@@ -42,12 +53,14 @@ struct capture_opts {
 /* Defaults: pcap capture, every tunable at its data plane's default (0 = default). */
 void capture_opts_init(struct capture_opts *o);
 
-/* Reads the `capture.afxdp` and `capture.dpdk` sections (and capture.method, capture.queues
- * when the config schema passes them through) from cfg. Keys: capture.method (pcap|afxdp|dpdk),
- * capture.queues, capture.afxdp.{frames, frame-size, force-copy, force-skb, bypass-entries, bypass-after},
- * capture.dpdk.{eal-args, ports, mbufs, mbuf-size, rx-descriptors}. Call after the command
- * line has been handled: values the command line set are kept. Returns 0 or -EINVAL with
- * "FILE:LINE: key ..." in err. */
+/* Reads the capture keys of the configuration (config.c passes them through to here):
+ * capture.method (pcap|afxdp|dpdk), capture.queues, capture.bypass (yes|no),
+ * capture.bypass-after (size), capture.afxdp.{queues, frames, frame-size, force-copy, force-skb,
+ * xdp-mode (auto|native|skb), bypass-entries, bypass-after}, capture.dpdk.{eal-args, ports,
+ * queues, mbufs, mbuf-size, rx-descriptors}; capture.interface is the engine's (-i). Call after
+ * the command line has been handled: values the command line set are kept. Returns 0 or -EINVAL
+ * with "FILE:LINE: key 'capture....': ..." in err (unknown keys of capture.afxdp / capture.dpdk
+ * too). */
 int capture_opts_from_config(struct capture_opts *o, const struct tl_config *cfg, char *err,
                              size_t errlen);
 
@@ -129,6 +142,75 @@ int capture_prepare(struct capture_opts *o, struct tl_config *cfg, const char *i
 
 /* The kernel bypass's name for a flow table entry (VLAN ids are not part of it). */
 void capture_flow_from_key(const struct flow_key *k, struct dp_flow_tuple *t);
+
+/* ---- flow bypass in a worker (engine.c calls these; owner: dataplanes) ----------------------
+ *
+ * A flow is bypassed when a rule with the `bypass` keyword matched it
+ * (detect_flow_bypass_requested), or when it carried capture.bypass-after bytes and no stream
+ * or app-layer inspection is pending for it any more (detect_flow_inspection_done). The worker
+ * then stops inspecting it (no app layer, no detect) and, where the source can
+ * (ops->bypass_add: AF_XDP's kernel map), the capture stops delivering its packets: one map
+ * update per flow. At flow end the source's counters for it (one map read and delete) go into
+ * the EVE flow record ("bypassed" object, totals). Sources without bypass_add (DPDK, libpcap)
+ * bypass locally: the packets still arrive, are counted and not inspected (Suricata's local
+ * bypass). */
+enum engine_bypass_counter {
+    BYP_FLOWS = 0,    /* flows bypassed */
+    BYP_CAPTURE,      /*   of them in the capture */
+    BYP_FAILED,       /*   of them the capture refused (bypassed locally instead) */
+    BYP_LOCAL_PKTS,   /* packets of bypassed flows that still reached the worker */
+    BYP_LOCAL_BYTES,
+    BYP_CAPTURE_PKTS, /* packets the capture counted for ended bypassed flows */
+    BYP_CAPTURE_BYTES,
+    BYP_LOST,         /* ended capture-bypassed flows whose counters were gone (LRU eviction) */
+    BYP_N
+};
+
+struct engine_bypass {
+    const struct pkt_source_ops *ops; /* NULL: local bypass only */
+    void *q;
+    uint64_t after; /* bytes; 0: only by rule */
+    uint64_t c[BYP_N];
+};
+
+/* Sets b up for worker queue q of src (src NULL: dispatch mode, local bypass by rule only). */
+void engine_bypass_init(struct engine_bypass *b, const struct pkt_source *src, unsigned q);
+
+/* Bypasses flow f now (capture when the source can, else local). Once per flow. */
+void engine_bypass_flow(struct engine_bypass *b, struct flow *f);
+
+/* After a packet of f was inspected: bypass it if its rules asked or bypass-after applies.
+ * dt may be NULL (no rules: nothing is pending). A branch or two per packet. */
+static inline void engine_bypass_check(struct engine_bypass *b, const struct detect_thread *dt,
+                                       struct flow *f)
+{
+    if (detect_flow_bypass_requested(f) ||
+        (b->after && f->bytes[0] + f->bytes[1] >= b->after &&
+         (!dt || detect_flow_inspection_done(dt, f))))
+        engine_bypass_flow(b, f);
+}
+
+/* A packet of a bypassed flow reached the worker (local bypass, or in flight when the map was
+ * updated): counted, not inspected. */
+static inline void engine_bypass_packet(struct engine_bypass *b, const struct pkt_meta *m)
+{
+    b->c[BYP_LOCAL_PKTS]++;
+    b->c[BYP_LOCAL_BYTES] += m->wirelen;
+}
+
+/* Flow end of a bypassed flow: takes the capture's counters into its flow event ev (made by
+ * flow_to_event). */
+void engine_bypass_flow_end(struct engine_bypass *b, const struct flow *f, struct event *ev);
+
+/* Most entries engine_extra_stats() writes. */
+#define ENGINE_EXTRA_STATS 48
+
+struct eve_stat;
+/* The stats event's extra counters: flow_bypassed.* from the workers' bypass counters byp
+ * (summed), then src's own (capture.afxdp.* / capture.dpdk.*; src may be NULL). Returns how
+ * many were written to out (at most max). Output thread. */
+unsigned engine_extra_stats(const uint64_t byp[BYP_N], const struct pkt_source *src,
+                            struct eve_stat *out, unsigned max);
 
 /* Stops the source (ports, sockets, XDP program, EAL). NULL is a no-op. */
 void capture_close(struct capture *c);

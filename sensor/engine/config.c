@@ -277,6 +277,13 @@ static const struct field schema[] = {
     {"capture.snaplen", F_U32, O(snaplen), 0, 64, 262144},
     {"capture.promisc", F_BOOL, O(promisc), 0, 0, 0},
     {"capture.pcap-speed", F_DOUBLE, O(pcap_speed), 0, 0, 1e6},
+    /* multi-queue capture: read and checked by capture_opts.c (dataplanes) */
+    {"capture.method", F_PASS, 0, 0, 0, 0},
+    {"capture.queues", F_PASS, 0, 0, 0, 0},
+    {"capture.bypass", F_PASS, 0, 0, 0, 0},
+    {"capture.bypass-after", F_PASS, 0, 0, 0, 0},
+    {"capture.afxdp", F_PASS, 0, 0, 0, 0},
+    {"capture.dpdk", F_PASS, 0, 0, 0, 0},
     {"threading.runmode", F_RUNMODE, O(runmode), 0, 0, 0},
     {"threading.workers", F_U32, O(workers), 0, 0, 1024},
     {"threading.cpus", F_STR, O(cpus), S(cpus), 0, 0},
@@ -887,7 +894,13 @@ void config_dump(const struct tl_config *cfg, FILE *out)
         }
         case F_PASS: {
             const struct cfg_node *sub = config_get(cfg->root, fd->path);
-            if (!sub || sub->kind != CFG_MAP || !sub->child) {
+            if (!sub && !strncmp(fd->path, "capture.", 8))
+                break; /* capture_opts' keys: absent means its default */
+            if (sub && sub->kind == CFG_SCALAR && sub->value && sub->value[0]) {
+                fprintf(out, "%*s%s: ", ind, "", leaf); /* a passed-through scalar */
+                dump_str(out, sub->value);
+                fputc('\n', out);
+            } else if (!sub || sub->kind != CFG_MAP || !sub->child) {
                 fprintf(out, "%*s%s: {}\n", ind, "", leaf);
             } else {
                 fprintf(out, "%*s%s:\n", ind, "", leaf);

@@ -14,6 +14,7 @@
 #include "anomaly.h"
 #include "applayer.h"
 #include "applayer_eve.h"
+#include "capture_opts.h"
 #include "decode.h"
 #include "detect.h"
 #include "engine.h"
@@ -40,6 +41,7 @@ enum wstat {
     WS_FLOWS_ENDED, WS_FLOWS_TCP, WS_FLOWS_UDP, WS_DEC_IPV4, WS_DEC_IPV6, WS_DEC_TCP, WS_DEC_UDP,
     WS_DEC_ICMP, WS_DEC_FRAGMENTS, WS_DEC_REASSEMBLED,
     WS_DEC_NOTES, /* valid (or held) packets with a decoder note: each an anomaly event */
+    WS_BYP, WS_BYP_LAST = WS_BYP + BYP_N - 1, /* struct engine_bypass counters (dataplanes) */
     WS_MAX
 };
 
@@ -88,6 +90,7 @@ struct worker {
     /* workers mode */
     void *q;
     const struct pkt_source_ops *ops;
+    struct engine_bypass bp; /* flow bypass (capture_opts.h) */
     /* per-burst scratch */
     struct pkt_meta meta[ENGINE_BATCH];
     const struct pkt_meta *mp[ENGINE_BATCH];
@@ -320,6 +323,8 @@ static void worker_flow_end(void *ctx, struct flow *f)
     struct event ev;
     flow_to_event(f, &ev);
     ev.worker = (uint16_t)w->id;
+    if (f->bypass)
+        engine_bypass_flow_end(&w->bp, f, &ev); /* the capture's counters of the flow */
     worker_emit(w, &ev);
 }
 
@@ -340,6 +345,8 @@ static void worker_publish(struct worker *w)
     w->c[WS_DEC_ICMP] = w->base[WS_DEC_ICMP] + ds->icmp;
     w->c[WS_DEC_FRAGMENTS] = w->base[WS_DEC_FRAGMENTS] + ds->fragments;
     w->c[WS_DEC_REASSEMBLED] = w->base[WS_DEC_REASSEMBLED] + ds->reassembled;
+    for (int k = 0; k < BYP_N; k++)
+        w->c[WS_BYP + k] = w->bp.c[k];
     for (int i = 0; i < WS_MAX; i++)
         atomic_store_explicit(&w->pub[i], w->c[i], memory_order_relaxed);
 }
@@ -424,12 +431,18 @@ static void worker_process(struct worker *w, const struct dp_packet *pkts, unsig
                 struct flow *f = w->flows[j];
                 enum flow_dir d = w->dirs[j];
                 j++;
-                if (w->al && f && (m->flags & PKT_UDP) && m->payload_len)
-                    applayer_udp_data(w->al, f, d, m->payload, m->payload_len, m->ts_ns);
-                if (w->dt)
-                    detect_packet(w->dt, m, f, d, worker_emit, w);
-                if (w->al && applayer_pending_count(w->pending))
-                    worker_run_pending(w, m, d);
+                if (f && f->bypass) {
+                    engine_bypass_packet(&w->bp, m); /* bypassed: counted, not inspected */
+                } else {
+                    if (w->al && f && (m->flags & PKT_UDP) && m->payload_len)
+                        applayer_udp_data(w->al, f, d, m->payload, m->payload_len, m->ts_ns);
+                    if (w->dt)
+                        detect_packet(w->dt, m, f, d, worker_emit, w);
+                    if (w->al && applayer_pending_count(w->pending))
+                        worker_run_pending(w, m, d);
+                    if (f)
+                        engine_bypass_check(&w->bp, w->dt, f); /* rule `bypass`, bypass-after */
+                }
                 if (w->an)
                     anomaly_packet(w->an, m, f, d);
             } else if (w->res[x] == DECODE_INVALID) {
@@ -613,9 +626,16 @@ static void out_stats(struct sensor *s, uint64_t ts_ns, uint64_t uptime_s)
         {"pipeline.read_errors", t.read_errors},
         {"pipeline.window_waits", get_r(s, RS_WINDOW_WAITS)},
     };
+    /* flow bypass and the capture's own counters (XDP program, DPDK ports): capture_opts.c */
+    struct eve_stat all[sizeof(st) / sizeof(st[0]) + ENGINE_EXTRA_STATS];
+    uint64_t byp[BYP_N];
+    for (int k = 0; k < BYP_N; k++)
+        byp[k] = sum_w(s, (enum wstat)(WS_BYP + k));
+    memcpy(all, st, sizeof(st));
+    size_t n = sizeof(st) / sizeof(st[0]);
+    n += engine_extra_stats(byp, s->qsrc, all + n, ENGINE_EXTRA_STATS);
     size_t len;
-    if (eve_format_stats(&s->eopts, ts_ns, uptime_s, st, sizeof(st) / sizeof(st[0]), s->line,
-                         OUT_LINE_MAX, &len) != 0 ||
+    if (eve_format_stats(&s->eopts, ts_ns, uptime_s, all, n, s->line, OUT_LINE_MAX, &len) != 0 ||
         outputs_write_stats(s->outs, s->line, len) != 0)
         s->out_errors++;
 }
@@ -1497,6 +1517,7 @@ int sensor_run_queues(struct sensor *s, const struct pkt_source *src)
     for (unsigned i = 0; i < s->nw; i++) {
         s->w[i]->q = src->queues[i];
         s->w[i]->ops = src->ops;
+        engine_bypass_init(&s->w[i]->bp, src, i);
     }
     bool single = s->single;
     s->single = false;
@@ -1546,6 +1567,10 @@ void sensor_get_totals(struct sensor *s, struct sensor_totals *t)
     t->event_waits = sum_w(s, WS_EVENT_WAITS);
     t->snaplen_cut = get_r(s, RS_SNAPLEN_CUT);
     t->read_errors = get_r(s, RS_READ_ERRORS);
+    t->bypassed_flows = sum_w(s, WS_BYP + BYP_FLOWS);
+    t->bypass_capture = sum_w(s, WS_BYP + BYP_CAPTURE);
+    t->bypass_local_pkts = sum_w(s, WS_BYP + BYP_LOCAL_PKTS);
+    t->bypass_local_bytes = sum_w(s, WS_BYP + BYP_LOCAL_BYTES);
     t->output_errors = s->out_started ? 0 : s->out_errors;
     struct timespec now;
     if (s->out_started || !s->t1.tv_sec)
@@ -1579,6 +1604,10 @@ void sensor_print_summary(struct sensor *s, FILE *out)
             t.output_errors ? " (WRITE ERRORS)" : "");
     if (t.snaplen_cut)
         fprintf(out, "  %" PRIu64 " packets were cut by the capture's snaplen\n", t.snaplen_cut);
+    if (t.bypassed_flows)
+        fprintf(out, "  bypass: %" PRIu64 " flows (%" PRIu64 " in the capture), %" PRIu64
+                " packets (%" PRIu64 " bytes) of them not inspected\n", t.bypassed_flows,
+                t.bypass_capture, t.bypass_local_pkts, t.bypass_local_bytes);
 }
 
 void sensor_free(struct sensor *s)

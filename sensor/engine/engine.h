@@ -48,6 +48,8 @@
  * A source with several receive queues implements these operations. Each queue is used by
  * exactly one worker thread (the one sensor_run_queues() assigns to it), so implementations
  * need no locking. */
+struct pkt_source_counter;
+
 struct pkt_source_ops {
     /* Receives up to max packets from queue q into pkts (views into the source's buffers, with
      * linktype, ts_ns and optionally hash filled). Returns the count (0 when nothing is waiting:
@@ -60,6 +62,26 @@ struct pkt_source_ops {
     /* Adds this queue's counters (kernel / interface drops, ...) to *out. May be NULL. Called by
      * the stats reader from another thread: read the source's counters with relaxed loads. */
     void (*stats)(void *q, struct dp_source_stats *out);
+    /* Bypass (Suricata's capture bypass; dataplanes). May be NULL: the engine then bypasses
+     * locally (stops inspecting the flow, its packets still arrive). bypass_add asks the source
+     * to stop delivering flow t (both directions) and to count its packets instead; the worker
+     * of queue q calls it once per flow, never per packet. 0, or -errno (the engine then
+     * bypasses locally). */
+    int (*bypass_add)(void *q, const struct dp_flow_tuple *t);
+    /* At the end of a flow bypass_add accepted: reads and forgets what the source counted for
+     * it (out->packets_fwd: those from t->src). 0, or -ENOENT (evicted: counted as lost). */
+    int (*bypass_take)(void *q, const struct dp_flow_tuple *t, struct dp_bypass_counters *out);
+    /* Writes up to max named counters of the source as a whole (kernel program, ports) for the
+     * EVE stats event ("capture.afxdp.redirected", ...); returns how many. ctx is the
+     * pkt_source's. Called by the output thread. May be NULL. */
+    unsigned (*counters)(void *ctx, struct pkt_source_counter *out, unsigned max);
+};
+
+/* One named counter of a source (same layout as the output's struct eve_stat). Dotted names
+ * nest in the stats event. */
+struct pkt_source_counter {
+    const char *name;
+    uint64_t value;
 };
 
 struct pkt_source {
@@ -67,6 +89,10 @@ struct pkt_source {
     void **queues;      /* queues[i] is fed to worker i */
     unsigned n_queues;  /* number of workers used */
     const char *name;   /* for messages ("afxdp:veth0") */
+    void *ctx;          /* for ops->counters */
+    /* capture.bypass-after: a flow with this many bytes (both directions) is bypassed once no
+     * stream or app-layer inspection is pending for it (detect_flow_inspection_done); 0: off */
+    uint64_t bypass_after;
 };
 
 struct sensor;
@@ -87,6 +113,9 @@ struct sensor_totals {
     uint64_t snaplen_cut;      /* packets cut by the capture's snaplen */
     uint64_t read_errors;      /* files with a bad record (truncated ...) */
     uint64_t output_errors;    /* events that could not be formatted/written */
+    uint64_t bypassed_flows;   /* flows the engine stopped inspecting (rule `bypass`, bypass-after) */
+    uint64_t bypass_capture;   /*   of them bypassed in the capture (XDP map) */
+    uint64_t bypass_local_pkts, bypass_local_bytes; /* packets of bypassed flows still received */
     double elapsed_s;          /* start to end of output (whole run) */
     double processing_s;       /* start until the last worker finished (0 while running) */
 };

@@ -49,6 +49,13 @@ enum flow_end_reason {
     FLOW_END_SHUTDOWN,    /* flushed at exit: "shutdown" */
 };
 
+/* Whether and how a flow is bypassed (Suricata's local / capture bypass). */
+enum flow_bypass {
+    FLOW_BYPASS_NONE = 0,
+    FLOW_BYPASS_LOCAL,   /* the engine skips its inspection (packets still reach user space) */
+    FLOW_BYPASS_CAPTURE, /* the capture (XDP bypass map) stops delivering it and counts it */
+};
+
 /* Direction of a packet relative to the flow's initiator. */
 enum flow_dir { FLOW_TO_SERVER = 0, FLOW_TO_CLIENT = 1 };
 
@@ -58,8 +65,13 @@ struct stream_dir; /* owned by sensor/stream */
 struct applayer_state; /* owned by sensor/applayer */
 
 /* A flow. Fields after `key` are owned by the worker thread; other stages keep their per-flow
- * state here (app_proto, flowbits, stream, detector marks). */
+ * state here (app_proto, flowbits, stream, detector marks).
+ * Layout: what the flow table reads and writes for every packet sits in the first two cache
+ * lines (the key, chain link and state in the first; time, counters and TCP close tracking in
+ * the second), so a lookup and update touch exactly the two lines the burst prefetches. Fields
+ * are only ever added; their order may change (refer to them by name). */
 struct flow {
+    /* line 0: lookup and state */
     struct flow_key key;
     uint8_t client_side; /* which key endpoint (0/1) initiated the flow */
     uint8_t state;       /* enum flow_state */
@@ -68,33 +80,37 @@ struct flow {
     uint8_t tcp_flags_ts, tcp_flags_tc; /* OR of TCP flags each way */
     uint16_t app_proto;                 /* enum app_proto (0 = unknown) */
     uint32_t hash;
-    uint64_t flow_id;    /* unique per run; shared by every event of the flow */
-    uint64_t first_ns, last_ns;
+    uint32_t next_in_bucket; /* table internal: hash chain */
+    uint8_t touch_gen; /* table internal: burst that last touched the flow */
+    uint8_t tcp_fin_sides;  /* bit d: direction d sent a FIN */
+    uint8_t tcp_fin_acked;  /* bit d: direction d's FIN was acknowledged */
+    uint8_t icmp_seen;      /* bit d: an ICMP packet went in direction d */
+    /* line 1: per-packet counters */
+    uint64_t last_ns;
     uint64_t pkts[2];    /* [FLOW_TO_SERVER], [FLOW_TO_CLIENT] */
     uint64_t bytes[2];
-    uint64_t alerts;
+    uint32_t tcp_fin_seq[2];             /* sequence number of each direction's FIN */
+    uint8_t icmp_type[2], icmp_code[2];  /* first ICMP type/code seen each direction */
     uint32_t timeout_s;  /* current timeout for its protocol and state */
+    uint8_t timeout_class;  /* the flow's timeout class (table internal) */
     uint8_t n_flowbits;
-    uint8_t touch_gen; /* table internal: burst that last touched the flow (fills padding) */
+    uint8_t applayer_flags; /* applayer stage's detection marks */
+    uint8_t bypass;         /* enum flow_bypass, set once by the engine (dataplanes): the flow
+                               is no longer inspected; read per packet, hence line 1 */
+    /* colder: set once, or used by other stages */
+    uint64_t flow_id;    /* unique per run; shared by every event of the flow */
+    uint64_t first_ns;
+    uint64_t alerts;
     uint16_t flowbits[FLOW_MAX_FLOWBITS]; /* ids of set flowbits (rules/ interns the names) */
     struct stream_dir *stream[2];         /* reassembly state per direction, NULL if none */
     uint32_t detect_flags;                /* sensor/detect's per-flow marks */
     uint32_t anomaly_flags;               /* sensor/anomaly's per-flow marks */
     /* table internals */
-    uint32_t next_in_bucket;
     uint32_t lru_prev, lru_next; /* links in the table's timer-wheel slot (or the free list) */
-    /* added by the flow stage (floweve) */
-    uint8_t timeout_class;  /* the flow's timeout class (table internal) */
     uint64_t tw_sec;        /* second of packet time whose timer-wheel slot holds the flow */
-    uint8_t tcp_fin_sides;  /* bit d: direction d sent a FIN */
-    uint8_t tcp_fin_acked;  /* bit d: direction d's FIN was acknowledged */
-    uint8_t icmp_seen;      /* bit d: an ICMP packet went in direction d */
-    uint32_t tcp_fin_seq[2];             /* sequence number of each direction's FIN */
-    uint8_t icmp_type[2], icmp_code[2];  /* first ICMP type/code seen each direction */
-    /* added by the applayer stage: parser state from its per-worker pool (NULL if none) and
-     * detection marks; applayer_flow_end() must be called before the flow is freed */
+    /* added by the applayer stage: parser state from its per-worker pool (NULL if none);
+     * applayer_flow_end() must be called before the flow is freed */
     struct applayer_state *applayer;
-    uint8_t applayer_flags;
 } __attribute__((aligned(64))); /* whole cache lines: the per-packet path touches the first two */
 
 struct flow_config {
@@ -157,6 +173,11 @@ unsigned flow_table_expire(struct flow_table *ft, uint64_t now_ns, unsigned max_
 void flow_table_flush(struct flow_table *ft);
 
 const struct flow_table_stats *flow_table_get_stats(const struct flow_table *ft);
+
+/* Calls fn for every flow in the table (no particular order). fn may change the flow's stage
+ * state (flowbits, marks) but must not end, add or reschedule flows. Caller: the owning worker
+ * (rule reload remaps flowbit ids with it). */
+void flow_table_foreach(struct flow_table *ft, void (*fn)(void *ctx, struct flow *f), void *ctx);
 
 /* Endpoint helpers for events: source = the flow's client. */
 const uint8_t *flow_client_addr(const struct flow *f);

@@ -229,21 +229,33 @@ static void body_flow(struct json_writer *w, const struct eve_format_opts *o, co
     const struct event_flow *f = &ev->u.flow;
     jw_key(w, "flow");
     jw_open_object(w);
-    jw_kv_u64(w, "pkts_toserver", f->pkts_toserver);
-    jw_kv_u64(w, "pkts_toclient", f->pkts_toclient);
-    jw_kv_u64(w, "bytes_toserver", f->bytes_toserver);
-    jw_kv_u64(w, "bytes_toclient", f->bytes_toclient);
+    /* Suricata (EveAddFlow): totals include what the capture counted while the flow was
+     * bypassed, and a "bypassed" object holds those counts (dataplanes) */
+    jw_kv_u64(w, "pkts_toserver", f->pkts_toserver + f->bypassed_pkts_ts);
+    jw_kv_u64(w, "pkts_toclient", f->pkts_toclient + f->bypassed_pkts_tc);
+    jw_kv_u64(w, "bytes_toserver", f->bytes_toserver + f->bypassed_bytes_ts);
+    jw_kv_u64(w, "bytes_toclient", f->bytes_toclient + f->bypassed_bytes_tc);
+    if (f->bypass == FLOW_BYPASS_CAPTURE) {
+        jw_key(w, "bypassed");
+        jw_open_object(w);
+        jw_kv_u64(w, "pkts_toserver", f->bypassed_pkts_ts);
+        jw_kv_u64(w, "pkts_toclient", f->bypassed_pkts_tc);
+        jw_kv_u64(w, "bytes_toserver", f->bypassed_bytes_ts);
+        jw_kv_u64(w, "bytes_toclient", f->bypassed_bytes_tc);
+        jw_close_object(w);
+    }
     kv_ts(w, "start", f->start_ns);
     kv_ts(w, "end", f->end_ns);
     /* whole seconds between the second parts, as Suricata computes it */
     int64_t age = (int64_t)(f->end_ns / 1000000000ull) - (int64_t)(f->start_ns / 1000000000ull);
     jw_kv_i64(w, "age", age);
-    if (f->kernel_bypassed_pkts > 0) {
-        jw_kv_str(w, "bypass", "capture");
-        jw_kv_u64(w, "bypassed_pkts", f->kernel_bypassed_pkts);
-        jw_kv_u64(w, "bypassed_bytes", f->kernel_bypassed_bytes);
+    if (f->bypass != FLOW_BYPASS_NONE) {
+        /* Suricata: state "bypassed" and how */
+        jw_kv_str(w, "bypass", f->bypass == FLOW_BYPASS_CAPTURE ? "capture" : "local");
+        jw_kv_str(w, "state", "bypassed");
+    } else {
+        jw_kv_str(w, "state", suricata_flow_state(f->state));
     }
-    jw_kv_str(w, "state", suricata_flow_state(f->state));
     jw_kv_str(w, "reason", flow_end_reason_name((enum flow_end_reason)f->reason));
     jw_kv_bool(w, "alerted", f->alerted != 0);
     jw_close_object(w);

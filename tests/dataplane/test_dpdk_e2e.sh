@@ -53,6 +53,17 @@ for cap in "$DATA/pcaps/ndpi/1kxun.pcap" "$DATA/pcaps/ndpi/http_ipv6.pcap" \
     run "$n-dpdk1" --capture dpdk --dpdk-args "$EAL --vdev=net_pcap0,rx_pcap=$cap"
     same "$n-r" "$n-dpdk1"
     grep -q "dpdk port 0 (net_pcap0): ipackets" "$TMP/$n-dpdk1.log" || fail "$n: no port counters in the summary"
+    # the EVE stats event carries the port counters (capture.dpdk): every packet of the file
+    # received, none missed
+    npk=$(capinfos -c -M "$cap" 2>/dev/null | sed -n 's/.*packets: *\([0-9]*\).*/\1/p')
+    grep '"event_type":"stats"' "$TMP/$n-dpdk1/eve.json" | tail -1 | python3 -c 'import json,sys
+s = json.load(sys.stdin)["stats"]
+c = s["capture"]["dpdk"]
+assert c["ipackets"] == s["decoder"]["pkts"] > 0, c
+assert sys.argv[1] == "" or c["ipackets"] == int(sys.argv[1]), (c, sys.argv[1])
+assert c["imissed"] == 0 and c["ierrors"] == 0 and c["rx_nombuf"] == 0, c
+assert c["ibytes"] == s["decoder"]["bytes"], (c, s["decoder"])' "${npk:-}" ||
+        fail "$n: the stats event lacks the DPDK port counters"
     "$RX" --split-pcap "$cap" "$TMP/$n-a.pcap" "$TMP/$n-b.pcap" >/dev/null || fail "$n: split"
     run "$n-2ports" --capture dpdk --dpdk-args \
         "$EAL --vdev=net_pcap0,rx_pcap=$TMP/$n-a.pcap --vdev=net_pcap1,rx_pcap=$TMP/$n-b.pcap"
@@ -63,6 +74,33 @@ for cap in "$DATA/pcaps/ndpi/1kxun.pcap" "$DATA/pcaps/ndpi/http_ipv6.pcap" \
     grep -q "2 workers" "$TMP/$n-2queues.log" || fail "$n: two queues did not run two workers"
     echo "$n: $(grep -c '"flow"' "$TMP/$n-r.events") flow and $(grep -c '"alert"' "$TMP/$n-r.events") alert events, identical over 1 port, 2 ports, 2 queues"
 done
+
+# The same from the configuration file (capture.method, capture.dpdk.eal-args, capture.queues)
+# as from the command line; the command line overrides the file.
+n=WebattackSQLinj
+cat >"$TMP/cap.yaml" <<EOF
+capture:
+  method: dpdk
+  queues: 2
+  dpdk:
+    eal-args: "$EAL --vdev=net_pcap0,rx_pcap=$TMP/$n-a.pcap,rx_pcap=$TMP/$n-b.pcap"
+    mbufs: 4095
+EOF
+run "$n-cfg" -c "$TMP/cap.yaml"
+same "$n-r" "$n-cfg"
+grep -q "2 workers" "$TMP/$n-cfg.log" || fail "config file: capture.queues 2 did not run two workers"
+run "$n-cfgcli" -c "$TMP/cap.yaml" --queues 1 --dpdk-args "$EAL --vdev=net_pcap0,rx_pcap=$DATA/pcaps/ndpi/$n.pcap"
+same "$n-r" "$n-cfgcli"
+grep -q " 1 worker$" "$TMP/$n-cfgcli.log" || { cat "$TMP/$n-cfgcli.log"; fail "config file: --queues 1 did not override capture.queues"; }
+printf 'capture:\n  method: dpdk\n  dpdk:\n    mbufs: 1\n' >"$TMP/bad.yaml"
+"$BIN" -l "$TMP" -c "$TMP/bad.yaml" --dpdk-args "$EAL --vdev=net_pcap0,rx_pcap=$DATA/pcaps/ndpi/ssh.pcap" >"$TMP/bad.log" 2>&1
+rc=$?
+[ $rc = 2 ] && grep -q "mbufs" "$TMP/bad.log" || { cat "$TMP/bad.log"; fail "config mbufs 1: exit $rc"; }
+printf 'capture:\n  method: dpdk\n  dpdk:\n    eal-arg: x\n' >"$TMP/bad.yaml"
+"$BIN" -l "$TMP" -c "$TMP/bad.yaml" >"$TMP/bad.log" 2>&1
+rc=$?
+[ $rc = 2 ] && grep -q "bad.yaml:4: key 'capture.dpdk.eal-arg': unknown key" "$TMP/bad.log" || { cat "$TMP/bad.log"; fail "config typo: exit $rc"; }
+echo "$n: same events from capture.* in the config file; command line overrides; errors name key and line"
 
 # Bad configuration: a clear error naming the setting, exit status 2.
 "$BIN" -l "$TMP" --set memory.flows=65536 --capture dpdk --dpdk-args "$EAL" >"$TMP/bad.log" 2>&1

@@ -90,6 +90,13 @@ for cap in "$DATA/pcaps/ndpi/WebattackSQLinj.pcap" "$DATA/pcaps/ndpi/http_ipv6.p
     kill -INT "$TL_PID"; wait "$TL_PID" || { cat "$TMP/$n-x.log"; TL_PID=; fail "$n: tripline failed"; }
     TL_PID=
     grep -q "xdp: *$sent packets seen" "$TMP/$n-x.log" || { cat "$TMP/$n-x.log"; fail "$n: kernel did not see the $sent frames sent"; }
+    # the last EVE stats event has the XDP program's counters (capture.afxdp)
+    grep '"event_type":"stats"' "$TMP/$n-x/eve.json" | tail -1 | python3 -c 'import json,sys
+c = json.load(sys.stdin)["stats"]["capture"]["afxdp"]
+n = int(sys.argv[1])
+assert c["kernel_packets"] == n and c["redirected"] == n and c["bypassed_packets"] == 0, c
+assert c["tcp"] + c["udp"] + c["icmp"] + c["other_l4"] + c["non_ip"] + c["parse_failed"] >= n - c["fragments"], c' "$sent" ||
+        fail "$n: the stats event lacks the XDP counters"
     grep -q "^tripline: $sent packets" "$TMP/$n-x.log" || { cat "$TMP/$n-x.log"; fail "$n: workers did not get the $sent frames"; }
     summary "$TMP/$n-r/eve.json" >"$TMP/$n-r.sum"
     summary "$TMP/$n-x/eve.json" >"$TMP/$n-x.sum"
@@ -97,6 +104,79 @@ for cap in "$DATA/pcaps/ndpi/WebattackSQLinj.pcap" "$DATA/pcaps/ndpi/http_ipv6.p
     ip -n "$NSA" link show vA | grep -q "prog/xdp" && fail "$n: XDP program left attached"
     echo "$n: $sent frames, $(grep -c flow "$TMP/$n-r.sum") flows and $(grep -c alert "$TMP/$n-r.sum") alerts as with -r"
 done
+# Bypass: a rule with `bypass` matches each HTTP request; the worker puts the flow into the XDP
+# bypass map (once), the kernel keeps counting its packets but no longer redirects them, and
+# the flow record adds the kernel's counters (Suricata's "bypassed" object). Checked: the
+# kernel saw every frame; user space got sent - bypassed; at least one packet was bypassed;
+# each bypassed flow says so and its totals (user + kernel) equal -r's, which bypasses
+# locally (counts, does not inspect), so flows and alerts are the same as with -r; the EVE
+# stats event carries the XDP counters (capture.afxdp) and flow_bypassed.
+n=bypass
+cap="$DATA/pcaps/ndpi/WebattackSQLinj.pcap"
+BRULES=(-S "$(dirname "$0")/bypass.rules")
+tshark -r "$cap" -Y "frame.len <= $((MTU + 14))" -w "$TMP/$n.pcap" -F pcap 2>/dev/null || fail "$n: filter"
+mkdir -p "$TMP/$n-r" "$TMP/$n-x"
+"$BIN" -l "$TMP/$n-r" "${COMMON[@]}" "${BRULES[@]}" -r "$TMP/$n.pcap" >"$TMP/$n-r.log" 2>&1 || fail "$n: -r"
+ip netns exec "$NSA" "$BIN" -l "$TMP/$n-x" "${COMMON[@]}" "${BRULES[@]}" --capture afxdp -i vA \
+    >"$TMP/$n-x.log" 2>&1 &
+TL_PID=$!
+for _ in $(seq 1 300); do
+    grep -q '"event_type":"stats"' "$TMP/$n-x/eve.json" 2>/dev/null && break
+    kill -0 "$TL_PID" 2>/dev/null || { cat "$TMP/$n-x.log"; TL_PID=; fail "$n: tripline exited at start"; }
+    sleep 0.1
+done
+# 200 pps: a request is handled (map updated) long before the next frame of its flow
+ip netns exec "$NSB" tcpreplay -i vB --pps=200 "$TMP/$n.pcap" >"$TMP/$n-replay.log" 2>&1 || fail "$n: tcpreplay"
+sent=$(sed -n 's/.*Successful packets: *\([0-9]*\).*/\1/p' "$TMP/$n-replay.log")
+laststats() { grep '"event_type":"stats"' "$TMP/$n-x/eve.json" | tail -1; }
+statnum() { # stats event on stdin, dotted path -> number
+    python3 -c 'import json,sys
+v=json.load(sys.stdin)["stats"]
+for k in sys.argv[1].split("."): v=v.get(k, {}) if isinstance(v, dict) else {}
+print(v if isinstance(v, int) else -1)' "$1"
+}
+for _ in $(seq 1 300); do
+    st=$(laststats)
+    seen=$(echo "$st" | statnum capture.afxdp.kernel_packets)
+    [ "${seen:-0}" -ge "$sent" ] && [ $(( $(echo "$st" | statnum decoder.pkts) + $(echo "$st" | statnum capture.afxdp.bypassed_packets) )) -ge "$sent" ] && break
+    sleep 0.1
+done
+kill -INT "$TL_PID"; wait "$TL_PID" || { cat "$TMP/$n-x.log"; TL_PID=; fail "$n: tripline failed"; }
+TL_PID=
+st=$(laststats)
+kpk=$(echo "$st" | statnum capture.afxdp.kernel_packets)
+bpk=$(echo "$st" | statnum capture.afxdp.bypassed_packets)
+upk=$(echo "$st" | statnum decoder.pkts)
+fbf=$(echo "$st" | statnum flow_bypassed.capture)
+fbp=$(echo "$st" | statnum flow_bypassed.pkts)
+[ "$kpk" = "$sent" ] || { cat "$TMP/$n-x.log"; fail "$n: kernel counted $kpk of $sent frames"; }
+[ "$bpk" -gt 0 ] || { cat "$TMP/$n-x.log"; fail "$n: no packet was bypassed in the kernel"; }
+[ $((upk + bpk)) = "$sent" ] || fail "$n: user space got $upk and the kernel bypassed $bpk of $sent frames"
+[ "$fbf" -gt 0 ] && [ "$fbp" = "$bpk" ] || fail "$n: flow_bypassed: $fbf flows, $fbp packets (kernel: $bpk)"
+grep -q "bypass: .* flows ([1-9][0-9]* in the capture)" "$TMP/$n-x.log" || { cat "$TMP/$n-x.log"; fail "$n: summary has no bypass line"; }
+grep -q "xdp: *$sent packets seen.* $bpk bypassed" "$TMP/$n-x.log" || { cat "$TMP/$n-x.log"; fail "$n: summary has no XDP counters"; }
+python3 - "$TMP/$n-x/eve.json" "$bpk" <<'PY' || fail "$n: flow records do not carry the bypassed counters"
+import json, sys
+kern = 0; nflows = 0
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("event_type") != "flow" or "bypassed" not in e["flow"]:
+        continue
+    f = e["flow"]; b = f["bypassed"]; nflows += 1
+    assert f["bypass"] == "capture" and f["state"] == "bypassed", f
+    for k in ("pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient"):
+        assert 0 <= b[k] <= f[k], (k, f)
+    kern += b["pkts_toserver"] + b["pkts_toclient"]
+assert nflows > 0 and kern == int(sys.argv[2]), (nflows, kern, sys.argv[2])
+print("bypass: %d flows carry %d kernel-counted packets" % (nflows, kern))
+PY
+summary "$TMP/$n-r/eve.json" >"$TMP/$n-r.sum"
+summary "$TMP/$n-x/eve.json" >"$TMP/$n-x.sum"
+cmp -s "$TMP/$n-r.sum" "$TMP/$n-x.sum" || { diff "$TMP/$n-r.sum" "$TMP/$n-x.sum" | head; fail "$n: flows/alerts differ from -r"; }
+grep -q '"signature_id":9100011' "$TMP/$n-x/eve.json" && fail "$n: a bypassed flow was still inspected"
+ip -n "$NSA" link show vA | grep -q "prog/xdp" && fail "$n: XDP program left attached"
+echo "$n: $sent frames: $bpk bypassed in the kernel, $upk to user space; flows and alerts as with -r"
+
 # SIGKILL leaves the program attached: the next start refuses (exit 1, says how to detach),
 # `tripline --xdp-detach -i vA` frees the interface.
 mkdir -p "$TMP/kill"
