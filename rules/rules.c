@@ -1238,6 +1238,23 @@ static int byte_common_opt(struct parse_state *ps, struct rule_byte *b, char *w,
 
 /* zero_ok: 0 bytes is allowed (byte_test with string: the digits up to the first non-digit, as
  * Suricata's string conversion with length 0; byte_jump without string: a jump of 0). */
+/* The byte count of byte_test/byte_jump: a number, or a byte_extract variable (checked against
+ * the limits when the rule runs: rules_byte_resolve). */
+static int byte_count(struct parse_state *ps, const char *v, struct rule_byte *b)
+{
+    long long x;
+    if (parse_int(v, 0, 23, &x)) {
+        b->nbytes = (uint8_t)x;
+        return 0;
+    }
+    int i = byte_var_find((const char(*)[32])ps->var_names, ps->n_vars, v);
+    if (i < 0)
+        return fail(ps, "bad byte count");
+    b->nbytes_var = (int8_t)i;
+    b->nbytes = 1; /* placeholder for the checks below */
+    return 0;
+}
+
 static int byte_check_n(struct parse_state *ps, struct rule_byte *b, bool zero_ok)
 {
     unsigned maxn = (b->flags & BF_STRING) ? 23 : 8;
@@ -1259,11 +1276,11 @@ static int opt_byte_test(struct parse_state *ps, char *val)
         return fail(ps, "too many items");
     struct rule_byte *b = &it->u.b;
     b->multiplier = 1;
-    b->offset_var = b->value_var = RULE_VAR_NONE;
+    b->offset_var = b->value_var = b->nbytes_var = RULE_VAR_NONE;
     long long x;
-    if (!parse_int(f[0], 0, 23, &x))
-        return fail(ps, "bad byte count");
-    b->nbytes = (uint8_t)x;
+    int rc = byte_count(ps, f[0], b);
+    if (rc)
+        return rc;
     char *op = f[1];
     if (*op == '!') {
         b->flags |= BF_NEGATE;
@@ -1286,7 +1303,7 @@ static int opt_byte_test(struct parse_state *ps, char *val)
             return fail(ps, "bad byte_test value");
         b->value_var = (int8_t)v;
     }
-    int rc = num_or_var(ps, f[3], -65535, 65535, &b->offset, &b->offset_var);
+    rc = num_or_var(ps, f[3], -65535, 65535, &b->offset, &b->offset_var);
     if (rc)
         return rc;
     for (int i = 4; i < n; i++)
@@ -1307,12 +1324,11 @@ static int opt_byte_jump(struct parse_state *ps, char *val)
         return fail(ps, "too many items");
     struct rule_byte *b = &it->u.b;
     b->multiplier = 1;
-    b->offset_var = b->value_var = RULE_VAR_NONE;
-    long long x;
-    if (!parse_int(f[0], 0, 23, &x))
-        return fail(ps, "bad byte count");
-    b->nbytes = (uint8_t)x;
-    int rc = num_or_var(ps, f[1], -65535, 65535, &b->offset, &b->offset_var);
+    b->offset_var = b->value_var = b->nbytes_var = RULE_VAR_NONE;
+    int rc = byte_count(ps, f[0], b);
+    if (rc)
+        return rc;
+    rc = num_or_var(ps, f[1], -65535, 65535, &b->offset, &b->offset_var);
     if (rc)
         return rc;
     for (int i = 2; i < n; i++)
@@ -1337,7 +1353,7 @@ static int opt_byte_extract(struct parse_state *ps, char *val)
         return fail(ps, "too many items");
     struct rule_byte *b = &it->u.b;
     b->multiplier = 1;
-    b->offset_var = b->value_var = RULE_VAR_NONE;
+    b->offset_var = b->value_var = b->nbytes_var = RULE_VAR_NONE;
     long long x;
     if (!parse_int(f[0], 1, 23, &x))
         return fail(ps, "bad byte count");
@@ -1700,10 +1716,6 @@ static int apply_option(struct parse_state *ps, char *name, char *val)
         ps->noalert = true;
         return 0;
     }
-    if (!strcmp(name, "bypass")) { /* Suricata: a match bypasses the rest of the flow */
-        ps->bypass = true;
-        return val ? fail(ps, "bypass takes no value") : 0;
-    }
     if (!strcmp(name, "pkt_data")) {
         int l = list_get(ps, RULE_BUF_PAYLOAD);
         if (l < 0)
@@ -1711,6 +1723,10 @@ static int apply_option(struct parse_state *ps, char *name, char *val)
         ps->cur_list = l;
         ps->last_item = -1;
         return 0;
+    }
+    if (!strcmp(name, "bypass")) { /* Suricata: a match bypasses the rest of the flow */
+        ps->bypass = true;
+        return val ? fail(ps, "bypass takes no value") : 0;
     }
     /* sticky buffers and content modifiers of the app layer, through the sensor's hook */
     const struct rules_applayer_hooks *h = &ps->rs->cfg->applayer;
@@ -1762,9 +1778,17 @@ static int parse_options(struct parse_state *ps, char *s)
                 p += 2;
                 continue;
             }
-            if (*p == '"')
-                inq = !inq;
-            else if (*p == ';' && !inq)
+            if (*p == '"' && inq) {
+                /* a quote closes the value only where the option ends (`;`, or `,` before
+                 * pcre's extraction list): ET writes pcre:"/^["']?post/Ri"; unescaped */
+                const char *q = p + 1;
+                while (isspace((unsigned char)*q))
+                    q++;
+                if (*q == ';' || *q == ',' || !*q)
+                    inq = false;
+            } else if (*p == '"') {
+                inq = true;
+            } else if (*p == ';' && !inq)
                 break;
             p++;
         }

@@ -125,11 +125,26 @@ struct rule_byte {
     int32_t offset;
     int8_t offset_var;
     int8_t value_var;  /* byte_test value from a variable */
+    int8_t nbytes_var; /* byte_test/byte_jump byte count from a variable (Suricata 7), or -1 */
     uint64_t value;    /* byte_test */
     uint32_t multiplier; /* byte_jump/byte_extract, 1 if none */
     int32_t post_offset;
     uint64_t bitmask;
 };
+
+/* A byte_test/byte_jump whose byte count is a byte_extract variable, with the count taken from
+ * vars into *tmp; NULL when the value is not a valid count (1..8, 1..23 with string). */
+static inline const struct rule_byte *rules_byte_resolve(const struct rule_byte *b,
+                                                         const uint64_t *vars,
+                                                         struct rule_byte *tmp)
+{
+    uint64_t k = vars[b->nbytes_var];
+    if (k < 1 || k > ((b->flags & BF_STRING) ? 23u : 8u))
+        return NULL;
+    *tmp = *b;
+    tmp->nbytes = (uint8_t)k;
+    return tmp;
+}
 
 struct rule_isdataat {
     int32_t value;

@@ -1274,6 +1274,9 @@ static bool match_items(struct mctx *c, const struct rule_list *l, unsigned i, i
     }
     case RI_BYTE_TEST: {
         const struct rule_byte *b = &it->u.b;
+        struct rule_byte bv;
+        if (b->nbytes_var >= 0 && !(b = rules_byte_resolve(b, dt->vars, &bv)))
+            return false; /* byte count from a byte_extract variable, out of range */
         int64_t pos = (it->relative ? prev_end : -c->base) + varval(dt, b->offset_var, b->offset);
         uint64_t v;
         if (pos < 0 || pos > c->len || !extract_bytes(c->buf + pos, c->len - pos, b, &v))
@@ -1296,6 +1299,9 @@ static bool match_items(struct mctx *c, const struct rule_list *l, unsigned i, i
     }
     case RI_BYTE_JUMP: {
         const struct rule_byte *b = &it->u.b;
+        struct rule_byte bv;
+        if (b->nbytes_var >= 0 && !(b = rules_byte_resolve(b, dt->vars, &bv)))
+            return false; /* byte count from a byte_extract variable, out of range */
         int64_t pos = (it->relative ? prev_end : -c->base) + varval(dt, b->offset_var, b->offset);
         uint64_t v;
         if (pos < 0 || pos > c->len || !extract_bytes(c->buf + pos, c->len - pos, b, &v))

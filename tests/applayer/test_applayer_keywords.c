@@ -87,7 +87,12 @@ static const char RULES[] =
     HTTP "(flow:to_client; http.content_len; byte_test:0,>,10,0,string,dec; sid:60;)\n"
     HTTP "(flow:to_client; http.content_len; byte_test:0,=,11,0,string,dec; sid:61;)\n"
     HTTP "(flow:to_client; http.content_len; byte_test:0,>,11,0,string,dec; sid:1060;)\n"
-    HTTP "(flow:to_client; http.content_len; byte_test:0,<,1,0,string,dec; sid:62;)\n";
+    HTTP "(flow:to_client; http.content_len; byte_test:0,<,1,0,string,dec; sid:62;)\n"
+    /* byte count from a byte_extract variable: "11" gives 1 (one byte), "0" gives 0 (no count) */
+    HTTP "(flow:to_client; http.content_len; byte_extract:1,0,n,string,dec; "
+         "byte_test:n,=,1,0,string,dec; sid:63;)\n"
+    HTTP "(flow:to_client; http.content_len; byte_extract:1,0,n,string,dec; "
+         "byte_test:n,=,11,0,string,dec; sid:1061;)\n";
 
 struct run {
     uint32_t sids[512];
@@ -256,7 +261,7 @@ static void test_keywords(void **state)
             bad++;
         }
     }
-    assert_int_equal(checked, 54);
+    assert_int_equal(checked, 56);
     assert_int_equal(bad, 0);
     applayer_flow_end(h.al, &fh);
     applayer_flow_end(h.al, &fd);

@@ -385,6 +385,21 @@ static void test_alproto(void **state)
            false, "too many app-layer-protocol");
 }
 
+/* A quote inside a quoted value that does not end the option (ET sid 2029732). */
+static void test_inner_quote(void **state)
+{
+    (void)state;
+    struct ruleset *rs = expect("alert tcp any any -> any any (msg:\"a \"b\" c\"; content:\"m=\"; "
+                                "pcre:\"/^[\"']?post/Ri\"; sid:1;)", true, NULL);
+    const struct rule *r = only_rule(rs);
+    assert_string_equal(r->meta->msg, "a \"b\" c");
+    assert_int_equal(r->lists[0].n, 2);
+    assert_string_equal(r->lists[0].items[1].u.p.src, "^[\"']?post");
+    ruleset_free(rs);
+    expect("alert tcp any any -> any any (content:\"a; sid:1;)", false, "unbalanced quotes");
+    expect("alert tcp any any -> any any (content:\"a\"b; sid:1;)", false, "unbalanced quotes");
+}
+
 static void test_zero_byte_count(void **state)
 {
     (void)state;
@@ -403,6 +418,24 @@ static void test_zero_byte_count(void **state)
     expect("alert tcp any any -> any any (byte_extract:0,0,v; sid:1;)", false, "bad byte count");
     expect("alert tcp any any -> any any (byte_test:24,>,5,0,string,dec; sid:1;)", false,
            "bad byte count");
+    /* the count from a byte_extract variable (Suricata 7) */
+    rs = expect("alert tcp any any -> any any (byte_extract:1,0,a; byte_extract:1,1,n; "
+                "byte_test:n,=,1,5; byte_jump:n,0,relative; sid:1;)", true, NULL);
+    const struct rule_list *pl = &only_rule(rs)->lists[0];
+    assert_int_equal(pl->items[2].u.b.nbytes_var, 1);
+    assert_int_equal(pl->items[3].u.b.nbytes_var, 1);
+    assert_int_equal(pl->items[0].u.b.nbytes_var, RULE_VAR_NONE);
+    uint64_t vars[RULE_MAX_VARS] = {0, 4};
+    struct rule_byte tmp;
+    const struct rule_byte *rb = rules_byte_resolve(&pl->items[2].u.b, vars, &tmp);
+    assert_non_null(rb);
+    assert_int_equal(rb->nbytes, 4);
+    vars[1] = 9; /* over 8 without string */
+    assert_null(rules_byte_resolve(&pl->items[2].u.b, vars, &tmp));
+    vars[1] = 0;
+    assert_null(rules_byte_resolve(&pl->items[2].u.b, vars, &tmp));
+    ruleset_free(rs);
+    expect("alert tcp any any -> any any (byte_test:nosuch,=,1,5; sid:1;)", false, "bad byte count");
 }
 
 int main(void)
@@ -415,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_transform_expand),
         cmocka_unit_test(test_alproto),
         cmocka_unit_test(test_zero_byte_count),
+        cmocka_unit_test(test_inner_quote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
