@@ -1054,6 +1054,15 @@ bool detect_flow_inspection_done(const struct detect_thread *dt, const struct fl
     return true;
 }
 
+void detect_thread_take_stream(struct detect_thread *to, struct detect_thread *from)
+{
+    struct stream_ctx *sc = to->sc;
+    to->sc = from->sc;
+    from->sc = sc;
+    to->hook = from->hook;
+    to->hook_ctx = from->hook_ctx;
+}
+
 void detect_thread_set_stream_hook(struct detect_thread *dt, stream_deliver_fn fn, void *ctx)
 {
     dt->hook = fn;

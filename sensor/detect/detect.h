@@ -78,6 +78,13 @@ void detect_engine_get_info(const struct detect_engine *de, struct detect_engine
 struct detect_thread *detect_thread_new(const struct detect_engine *de);
 void detect_thread_free(struct detect_thread *dt);
 
+/* Rule reload: moves from's stream reassembly state (the flows' stream_dir pointers point into
+ * it) and its stream hook to `to`, a thread of the new engine, and gives `to`'s unused
+ * reassembly state to from, which is then only fit for detect_thread_free(). Reassembly, stream
+ * counters and the flows' streams carry on unchanged; thresholds restart empty in `to`. Both
+ * threads must share the stream config. Caller: the worker owning both. */
+void detect_thread_take_stream(struct detect_thread *to, struct detect_thread *from);
+
 /* Optional: also hands every in-order TCP stream chunk to fn (the app layer's
  * applayer_tcp_data), before rules are matched on it. */
 void detect_thread_set_stream_hook(struct detect_thread *dt, stream_deliver_fn fn, void *ctx);

@@ -315,6 +315,7 @@ static const struct field schema[] = {
     {"vars.address-groups", F_VARMAP, O(address_groups), 0, 0, 0},
     {"vars.port-groups", F_VARMAP, O(port_groups), 0, 0, 0},
     {"default-log-dir", F_STR, O(log_dir), S(log_dir), 0, 0},
+    {"control-socket", F_STR, O(control_socket), S(control_socket), 0, 0},
     {"stats.interval", F_U32, O(stats_interval), 0, 0, 86400},
     {"outputs", F_PASS, 0, 0, 0, 0},
     {"anomaly", F_PASS, 0, 0, 0, 0},

@@ -89,6 +89,8 @@ struct tl_config {
     char log_dir[512];
     char eve_filename[256]; /* outputs.eve-log.filename, default eve.json */
     uint32_t stats_interval; /* seconds of wall time between stats events; 0 = off */
+    char control_socket[108]; /* control socket path (control.h); "" = LOGDIR/tripline.sock,
+                                 "off" = none */
 
     struct cfg_node *root; /* whole tree (after --set), for pass-through sections */
 };

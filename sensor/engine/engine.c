@@ -23,6 +23,7 @@
 #include "flow.h"
 #include "output.h"
 #include "pcap_source.h"
+#include "reload.h"
 #include "ring.h"
 
 #define NS_PER_S 1000000000ull
@@ -70,6 +71,7 @@ struct worker {
     struct flow_config fc;
     struct anomaly_worker *an;
     struct detect_thread *dt; /* NULL when no rules are loaded */
+    uint64_t rules_gen;       /* rule generation dt belongs to (reload.h) */
     struct applayer_ctx *al;  /* app-layer parsers (with rules only: they feed sticky buffers) */
     struct applayer_pending *pending; /* transactions completed during the current packet */
     struct applayer_eve_store *esnap; /* their EVE snapshots (objects of their alerts) */
@@ -113,10 +115,10 @@ struct sensor {
     struct anomaly_config acfg;
     struct anomaly_shared *ash;
 
-    /* rules: loaded and compiled once, shared read-only by the workers */
-    struct rules_vars *vars;
-    struct ruleset *rs;
-    struct detect_engine *de;
+    /* rules: generations loaded and compiled on the main / control thread, shared read-only by
+     * the workers, swapped live by reload.c; de is the first one's engine (worker start-up) */
+    struct reload *rl;
+    const struct detect_engine *de;
 
     /* output */
     struct eve_format_opts eopts;
@@ -396,6 +398,13 @@ static void worker_emit_decode_anomaly(struct worker *w, const struct pkt_meta *
     worker_emit(w, &ev);
 }
 
+/* Between batches: picks up a reloaded rule set (reload.h); one atomic load when there is none. */
+static inline void worker_check_rules(struct worker *w)
+{
+    if (w->s->rl && reload_generation(w->s->rl) != w->rules_gen)
+        reload_worker_switch(w->s->rl, w->id, &w->dt, w->ft, &w->rules_gen, w->now_ns);
+}
+
 /* Processes n packets in order. Packets are taken in runs that stay inside one tick of packet
  * time (periodic work runs between runs) and stop after a reassembled datagram (its meta
  * points into the decoder's buffer, valid only until the next decode). Each run is decoded,
@@ -468,6 +477,7 @@ static void worker_finish(struct worker *w, uint64_t final_clock)
 {
     worker_advance(w, final_clock);
     flow_table_flush(w->ft);
+    reload_worker_exit(w->s->rl, w->id); /* its detect thread is no longer used */
     worker_flush_overflow(w, true);
     worker_publish(w);
 }
@@ -506,12 +516,14 @@ static void *worker_dispatch_main(void *arg)
         struct batch *b;
         if (spsc_ring_dequeue_burst(w->in, &b, 1) == 0) {
             worker_flush_overflow(w, false);
+            worker_check_rules(w);
             backoff(&spins);
             continue;
         }
         spins = 0;
         if (w->ovf_n)
             worker_flush_overflow(w, false);
+        worker_check_rules(w);
         worker_process(w, b->pkts, b->n);
         /* the reader's clock: lets an idle worker's timeouts and ticks follow packet time */
         uint64_t clock = b->clock_ns;
@@ -592,6 +604,10 @@ static void out_stats(struct sensor *s, uint64_t ts_ns, uint64_t uptime_s)
 {
     struct sensor_totals t;
     sensor_get_totals(s, &t);
+    struct reload_stats rst;
+    memset(&rst, 0, sizeof(rst));
+    if (s->rl)
+        reload_get_stats(s->rl, &rst);
     const struct eve_stat st[] = {
         {"capture.kernel_packets", t.packets},
         {"capture.kernel_drops", t.capture_kernel_drops},
@@ -615,6 +631,11 @@ static void out_stats(struct sensor *s, uint64_t ts_ns, uint64_t uptime_s)
         {"flow.ended", t.flows_ended},
         {"flow.evicted", t.flows_evicted},
         {"detect.alert", t.alerts},
+        {"detect.rules_loaded", rst.rules_loaded},
+        {"detect.rules_generation", rst.generation},
+        {"detect.reloads_ok", rst.reloads_ok},
+        {"detect.reloads_failed", rst.reloads_failed},
+        {"detect.last_reload", rst.last_reload_ns / NS_PER_S}, /* wall clock, s; 0 = none */
         {"anomaly.detections", sum_w(s, WS_DETECTIONS)},
         {"anomaly.decode_events", t.anomaly_events},
         {"pipeline.workers", s->nw},
@@ -702,66 +723,14 @@ static void *output_main(void *arg)
 
 /* ---- rules ------------------------------------------------------------------------------------ */
 
-/* Loads cfg's rule files (relative names under rules.default-rule-path) with the configured
- * variables and classification file, prints the load report to out, compiles the detect
- * engine. A file that cannot be read is reported; zero usable rules is an error. */
+/* Loads and compiles cfg's rules as the first generation (reload.c: load report to out; a file
+ * that cannot be read is reported; zero usable rules is an error). */
 static int sensor_load_rules(struct sensor *s, FILE *out, char *err, size_t errlen)
 {
-    const struct tl_config *cfg = s->cfg;
-    const char *files[TL_MAX_LIST];
-    char paths[TL_MAX_LIST][1100];
-    int rc = -EINVAL;
-
-    if (!(s->vars = rules_vars_new())) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    for (unsigned i = 0; i < cfg->n_address_groups; i++)
-        if (rules_vars_set_address(s->vars, cfg->address_groups[i].name, cfg->address_groups[i].value) < 0) {
-            snprintf(err, errlen, "%s: key 'vars.address-groups.%s': bad address group '%s'",
-                     config_file(cfg), cfg->address_groups[i].name, cfg->address_groups[i].value);
-            return -EINVAL;
-        }
-    for (unsigned i = 0; i < cfg->n_port_groups; i++)
-        if (rules_vars_set_port(s->vars, cfg->port_groups[i].name, cfg->port_groups[i].value) < 0) {
-            snprintf(err, errlen, "%s: key 'vars.port-groups.%s': bad port group '%s'",
-                     config_file(cfg), cfg->port_groups[i].name, cfg->port_groups[i].value);
-            return -EINVAL;
-        }
-    for (unsigned i = 0; i < cfg->n_rule_files; i++) {
-        const char *f = cfg->rule_files[i];
-        if (f[0] != '/' && cfg->default_rule_path[0])
-            snprintf(paths[i], sizeof(paths[i]), "%s/%s", cfg->default_rule_path, f);
-        else
-            snprintf(paths[i], sizeof(paths[i]), "%s", f);
-        files[i] = paths[i];
-    }
-    struct rules_load_config lc;
-    rules_load_config_default(&lc);
-    lc.vars = s->vars;
-    lc.classification_path = cfg->classification_file[0] ? cfg->classification_file : NULL;
-    applayer_rules_hooks(&lc.applayer); /* http/dns/tls protocols and sticky buffers */
-    struct rules_report *rep = rules_report_new();
-    if (!rep) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    s->rs = ruleset_load_files(&lc, files, cfg->n_rule_files, rep, err, errlen);
-    if (!s->rs)
-        goto out;
-    if (out)
-        rules_report_print(rep, out, false);
-    if (rules_report_loaded(rep) == 0) {
-        snprintf(err, errlen, "no rule could be loaded from %s%s", files[0],
-                 cfg->n_rule_files > 1 ? " and the other rule files" : "");
-        goto out;
-    }
-    if (!(s->de = detect_engine_new(s->rs, err, errlen)))
-        goto out;
-    rc = 0;
-out:
-    rules_report_free(rep);
-    return rc;
+    if (!(s->rl = reload_new(s->cfg, s->nw, out, err, errlen)))
+        return -EINVAL;
+    s->de = reload_engine(s->rl);
+    return 0;
 }
 
 int sensor_test_rules(const struct tl_config *cfg, FILE *out, char *err, size_t errlen)
@@ -770,16 +739,15 @@ int sensor_test_rules(const struct tl_config *cfg, FILE *out, char *err, size_t 
     memset(&s, 0, sizeof(s));
     s.cfg = cfg;
     int rc = sensor_load_rules(&s, out, err, errlen);
-    if (rc == 0 && out) {
-        struct detect_engine_info info;
-        detect_engine_get_info(s.de, &info);
-        fprintf(out, "compiled %u rules into %u Hyperscan database(s), %zu bytes, in %.1f ms\n",
-                info.rules, info.databases, info.db_bytes, info.compile_ms);
-    }
-    detect_engine_free(s.de);
-    ruleset_free(s.rs);
-    rules_vars_free(s.vars);
+    if (rc == 0 && out)
+        reload_print_info(s.rl, out);
+    reload_free(s.rl);
     return rc;
+}
+
+struct reload *sensor_reload(struct sensor *s)
+{
+    return s->rl;
 }
 
 /* ---- construction ---------------------------------------------------------------------------- */
@@ -1604,6 +1572,13 @@ void sensor_print_summary(struct sensor *s, FILE *out)
             t.output_errors ? " (WRITE ERRORS)" : "");
     if (t.snaplen_cut)
         fprintf(out, "  %" PRIu64 " packets were cut by the capture's snaplen\n", t.snaplen_cut);
+    if (s->rl) {
+        struct reload_stats rst;
+        reload_get_stats(s->rl, &rst);
+        if (rst.reloads_ok || rst.reloads_failed)
+            fprintf(out, "  rules: %u loaded (generation %" PRIu64 "), reloads %" PRIu64 " ok, %" PRIu64
+                    " failed\n", rst.rules_loaded, rst.generation, rst.reloads_ok, rst.reloads_failed);
+    }
     if (t.bypassed_flows)
         fprintf(out, "  bypass: %" PRIu64 " flows (%" PRIu64 " in the capture), %" PRIu64
                 " packets (%" PRIu64 " bytes) of them not inspected\n", t.bypassed_flows,
@@ -1619,9 +1594,7 @@ void sensor_free(struct sensor *s)
             worker_free(s->w[i]);
     }
     anomaly_shared_free(s->ash);
-    detect_engine_free(s->de);
-    ruleset_free(s->rs);
-    rules_vars_free(s->vars);
+    reload_free(s->rl); /* after the workers: their detect threads use its engines */
     outputs_free(s->outs);
     applayer_eve_asm_free(s->easm);
     free(s->line);

@@ -156,6 +156,11 @@ void sensor_print_summary(struct sensor *s, FILE *out);
 /* Number of workers in use. */
 unsigned sensor_worker_count(const struct sensor *s);
 
+/* The sensor's rule generations and live reload (reload.h): for the control thread
+ * (reload_rules, reload_get_stats). NULL when the sensor runs without rules. */
+struct reload;
+struct reload *sensor_reload(struct sensor *s);
+
 void sensor_free(struct sensor *s);
 
 #endif

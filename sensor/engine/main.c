@@ -10,6 +10,7 @@
 #include "config.h"
 #include "capture_opts.h"
 #include "engine.h"
+#include "control.h"
 #include "tripline_config.h"
 
 /* The process's only global: set by SIGINT/SIGTERM, polled by the pipeline. */
@@ -26,6 +27,14 @@ static void on_hup(int sig)
 {
     (void)sig;
     atomic_fetch_add(&g_reopen, 1);
+}
+
+static atomic_int g_reload; /* SIGUSR2 count: the control thread reloads the rules when it changes */
+
+static void on_usr2(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&g_reload, 1);
 }
 
 enum {
@@ -111,6 +120,7 @@ int main(int argc, char **argv)
     char err[1024] = "";
     struct tl_config cfg;
     struct sensor *s = NULL;
+    struct control *ctl = NULL; /* control socket and thread (SIGUSR2, tripline-ctl) */
 
     if (!files || !sets || !rules || config_init(&cfg) < 0) {
         fprintf(stderr, "tripline: out of memory\n");
@@ -239,6 +249,8 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sa.sa_handler = on_hup;
     sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_usr2;
+    sigaction(SIGUSR2, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     s = sensor_new(&cfg, &g_stop, err, sizeof(err));
@@ -248,6 +260,24 @@ int main(int argc, char **argv)
         goto out;
     }
     sensor_set_reopen(s, &g_reopen);
+    {
+        /* control socket: an explicit control-socket that fails is an error; the default one
+         * (under the log directory) only warns, e.g. when another run uses the same directory */
+        char path[108];
+        int pr = control_socket_path(&cfg, path, sizeof(path));
+        if (pr < 0)
+            snprintf(err, sizeof(err), "control socket: path under %s too long", cfg.log_dir);
+        if (pr < 0 || !(ctl = control_start(pr == 0 ? path : NULL, s, &g_stop, &g_reload, err,
+                                            sizeof(err)))) {
+            if (cfg.control_socket[0]) {
+                fprintf(stderr, "tripline: %s\n", err);
+                rc = EXIT_RUNTIME;
+                goto out;
+            }
+            fprintf(stderr, "tripline: warning: %s; running without a control socket\n", err);
+            ctl = control_start(NULL, s, &g_stop, &g_reload, err, sizeof(err)); /* SIGUSR2 */
+        }
+    }
     if (cap) {
         rc = sensor_run_queues(s, capture_source(cap)) == 0 ? EXIT_OK : EXIT_RUNTIME;
     } else if (n_files) {
@@ -263,6 +293,7 @@ usage_err:
     usage(stderr);
     rc = EXIT_USAGE;
 out:
+    control_stop(ctl); /* before the sensor: it serves its counters and reloads */
     sensor_free(s);
     capture_close(cap); /* after the workers: they held views into its buffers */
     config_release(&cfg);
