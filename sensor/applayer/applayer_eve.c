@@ -759,15 +759,16 @@ bool applayer_eve_alerts_emit(void *ctx, const struct event *ev)
     struct applayer_eve_alerts *a = ctx;
     if (ev->type != EVENT_ALERT || a->len == 0)
         return a->emit(a->emit_ctx, ev);
+    struct event al = *ev;
+    al.worker = a->worker;
     if (!a->sent) {
         /* once per transaction, right before its first alert: the worker's event order brings
          * it to the output thread ahead of the alerts that point to it */
-        a->sent = applayer_eve_emit(a->snap, a->len, ev, ev->u.alert.tx_id, EVENT_APPLAYER_ATTACH,
+        a->sent = applayer_eve_emit(a->snap, a->len, &al, al.u.alert.tx_id, EVENT_APPLAYER_ATTACH,
                                     a->emit, a->emit_ctx) > 0;
         if (!a->sent)
-            return a->emit(a->emit_ctx, ev);
+            return a->emit(a->emit_ctx, &al);
     }
-    struct event al = *ev;
     al.u.alert.app_obj = 1;
     return a->emit(a->emit_ctx, &al);
 }

@@ -95,17 +95,20 @@ void applayer_eve_store_clear(struct applayer_eve_store *st);
 /* Snapshots that did not fit. */
 uint64_t applayer_eve_store_dropped(const struct applayer_eve_store *st);
 
-/* Context of applayer_eve_alerts_emit: fill emit/emit_ctx (the real callback) and snap/len (the
- * transaction's snapshot, len 0 for none); sent starts false. */
+/* Context of applayer_eve_alerts_emit: fill emit/emit_ctx (the real callback), worker (the
+ * emitting worker's id: the output thread joins chunks per worker, and the rule engine's alerts
+ * do not say which) and snap/len (the transaction's snapshot, len 0 for none); sent starts
+ * false. */
 struct applayer_eve_alerts {
     event_emit_fn emit;
     void *emit_ctx;
+    uint16_t worker;
     const uint8_t *snap;
     size_t len;
     bool sent;
 };
-/* An event_emit_fn for detect_buffers(): alerts get their transaction's object (see above);
- * other events pass unchanged. */
+/* An event_emit_fn for detect_buffers(): alerts get their transaction's object (see above) and
+ * the worker id; other events pass unchanged. */
 bool applayer_eve_alerts_emit(void *ctx, const struct event *ev);
 
 /* Output thread: joins chunks per worker (one record and one alert object in flight each). */

@@ -302,7 +302,8 @@ static void worker_run_pending(struct worker *w, const struct pkt_meta *m, enum 
         }
         /* struct applayer_buf_ref has struct detect_buffer's layout (applayer.h) */
         /* its alerts carry the transaction's http/dns/tls object (applayer_eve.h) */
-        struct applayer_eve_alerts ea = {.emit = worker_emit, .emit_ctx = w};
+        struct applayer_eve_alerts ea = {.emit = worker_emit, .emit_ctx = w,
+                                         .worker = (uint16_t)w->id};
         applayer_eve_store_get(w->esnap, i, &ea.snap, &ea.len);
         detect_buffers(w->dt, use, f, dir, (const struct detect_buffer *)bufs, nb, tx_id,
                        applayer_eve_alerts_emit, &ea);

@@ -566,6 +566,74 @@ static void test_interleaved_workers_and_query_alert(void **state)
     applayer_ctx_free(ctx);
 }
 
+/* Alerts as the rule engine gives them say worker 0 whoever raised them: the wrapper stamps the
+ * worker, so two workers' alert objects interleaved chunk by chunk at the output thread stay
+ * apart. */
+static void test_alert_objects_of_two_workers(void **state)
+{
+    (void)state;
+    static struct capture c[2], mix;
+    memset(c, 0, sizeof(c));
+    memset(&mix, 0, sizeof(mix));
+    static char req[2][4096];
+    char u[2][1200];
+    struct flow f[2];
+    for (int k = 0; k < 2; k++) {
+        memset(u[k], k ? 'q' : 'p', sizeof(u[k]) - 1);
+        u[k][0] = '/';
+        u[k][sizeof(u[k]) - 1] = 0;
+        int n = snprintf(req[k], sizeof(req[k]), "GET %s HTTP/1.1\r\nHost: host%d\r\n\r\n", u[k], k);
+        struct applayer_ctx *x = http_run(&c[k], &f[k], req[k], (size_t)n, "HTTP/1.1 200 OK\r\n\r\n");
+        applayer_ctx_free(x);
+        assert_true(c[k].n >= 2);
+    }
+    /* rebuild each transaction's snapshot from its record chunks, then raise two alerts on it
+     * through the wrapper of worker k with alert events that say worker 0 */
+    static struct capture alerts[2];
+    memset(alerts, 0, sizeof(alerts));
+    static uint8_t snap[2][APPLAYER_EVE_SNAPSHOT_MAX];
+    for (int k = 0; k < 2; k++) {
+        size_t len = 0;
+        for (unsigned i = 0; i < c[k].n; i++) {
+            const struct event_applayer *ch = &c[k].ev[i].u.applayer;
+            memcpy(snap[k] + ch->off, ch->data, ch->len);
+            len = ch->total;
+        }
+        struct event al;
+        memset(&al, 0, sizeof(al));
+        al.type = EVENT_ALERT;
+        al.ref = c[k].ev[0].ref;
+        al.ts_ns = c[k].ev[0].ts_ns;
+        al.u.alert.sid = 100 + (uint32_t)k;
+        al.u.alert.tx_id = c[k].ev[0].u.applayer.tx_id;
+        struct applayer_eve_alerts ea = {.emit = cap_emit, .emit_ctx = &alerts[k], .worker = (uint16_t)k,
+                                         .snap = snap[k], .len = len};
+        assert_true(applayer_eve_alerts_emit(&ea, &al));
+        assert_true(applayer_eve_alerts_emit(&ea, &al));
+        for (unsigned i = 0; i < alerts[k].n; i++)
+            assert_int_equal(alerts[k].ev[i].worker, k);
+    }
+    unsigned i0 = 0, i1 = 0;
+    while (i0 < alerts[0].n || i1 < alerts[1].n) {
+        if (i0 < alerts[0].n)
+            cap_emit(&mix, &alerts[0].ev[i0++]);
+        if (i1 < alerts[1].n)
+            cap_emit(&mix, &alerts[1].ev[i1++]);
+    }
+    static struct out o;
+    output_run(&mix, 2, &o);
+    assert_int_equal(o.n, 4);
+    for (unsigned i = 0; i < o.n; i++) {
+        json_int_t sid = int_at(o.rec[i], "alert.signature_id");
+        int k = sid == 101;
+        assert_string_equal(str_at(o.rec[i], "http.hostname"), k ? "host1" : "host0");
+        const char *url = str_at(o.rec[i], "http.url");
+        assert_non_null(url);
+        assert_memory_equal(url, u[k], 1024);
+    }
+    out_free(&o);
+}
+
 /* Chunks out of sequence (a lost or foreign chunk) are refused and counted, never joined into a
  * wrong record; bad snapshots are not sent. */
 static void test_bad_chunks(void **state)
@@ -630,6 +698,7 @@ int main(void)
         cmocka_unit_test(test_http_truncation),
         cmocka_unit_test(test_dns_records_and_alerts),
         cmocka_unit_test(test_interleaved_workers_and_query_alert),
+        cmocka_unit_test(test_alert_objects_of_two_workers),
         cmocka_unit_test(test_bad_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
