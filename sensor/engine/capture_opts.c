@@ -184,7 +184,7 @@ static int opts_from_config(struct capture_opts *o, const struct tl_config *cfg,
         (rc = cfg_flag(cfg, "capture.afxdp.force-copy", &o->afxdp_force_copy, err, errlen)) ||
         (rc = cfg_flag(cfg, "capture.afxdp.force-skb", &o->afxdp_force_skb, err, errlen)) ||
         (rc = cfg_u32(cfg, "capture.dpdk.queues", 0, 1024, &o->queues, err, errlen)) ||
-        (rc = cfg_u32(cfg, "capture.dpdk.mbufs", 1, 1u << 30, &o->dpdk_mbufs, err, errlen)) ||
+        (rc = cfg_u32(cfg, "capture.dpdk.mbufs", 0, 1u << 30, &o->dpdk_mbufs, err, errlen)) ||
         (rc = cfg_u32(cfg, "capture.dpdk.mbuf-size", 512, 65535, &o->dpdk_mbuf_size, err,
                       errlen)) ||
         (rc = cfg_u32(cfg, "capture.dpdk.rx-descriptors", 32, 32768, &o->dpdk_rx_desc, err,
