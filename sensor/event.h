@@ -50,7 +50,11 @@ struct event_flow {
      * icmp_type/icmp_code/response_icmp_type/response_icmp_code */
     uint8_t icmp_type, icmp_code, icmp_rtype, icmp_rcode;
     uint8_t icmp_seen; /* bit 0: to server seen, bit 1: to client seen */
+    /* Exception policies applied to the flow (Suricata 7.0.12+ "exception_policy" list), added
+     * by the rule engine: EVENT_EXC_* bits */
+    uint8_t exception_policy;
 };
+#define EVENT_EXC_MIDSTREAM_IGNORE 0x01 /* {"target":"stream_midstream","policy":"ignore"} */
 
 struct rule_meta; /* rules/: message, classtype, metadata; lives until the sensor exits */
 

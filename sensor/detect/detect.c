@@ -12,6 +12,7 @@
 #include <hs.h>
 
 #include "detect.h"
+#include "detect_state_priv.h"
 #include "rules_core.h"
 #include "rules_xform.h"
 
@@ -149,6 +150,7 @@ struct detect_thread {
     uint8_t *aset_memo;     /* bit 0: packet src in set, bit 1: packet dst in set */
     uint32_t pgen;
     struct pkt_meta pseudo; /* flow-end flush */
+    bool mpm_only;          /* flow-end re-inspection: prefiltered rules only */
     unsigned flushed;
     struct detect_stats st;
 };
@@ -211,6 +213,7 @@ static bool rule_on_stream(const struct rule *r, unsigned groups)
 }
 
 static bool want_on_packet(const struct rule *r, bool stream_added);
+static int cand_qsort_cmp(const void *a, const void *b, void *ctx);
 
 struct u32vec {
     uint32_t *v;
@@ -856,6 +859,13 @@ struct detect_engine *detect_engine_new_cfg(const struct ruleset *rs,
         }
         de->iponly_generic = gen.v;
         de->n_iponly_generic = gen.n;
+        /* in evaluation order (inspect_iponly merges these lists per packet) */
+        if (gen.n)
+            qsort_r(gen.v, gen.n, sizeof(uint32_t), cand_qsort_cmp, de);
+        for (uint32_t i = 0; i < de->iponly.n; i++)
+            if (de->iponly.iv[i].n > 1)
+                qsort_r(de->iponly.rules + de->iponly.iv[i].first, de->iponly.iv[i].n,
+                        sizeof(uint32_t), cand_qsort_cmp, de);
     }
     for (int g = 0; g < G_MAX; g++)
         if (group_index_ports(&de->pkt[g], de->rules, de->rank) != 0)
@@ -1525,7 +1535,9 @@ static bool header_match(struct detect_thread *dt, const struct rule *r, bool on
                 return false;
         }
         if (ff & (FLOW_ESTABLISHED_F | FLOW_NOT_ESTABLISHED_F)) {
-            bool est = f && (f->state == FLOW_STATE_ESTABLISHED || f->state == FLOW_STATE_CLOSING);
+            /* the state this packet left (the flow stage may be a burst ahead) */
+            enum flow_state fs = f ? detect_state_get(f) : FLOW_STATE_NEW;
+            bool est = fs == FLOW_STATE_ESTABLISHED || fs == FLOW_STATE_CLOSING;
             if (est && (m->flags & PKT_TCP) && stream_flow_untracked(dt->sc, f))
                 est = false; /* Suricata: no TCP session for a midstream flow */
             if ((ff & FLOW_ESTABLISHED_F) && !est)
@@ -1839,8 +1851,9 @@ static void inspect_group(struct detect_thread *dt, const struct mpm_group *g, u
         dt->st.payload_bytes += len - from;
         hs_scan(g->db, (const char *)buf + from, len - from, 0, dt->scratch, on_group_match, &s);
     }
-    ip_index_lookup(dt, &g->by_addr);
-    if ((dt->m->flags & PKT_HAS_L4) && (dt->m->flags & (PKT_TCP | PKT_UDP))) {
+    if (!dt->mpm_only)
+        ip_index_lookup(dt, &g->by_addr);
+    if (!dt->mpm_only && (dt->m->flags & PKT_HAS_L4) && (dt->m->flags & (PKT_TCP | PKT_UDP))) {
         if (g->by_dp.first)
             for (uint32_t i = g->by_dp.first[dt->m->dport]; i < g->by_dp.first[dt->m->dport + 1]; i++)
                 add_cand(dt, g->by_dp.rules[i]);
@@ -1861,7 +1874,7 @@ static void inspect_group(struct detect_thread *dt, const struct mpm_group *g, u
             eval_rule(dt, r, buffer, buf, len, base, min_end, on_stream);
         }
         /* rules without fast pattern: runs sharing address sets, in rank order */
-        for (uint32_t b = 0; b < g->n_buckets; b++) {
+        for (uint32_t b = 0; !dt->mpm_only && b < g->n_buckets; b++) {
             const struct addr_bucket *bk = &g->buckets[b];
             if (ranks > 1 && bk->rank != rank)
                 continue;
@@ -1895,6 +1908,21 @@ static bool want_on_packet(const struct rule *r, bool stream_added)
     return !stream_added;
 }
 
+/* The elementary interval of a non-empty index that holds IPv4 address a. */
+static const struct ip_interval *ip_index_find(const struct ip_index *idx, const uint8_t *a)
+{
+    uint32_t x = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+    uint32_t lo = 0, hi = idx->n;
+    while (lo + 1 < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (idx->iv[mid].lo <= x)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return &idx->iv[lo];
+}
+
 /* Adds the rules of idx whose indexed address side holds the packet's source or
  * destination. */
 static void ip_index_lookup(struct detect_thread *dt, const struct ip_index *idx)
@@ -1903,17 +1931,7 @@ static void ip_index_lookup(struct detect_thread *dt, const struct ip_index *idx
     if (m->ip_version != 4 || idx->n == 0)
         return;
     for (int side = 0; side < 2; side++) {
-        const uint8_t *a = side ? m->dst : m->src;
-        uint32_t x = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
-        uint32_t lo = 0, hi = idx->n;
-        while (lo + 1 < hi) {
-            uint32_t mid = (lo + hi) / 2;
-            if (idx->iv[mid].lo <= x)
-                lo = mid;
-            else
-                hi = mid;
-        }
-        const struct ip_interval *iv = &idx->iv[lo];
+        const struct ip_interval *iv = ip_index_find(idx, side ? m->dst : m->src);
         for (uint32_t k = 0; k < iv->n; k++)
             add_cand(dt, idx->rules[iv->first + k]);
     }
@@ -1923,10 +1941,30 @@ static void inspect_iponly(struct detect_thread *dt)
 {
     const struct detect_engine *de = dt->de;
     new_gen(dt);
-    ip_index_lookup(dt, &de->iponly);
-    for (uint32_t k = 0; k < de->n_iponly_generic; k++)
-        add_cand(dt, de->iponly_generic[k]);
-    sort_cands(dt);
+    /* three lists, each sorted by (flowbit rank, rule) at build time: the interval of the
+     * source, that of the destination and the rules not indexed; merged in that order with
+     * duplicates dropped, so no per-packet sort */
+    const uint32_t *l[3] = {NULL, NULL, de->iponly_generic};
+    uint32_t n[3] = {0, 0, de->n_iponly_generic};
+    const struct pkt_meta *m = dt->m;
+    if (m->ip_version == 4 && de->iponly.n) {
+        for (int side = 0; side < 2; side++) {
+            const struct ip_interval *iv = ip_index_find(&de->iponly, side ? m->dst : m->src);
+            l[side] = de->iponly.rules + iv->first;
+            n[side] = iv->n;
+        }
+    }
+    uint32_t k[3] = {0, 0, 0};
+    for (;;) {
+        int best = -1;
+        for (int j = 0; j < 3; j++)
+            if (k[j] < n[j] &&
+                (best < 0 || cand_cmp_ctx_rank(de, l[j][k[j]], l[best][k[best]]) < 0))
+                best = j;
+        if (best < 0)
+            break;
+        add_cand(dt, l[best][k[best]++]);
+    }
     for (uint32_t i = 0; i < dt->n_cand; i++)
         eval_rule(dt, &de->rules[dt->cand[i]], RULE_BUF_PAYLOAD, NULL, 0, 0, -1, false);
 }
@@ -2078,10 +2116,15 @@ unsigned detect_packet(struct detect_thread *dt, const struct pkt_meta *m, struc
         return 0;
     int g = group_of_proto(m->proto);
     bool stream_added = false;
+    if (f)
+        detect_state_update(f, m, dir);
     if ((m->flags & PKT_TCP) && f) {
         dt->sbuf_active = false;
+        uint64_t skipped = stream_get_stats(dt->sc)->midstream_skipped;
         stream_added = stream_packet(dt->sc, f, dir, m, on_chunk, dt, emit, emit_ctx) ==
                        STREAM_ADDED;
+        if (stream_get_stats(dt->sc)->midstream_skipped != skipped)
+            f->detect_flags |= DETECT_FLOW_MIDSTREAM;
         stream_inspect_buf(dt);
     }
     inspect_iponly(dt);
@@ -2141,6 +2184,26 @@ unsigned detect_flow_end(struct detect_thread *dt, struct flow *f, event_emit_fn
     dt->emit_ctx = emit_ctx;
     dt->flushed = 0;
     dt->sbuf_active = false;
+    if (f->key.proto == 6 && detect_state_tcp(f) >= TCP_ESTABLISHED) {
+        /* Suricata (IDS mode) inspects raw stream data once the other side acknowledged it,
+         * and, for a session that got established, what never was when the flow ends, through
+         * a pseudo packet without payload: only rules its stream prefilter finds run then
+         * (payload rules without a fast pattern need a packet payload). Tripline inspected
+         * these bytes as they arrived, as Suricata did their packets; the flow-end pass is
+         * that second inspection. */
+        for (int d = 0; d < 2; d++) {
+            const uint8_t *tail;
+            uint32_t n = stream_dir_unacked(dt->sc, f, (enum flow_dir)d, &tail);
+            if (n == 0)
+                continue;
+            pseudo_packet(dt, f, (enum flow_dir)d);
+            dt->mpm_only = true;
+            inspect_group(dt, &dt->de->stream, RULE_BUF_PAYLOAD, tail, n, 0, -1, true, NULL,
+                          false);
+            dt->mpm_only = false;
+            dt->flushed += flush_alerts(dt, 0);
+        }
+    }
     pseudo_packet(dt, f, FLOW_TO_SERVER);
     /* queued data (beyond holes) is matched as if carried by a packet of its direction */
     stream_flow_end(dt->sc, f, f->key.proto == 6 ? on_flush_chunk : NULL, dt);

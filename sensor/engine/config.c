@@ -312,6 +312,9 @@ static const struct field schema[] = {
     {"rules.default-rule-path", F_STR, O(default_rule_path), S(default_rule_path), 0, 0},
     {"rules.files", F_STRLIST, O(rule_files), 0, 0, 0},
     {"rules.classification-file", F_STR, O(classification_file), S(classification_file), 0, 0},
+    {"threshold-file", F_STR, O(threshold_file), S(threshold_file), 0, 0},
+    {"stream.midstream", F_BOOL, O(stream_midstream), 0, 0, 0},
+    {"stream.reassembly.depth", F_SIZE, O(stream_depth), 0, 0, 1024.0 * (1ull << 30)},
     {"vars.address-groups", F_VARMAP, O(address_groups), 0, 0, 0},
     {"vars.port-groups", F_VARMAP, O(port_groups), 0, 0, 0},
     {"default-log-dir", F_STR, O(log_dir), S(log_dir), 0, 0},
@@ -351,6 +354,7 @@ int config_init(struct tl_config *cfg)
     snprintf(cfg->log_dir, sizeof(cfg->log_dir), ".");
     snprintf(cfg->eve_filename, sizeof(cfg->eve_filename), "eve.json");
     cfg->stats_interval = 8;
+    cfg->stream_depth = 1u << 20; /* Suricata's stream.reassembly.depth default */
     cfg->root = node_new(CFG_MAP, NULL, NULL, 0);
     return cfg->root ? 0 : -ENOMEM;
 }

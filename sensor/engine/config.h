@@ -80,6 +80,11 @@ struct tl_config {
     unsigned n_rule_files;
     char default_rule_path[512];
     char classification_file[512];
+    char threshold_file[512]; /* threshold.config-style suppress/threshold lines ("" = none) */
+
+    /* TCP stream reassembly (sensor/stream), Suricata's keys */
+    bool stream_midstream;   /* stream.midstream: reassemble sessions picked up mid-stream */
+    uint64_t stream_depth;   /* stream.reassembly.depth: bytes per direction, 0 = unlimited */
     struct tl_var address_groups[TL_MAX_LIST];
     unsigned n_address_groups;
     struct tl_var port_groups[TL_MAX_LIST];

@@ -325,6 +325,8 @@ static void worker_flow_end(void *ctx, struct flow *f)
         anomaly_flow_end(w->an, f);
     struct event ev;
     flow_to_event(f, &ev);
+    if (f->detect_flags & DETECT_FLOW_MIDSTREAM) /* not reassembled: picked up mid-stream */
+        ev.u.flow.exception_policy |= EVENT_EXC_MIDSTREAM_IGNORE;
     ev.worker = (uint16_t)w->id;
     if (f->bypass)
         engine_bypass_flow_end(&w->bp, f, &ev); /* the capture's counters of the flow */

@@ -72,6 +72,8 @@ static void usage(FILE *out)
         "  --runmode MODE       autofp (one reader dispatching to workers; default), single\n"
         "                       (one thread), workers (multi-queue sources)\n"
         "  -k none|all          checksum validation off (default) or on\n"
+        "  --simulate-ips       accepted for Suricata's test suites; no effect (a passive sensor\n"
+        "                       drops nothing: drop/reject rules alert, marked as such)\n"
         "Other:\n"
         "  -h, --help           this help\n"
         "  -V, --version        version\n"
@@ -83,6 +85,7 @@ static void usage(FILE *out)
 }
 
 enum { OPT_CAPTURE_BASE = 2000 }; /* capture_opts take 2000.. */
+enum { OPT_SIMULATE_IPS = 1900 };
 enum { OPT_WORKERS = 1000, OPT_CPUS, OPT_SPEED, OPT_RUNMODE, OPT_SET, OPT_TEST_RULES, OPT_DUMP };
 
 int main(int argc, char **argv)
@@ -97,6 +100,7 @@ int main(int argc, char **argv)
         {"set", required_argument, NULL, OPT_SET},
         {"test-rules", no_argument, NULL, OPT_TEST_RULES},
         {"dump-config", no_argument, NULL, OPT_DUMP},
+        {"simulate-ips", no_argument, NULL, OPT_SIMULATE_IPS},
         {"pcap", required_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
@@ -155,6 +159,7 @@ int main(int argc, char **argv)
         case OPT_SET: sets[n_sets++] = optarg; break;
         case OPT_TEST_RULES: test_rules = true; break;
         case OPT_DUMP: dump = true; break;
+        case OPT_SIMULATE_IPS: break; /* see usage: nothing to simulate in a passive sensor */
         case 'h': usage(stdout); rc = EXIT_OK; goto out;
         case 'V': printf("tripline %s\n", TRIPLINE_VERSION); rc = EXIT_OK; goto out;
         default: {

@@ -118,6 +118,7 @@ static struct rules_gen *gen_load(const struct tl_config *cfg, FILE *out, char *
     rules_load_config_default(&lc);
     lc.vars = g->vars;
     lc.classification_path = cfg->classification_file[0] ? cfg->classification_file : NULL;
+    lc.threshold_path = cfg->threshold_file[0] ? cfg->threshold_file : NULL;
     applayer_rules_hooks(&lc.applayer); /* http/dns/tls protocols and sticky buffers */
     if (!(g->rs = ruleset_load_files(&lc, files, cfg->n_rule_files, rep, err, errlen)))
         goto fail;
@@ -133,7 +134,11 @@ static struct rules_gen *gen_load(const struct tl_config *cfg, FILE *out, char *
                  why ? why : "");
         goto fail;
     }
-    if (!(g->de = detect_engine_new(g->rs, err, errlen)))
+    struct detect_config dc;
+    detect_config_default(&dc);
+    dc.stream.midstream = cfg->stream_midstream;
+    dc.stream.depth = cfg->stream_depth;
+    if (!(g->de = detect_engine_new_cfg(g->rs, &dc, err, errlen)))
         goto fail;
     g->load_ms = (double)(mono_ns() - t0) / 1e6;
     rules_report_free(rep);

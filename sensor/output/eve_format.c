@@ -258,6 +258,16 @@ static void body_flow(struct json_writer *w, const struct eve_format_opts *o, co
     }
     jw_kv_str(w, "reason", flow_end_reason_name((enum flow_end_reason)f->reason));
     jw_kv_bool(w, "alerted", f->alerted != 0);
+    if (f->exception_policy & EVENT_EXC_MIDSTREAM_IGNORE) {
+        /* Suricata 7.0.12+: the exception policies applied to the flow */
+        jw_key(w, "exception_policy");
+        jw_open_array(w);
+        jw_open_object(w);
+        jw_kv_str(w, "target", "stream_midstream");
+        jw_kv_str(w, "policy", "ignore");
+        jw_close_object(w);
+        jw_close_array(w);
+    }
     jw_close_object(w);
     (void)o;
     if (ev->ref.proto == 6) {

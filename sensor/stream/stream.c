@@ -23,6 +23,8 @@ struct stream_dir {
     uint16_t n_ooo;
     bool gap_pending;   /* the next delivered bytes follow a hole */
     bool depth_reached;
+    bool peer_acked;    /* peer_ack is valid */
+    uint32_t peer_ack;  /* highest ACK the other side sent for this direction's bytes */
     uint32_t free_next; /* pool free list */
     uint8_t *win;       /* `window` bytes */
 };
@@ -309,6 +311,16 @@ enum stream_result stream_packet(struct stream_ctx *sc, struct flow *f, enum flo
         sd->isn = syn ? m->tcp_seq : m->tcp_seq - 1;
         sd->next_seq = sd->isn + 1;
     }
+    if (m->tcp_flags & TH_ACK) {
+        /* what the other direction may consider acknowledged (flow-end flush, see
+         * stream_dir_unacked) */
+        struct stream_dir *po = f->stream[dir ^ 1];
+        if (po && po != &sc->untracked &&
+            (!po->peer_acked || (int32_t)(m->tcp_ack - po->peer_ack) > 0)) {
+            po->peer_ack = m->tcp_ack;
+            po->peer_acked = true;
+        }
+    }
     uint32_t seq = m->tcp_seq + (syn ? 1 : 0);
     const uint8_t *data = m->payload;
     uint32_t len = m->payload_len;
@@ -423,4 +435,22 @@ bool stream_dir_size(const struct stream_ctx *sc, const struct flow *f, enum flo
 bool stream_flow_untracked(const struct stream_ctx *sc, const struct flow *f)
 {
     return f->stream[0] == &sc->untracked;
+}
+
+uint32_t stream_dir_unacked(const struct stream_ctx *sc, const struct flow *f, enum flow_dir dir,
+                            const uint8_t **data)
+{
+    const struct stream_dir *sd = f->stream[dir];
+    if (!sd || sd == &sc->untracked || sd->win_len == 0)
+        return 0;
+    uint32_t n = sd->win_len;
+    if (sd->peer_acked) {
+        int32_t u = (int32_t)(sd->next_seq - sd->peer_ack);
+        if (u <= 0)
+            return 0;
+        if ((uint32_t)u < n)
+            n = (uint32_t)u;
+    }
+    *data = sd->win + sd->win_len - n;
+    return n;
 }

@@ -110,6 +110,14 @@ bool stream_flow_untracked(const struct stream_ctx *sc, const struct flow *f);
 bool stream_dir_size(const struct stream_ctx *sc, const struct flow *f, enum flow_dir dir,
                      uint64_t *bytes);
 
+/* The last bytes delivered in direction dir that the other side has not acknowledged (all
+ * delivered bytes when it never sent an ACK), as far as the window still holds them: *data
+ * points at them; returns their count (0: none, or the flow is not reassembled). Suricata's
+ * IDS mode inspects raw stream data once it is acknowledged, and what never was at the flow's
+ * end. Valid until the next stream call for the flow. */
+uint32_t stream_dir_unacked(const struct stream_ctx *sc, const struct flow *f, enum flow_dir dir,
+                            const uint8_t **data);
+
 const struct stream_stats *stream_get_stats(const struct stream_ctx *sc);
 
 #endif

@@ -102,6 +102,44 @@ rc=$?
 [ $rc = 2 ] && grep -q "bad.yaml:4: key 'capture.dpdk.eal-arg': unknown key" "$TMP/bad.log" || { cat "$TMP/bad.log"; fail "config typo: exit $rc"; }
 echo "$n: same events from capture.* in the config file; command line overrides; errors name key and line"
 
+# capture.bypass-after on DPDK (no kernel bypass: local, Suricata's local bypass): a flow with
+# that many bytes is bypassed once nothing of it can reach stream or app-layer inspection (each
+# direction past the stream depth or closed by its FIN). The alerts must be exactly -r's (the
+# criterion lost nothing); bypassed flows say "bypass":"local", keep their full counts, and the
+# stats event counts them (flow_bypassed).
+n=1kxun
+run "$n-after" --capture dpdk --set capture.bypass-after=1 --dpdk-args "$EAL --vdev=net_pcap0,rx_pcap=$DATA/pcaps/ndpi/$n.pcap"
+python3 - "$TMP/$n-r/eve.json" "$TMP/$n-after/eve.json" <<'PY' || fail "$n: bypass-after"
+import json, sys
+def load(p):
+    alerts, flows, stats = [], {}, None
+    for line in open(p):
+        e = json.loads(line)
+        t = e.get("event_type")
+        if t == "alert":
+            alerts.append(json.dumps(e, sort_keys=True))
+        elif t == "flow":
+            flows[e["flow_id"]] = e
+        elif t == "stats":
+            stats = e["stats"]
+    return sorted(alerts), flows, stats
+ra, rf, _ = load(sys.argv[1])
+ba, bf, st = load(sys.argv[2])
+assert ra == ba, "alerts differ with bypass-after"
+assert rf.keys() == bf.keys()
+nb = 0
+for k, e in bf.items():
+    f, r = e["flow"], rf[k]["flow"]
+    for c in ("pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient"):
+        assert f[c] == r[c], (k, c)
+    if f.get("bypass"):
+        nb += 1
+        assert f["bypass"] == "local" and f["state"] == "bypassed" and e["proto"] == "TCP", e
+        assert e["tcp"].get("fin"), e  # here every bypassed flow was closed by FINs
+assert nb > 0 and st["flow_bypassed"]["flows"] == nb and st["flow_bypassed"]["local_pkts"] > 0, (nb, st["flow_bypassed"])
+print("bypass-after: %d flows bypassed locally, alerts and flow counts as -r" % nb)
+PY
+
 # Bad configuration: a clear error naming the setting, exit status 2.
 "$BIN" -l "$TMP" --set memory.flows=65536 --capture dpdk --dpdk-args "$EAL" >"$TMP/bad.log" 2>&1
 rc=$?
