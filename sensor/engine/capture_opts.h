@@ -184,7 +184,9 @@ void engine_bypass_flow(struct engine_bypass *b, struct flow *f);
 static inline void engine_bypass_check(struct engine_bypass *b, const struct detect_thread *dt,
                                        struct flow *f)
 {
-    if (detect_flow_bypass_requested(f) ||
+    /* only rules ask (dt); detect_flags lies outside the flow's two per-packet cache lines,
+     * so a sensor without rules does not touch it */
+    if ((dt && detect_flow_bypass_requested(f)) ||
         (b->after && f->bytes[0] + f->bytes[1] >= b->after &&
          (!dt || detect_flow_inspection_done(dt, f))))
         engine_bypass_flow(b, f);

@@ -325,11 +325,16 @@ static void test_engine_bypass(void **state)
     f.client_side = 1;
     f.bytes[0] = 1u << 30;
 
-    engine_bypass_check(&b, NULL, &f); /* no rule asked, bypass-after off */
+    /* with rules loaded (a detect thread; bypass-after off, so it is never dereferenced) */
+    static int dummy_dt;
+    const struct detect_thread *dt = (const struct detect_thread *)(const void *)&dummy_dt;
+    engine_bypass_check(&b, dt, &f); /* no rule asked, bypass-after off */
     assert_int_equal(fq.adds, 0);
     assert_int_equal(f.bypass, FLOW_BYPASS_NONE);
     f.detect_flags |= DETECT_FLOW_BYPASS; /* a `bypass` rule matched */
-    engine_bypass_check(&b, NULL, &f);
+    engine_bypass_check(&b, NULL, &f); /* no rules: the mark cannot come from detect */
+    assert_int_equal(fq.adds, 0);
+    engine_bypass_check(&b, dt, &f);
     engine_bypass_flow(&b, &f); /* once per flow, never again */
     assert_int_equal(fq.adds, 1);
     assert_int_equal(f.bypass, FLOW_BYPASS_CAPTURE);
@@ -389,7 +394,7 @@ static void test_engine_bypass(void **state)
     struct flow l;
     memset(&l, 0, sizeof(l));
     l.detect_flags = DETECT_FLOW_BYPASS;
-    engine_bypass_check(&b, NULL, &l);
+    engine_bypass_check(&b, dt, &l);
     assert_int_equal(l.bypass, FLOW_BYPASS_LOCAL);
     struct pkt_meta m;
     memset(&m, 0, sizeof(m));
