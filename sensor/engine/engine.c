@@ -1482,6 +1482,7 @@ int sensor_run_queues(struct sensor *s, const struct pkt_source *src)
     if (src->n_queues < s->nw) {
         /* only as many workers as queues: the others would idle */
         s->nw = src->n_queues;
+        reload_set_workers(s->rl, s->nw); /* reloads do not wait for the idle ones */
     }
     s->live = true;
     s->qsrc = src;

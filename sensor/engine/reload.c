@@ -31,7 +31,8 @@ struct rules_gen {
 
 struct reload {
     const struct tl_config *cfg;
-    unsigned nw;
+    unsigned nw;             /* workers sized for (detect threads made per reload) */
+    _Atomic unsigned active; /* workers that run: 0 .. active-1 (reload_set_workers) */
     /* published generation: cur is stored (relaxed) before gen (release); a worker loads gen
      * (acquire) and then cur */
     _Atomic(struct rules_gen *) cur;
@@ -213,6 +214,7 @@ struct reload *reload_new(const struct tl_config *cfg, unsigned n_workers, FILE 
         atomic_init(&r->exited[i], false);
     }
     atomic_init(&r->any_exited, false);
+    atomic_init(&r->active, r->nw);
     atomic_init(&r->cur, g);
     atomic_init(&r->gen, 1);
     r->st.generation = 1;
@@ -236,6 +238,16 @@ void reload_print_info(const struct reload *r, FILE *out)
     detect_engine_get_info(reload_engine(r), &info);
     fprintf(out, "compiled %u rules into %u Hyperscan database(s), %zu bytes, in %.1f ms\n",
             info.rules, info.databases, info.db_bytes, info.compile_ms);
+}
+
+void reload_set_workers(struct reload *r, unsigned n)
+{
+    if (!r || n == 0 || n >= r->nw)
+        return;
+    atomic_store_explicit(&r->active, n, memory_order_relaxed);
+    pthread_mutex_lock(&r->lock);
+    r->st.workers = n;
+    pthread_mutex_unlock(&r->lock);
 }
 
 uint64_t reload_generation(const struct reload *r)
@@ -298,7 +310,8 @@ void reload_worker_exit(struct reload *r, unsigned wid)
  * allow_exited (their threads are then freed with the sensor, not here). */
 static bool all_switched(struct reload *r, uint64_t id, bool allow_exited)
 {
-    for (unsigned i = 0; i < r->nw; i++) {
+    unsigned n = atomic_load_explicit(&r->active, memory_order_relaxed);
+    for (unsigned i = 0; i < n; i++) {
         if (atomic_load_explicit(&r->ack[i], memory_order_acquire) == id)
             continue;
         if (allow_exited && atomic_load_explicit(&r->exited[i], memory_order_acquire))
@@ -311,8 +324,8 @@ static bool all_switched(struct reload *r, uint64_t id, bool allow_exited)
 static void switch_times(struct reload *r, uint64_t id)
 {
     uint64_t lo = UINT64_MAX, hi = 0;
-    unsigned n = 0;
-    for (unsigned i = 0; i < r->nw; i++) {
+    unsigned n = 0, active = atomic_load_explicit(&r->active, memory_order_relaxed);
+    for (unsigned i = 0; i < active; i++) {
         if (atomic_load_explicit(&r->ack[i], memory_order_acquire) != id)
             continue;
         uint64_t t = atomic_load_explicit(&r->ack_ts[i], memory_order_relaxed);
@@ -438,7 +451,7 @@ int reload_rules(struct reload *r, unsigned wait_ms, FILE *report, char *msg, si
     snprintf(msg, msglen,
              "rules reloaded: generation %llu, %u rules loaded, %u failed, %.1f ms; %u of %u workers "
              "switched%s",
-             (unsigned long long)g->id, g->loaded, g->failed, g->load_ms, st.workers_switched, r->nw,
+             (unsigned long long)g->id, g->loaded, g->failed, g->load_ms, st.workers_switched, st.workers,
              done ? "" : " (the others switch at their next batch)");
     return 0;
 }

@@ -72,6 +72,10 @@ const struct detect_engine *reload_engine(const struct reload *r);
 /* Figures of the current generation's engine (--test-rules). */
 void reload_print_info(const struct reload *r, FILE *out);
 
+/* Only workers 0 .. n-1 run (a multi-queue source with fewer queues than workers): reloads do
+ * not wait for the others. Main thread, before the run. */
+void reload_set_workers(struct reload *r, unsigned n);
+
 /* The current generation number; a worker compares it with its own between batches (one relaxed
  * load). Any thread. */
 uint64_t reload_generation(const struct reload *r);

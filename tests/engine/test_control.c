@@ -303,6 +303,54 @@ static void test_reload_workers(void **state)
     rmdir(dir);
 }
 
+/* A multi-queue source with fewer queues than workers: only the running ones are waited for. */
+static void test_reload_fewer_workers(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_control_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof(path), "%s/r.rules", dir);
+    write_rules(path, "alert udp any any -> any any (sid:101;)\n");
+    struct tl_config cfg;
+    assert_int_equal(config_init(&cfg), 0);
+    snprintf(cfg.rule_files[0], sizeof(cfg.rule_files[0]), "%s", path);
+    cfg.n_rule_files = 1;
+    char err[512], msg[1024];
+    struct reload *r = reload_new(&cfg, 4, NULL, err, sizeof(err));
+    assert_non_null(r);
+    reload_set_workers(r, 2);
+    atomic_bool stop;
+    atomic_init(&stop, false);
+    struct fake_worker w[2];
+    for (unsigned i = 0; i < 2; i++) {
+        w[i] = (struct fake_worker){.r = r, .id = i, .gen = 1, .stop = &stop};
+        w[i].dt = detect_thread_new(reload_engine(r));
+        assert_int_equal(pthread_create(&w[i].thr, NULL, fake_worker_main, &w[i]), 0);
+    }
+    write_rules(path, "alert udp any any -> any any (sid:201;)\n");
+    assert_int_equal(reload_rules(r, 30000, NULL, msg, sizeof(msg)), 0);
+    assert_non_null(strstr(msg, "2 of 2 workers switched"));
+    struct reload_stats st;
+    reload_get_stats(r, &st);
+    assert_int_equal(st.workers_switched, 2);
+    assert_int_equal(st.workers, 2);
+    assert_true(reload_collect(r));
+    /* and the next reload is not held back by the idle workers */
+    write_rules(path, "alert udp any any -> any any (sid:301;)\n");
+    assert_int_equal(reload_rules(r, 30000, NULL, msg, sizeof(msg)), 0);
+    atomic_store(&stop, true);
+    for (unsigned i = 0; i < 2; i++) {
+        pthread_join(w[i].thr, NULL);
+        assert_int_equal(w[i].gen, 3);
+        detect_thread_free(w[i].dt);
+    }
+    reload_free(r);
+    config_release(&cfg);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_socket_path),
         cmocka_unit_test(test_flowbit_map),
         cmocka_unit_test(test_reload_workers),
+        cmocka_unit_test(test_reload_fewer_workers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
