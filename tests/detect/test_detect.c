@@ -420,17 +420,73 @@ static void test_tcp_midstream(void **state)
             assert_int_equal(alerts_for(&e.sink, 1), 1);
             assert_int_equal(alerts_for(&e.sink, 2), 1);
             assert_int_equal(st.stream.midstream_skipped, 0);
+            assert_false(c.f.detect_flags & DETECT_FLOW_MIDSTREAM);
         } else {
             /* Suricata's default: no session, packets inspected one by one, not established */
             assert_int_equal(alerts_for(&e.sink, 1), 0);
             assert_int_equal(alerts_for(&e.sink, 2), 0);
             assert_int_equal(st.stream.midstream_skipped, 1);
+            /* the flow record says so (exception policy stream_midstream / ignore) */
+            assert_true(c.f.detect_flags & DETECT_FLOW_MIDSTREAM);
             m = tcp_pkt(&c, FLOW_TO_CLIENT, 0x18, 115, "uid=0(root)", 11);
             detect_packet(e.dt, &m, &c.f, FLOW_TO_CLIENT, sink_emit, &e.sink);
             assert_int_equal(alerts_for(&e.sink, 1), 1);
             assert_int_equal(e.sink.ev[e.sink.n - 1].u.alert.in_stream, 0);
         }
         detect_flow_end(e.dt, &c.f, sink_emit, &e.sink);
+        env_close(&e);
+    }
+}
+
+/* flow:established follows the packets, not f->state: the engine's flow stage updates a whole
+ * burst before detect sees its first packet, so f->state may already hold a later RST. */
+static void test_state_per_packet(void **state)
+{
+    (void)state;
+    struct env e;
+    env_open(&e, "alert tcp any any -> any any (flow:established; content:\"abc\"; sid:1;)\n"
+                 "alert tcp any any -> any any (flow:not_established; content:\"xyz\"; sid:2;)\n");
+    struct tcpconv c;
+    handshake(&e, &c);
+    c.f.state = FLOW_STATE_CLOSED; /* the flow stage is ahead: a RST later in the burst */
+    send_data(&e, &c, 0, "abc");
+    assert_int_equal(alerts_for(&e.sink, 1), 1);
+    /* the RST itself, then data: no longer established */
+    struct pkt_meta m = tcp_pkt(&c, FLOW_TO_CLIENT, 0x14, c.sseq, NULL, 0);
+    detect_packet(e.dt, &m, &c.f, FLOW_TO_CLIENT, sink_emit, &e.sink);
+    c.f.state = FLOW_STATE_ESTABLISHED; /* whatever the flow stage says */
+    send_data(&e, &c, 3, "abc xyz");
+    assert_int_equal(alerts_for(&e.sink, 1), 1);
+    assert_int_equal(alerts_for(&e.sink, 2), 1);
+    detect_flow_end(e.dt, &c.f, sink_emit, &e.sink);
+    env_close(&e);
+}
+
+/* Flow end: bytes the other side never acknowledged are inspected again by the rules the stream
+ * prefilter finds (Suricata's raw stream flush at flow end); acknowledged bytes are not. */
+static void test_flow_end_unacked(void **state)
+{
+    (void)state;
+    const char *rules = "alert tcp any any -> any any (content:\"GET \"; depth:4; "
+                        "content:\"HTTP/1.\"; sid:1;)\n"
+                        "alert tcp any any -> any any (pcre:\"/HTTP\\/1\\./\"; sid:2;)\n";
+    const char *req = "GET / HTTP/1.0\r\n";
+    for (int acked = 0; acked < 2; acked++) {
+        struct env e;
+        env_open(&e, rules);
+        struct tcpconv c;
+        handshake(&e, &c);
+        send_data(&e, &c, 0, req);
+        assert_int_equal(alerts_for(&e.sink, 1), 1);
+        assert_int_equal(alerts_for(&e.sink, 2), 1);
+        if (acked) {
+            struct pkt_meta m = tcp_pkt(&c, FLOW_TO_CLIENT, 0x10, c.sseq, NULL, 0);
+            m.tcp_ack = c.cseq + (uint32_t)strlen(req);
+            detect_packet(e.dt, &m, &c.f, FLOW_TO_CLIENT, sink_emit, &e.sink);
+        }
+        detect_flow_end(e.dt, &c.f, sink_emit, &e.sink);
+        assert_int_equal(alerts_for(&e.sink, 1), acked ? 1 : 2);
+        assert_int_equal(alerts_for(&e.sink, 2), 1); /* no fast pattern: not on the flush */
         env_close(&e);
     }
 }
@@ -603,6 +659,8 @@ int main(void)
         cmocka_unit_test(test_tcp_split_content),
         cmocka_unit_test(test_tcp_out_of_order),
         cmocka_unit_test(test_tcp_midstream),
+        cmocka_unit_test(test_state_per_packet),
+        cmocka_unit_test(test_flow_end_unacked),
         cmocka_unit_test(test_flowbits_threshold_pass_order),
         cmocka_unit_test(test_iponly_and_cache),
         cmocka_unit_test(test_sticky_buffers),
