@@ -11,6 +11,7 @@ PKGS=(
   libhiredis-dev librdkafka-dev libjansson-dev zlib1g-dev
   tshark tcpreplay iproute2 python3 python3-yaml
   redis-server rsyslog rsyslog-gnutls gnutls-bin fever openssl
+  libmicrohttpd-dev python3-prometheus-client groff-base man-db systemd
 )
 
 missing=()

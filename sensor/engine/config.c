@@ -9,6 +9,8 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "log.h"
+#include "metrics.h"
 
 /* ---- node tree ---------------------------------------------------------------------------- */
 
@@ -320,6 +322,14 @@ static const struct field schema[] = {
     {"default-log-dir", F_STR, O(log_dir), S(log_dir), 0, 0},
     {"control-socket", F_STR, O(control_socket), S(control_socket), 0, 0},
     {"stats.interval", F_U32, O(stats_interval), 0, 0, 86400},
+    {"logging.level", F_STR, O(log_level), S(log_level), 0, 0},
+    {"logging.to", F_STR, O(log_to), S(log_to), 0, 0},
+    {"logging.rate-limit", F_U32, O(log_rate_limit), 0, 0, 1000000},
+    {"metrics.enabled", F_BOOL, O(metrics_enabled), 0, 0, 0},
+    {"metrics.listen", F_STR, O(metrics_listen), S(metrics_listen), 0, 0},
+    {"metrics.linger", F_U32, O(metrics_linger), 0, 0, 86400},
+    {"run-as.user", F_STR, O(run_as_user), S(run_as_user), 0, 0},
+    {"run-as.group", F_STR, O(run_as_group), S(run_as_group), 0, 0},
     {"outputs", F_PASS, 0, 0, 0, 0},
     {"anomaly", F_PASS, 0, 0, 0, 0},
 };
@@ -354,6 +364,10 @@ int config_init(struct tl_config *cfg)
     snprintf(cfg->log_dir, sizeof(cfg->log_dir), ".");
     snprintf(cfg->eve_filename, sizeof(cfg->eve_filename), "eve.json");
     cfg->stats_interval = 8;
+    snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "127.0.0.1:9187");
+    snprintf(cfg->log_level, sizeof(cfg->log_level), "notice");
+    snprintf(cfg->log_to, sizeof(cfg->log_to), "stderr");
+    cfg->log_rate_limit = 10;
     cfg->stream_depth = 1u << 20; /* Suricata's stream.reassembly.depth default */
     cfg->root = node_new(CFG_MAP, NULL, NULL, 0);
     return cfg->root ? 0 : -ENOMEM;
@@ -738,6 +752,8 @@ static int walk(struct tl_config *cfg, const struct cfg_node *map, const char *p
     return 0;
 }
 
+static int ops_config_check(const struct tl_config *cfg, char *err, size_t errlen);
+
 int config_finalize(struct tl_config *cfg, char *err, size_t errlen)
 {
     int rc = walk(cfg, cfg->root, "", err, errlen);
@@ -749,6 +765,8 @@ int config_finalize(struct tl_config *cfg, char *err, size_t errlen)
         CFG_ERR(cfg, n, "threading.cpus", "bad CPU list '%s' (expected e.g. 0-3,6)", cfg->cpus);
         return -EINVAL;
     }
+    if ((rc = ops_config_check(cfg, err, errlen)) < 0)
+        return rc;
     const struct cfg_node *fn = config_get(cfg->root, "outputs.eve-log.filename");
     if (fn && fn->kind == CFG_SCALAR)
         snprintf(cfg->eve_filename, sizeof(cfg->eve_filename), "%s", fn->value);
@@ -784,6 +802,31 @@ int config_parse_cpus(const char *list, int *cpus, int max)
             return -EINVAL;
     }
     return n > 0 ? n : -EINVAL;
+}
+
+/* Values of the operations keys that the schema's types cannot check (log.h, metrics.h). */
+static int ops_config_check(const struct tl_config *cfg, char *err, size_t errlen)
+{
+    enum log_level lv;
+    enum log_target lt;
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    if (log_level_parse(cfg->log_level, &lv) < 0) {
+        CFG_ERR(cfg, config_get(cfg->root, "logging.level"), "logging.level",
+                "expected error, warning, notice, info or debug, got '%s'", cfg->log_level);
+        return -EINVAL;
+    }
+    if (log_target_parse(cfg->log_to, &lt) < 0) {
+        CFG_ERR(cfg, config_get(cfg->root, "logging.to"), "logging.to",
+                "expected stderr or syslog, got '%s'", cfg->log_to);
+        return -EINVAL;
+    }
+    if (metrics_parse_listen(cfg->metrics_listen, &sa, &salen) < 0) {
+        CFG_ERR(cfg, config_get(cfg->root, "metrics.listen"), "metrics.listen",
+                "expected ADDRESS:PORT (127.0.0.1:9187, [::1]:9187), got '%s'", cfg->metrics_listen);
+        return -EINVAL;
+    }
+    return 0;
 }
 
 /* ---- dump ------------------------------------------------------------------------------------ */

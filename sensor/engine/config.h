@@ -97,6 +97,16 @@ struct tl_config {
     char control_socket[108]; /* control socket path (control.h); "" = LOGDIR/tripline.sock,
                                  "off" = none */
 
+    /* operations (metrics.h, log.h, privdrop.h) */
+    bool metrics_enabled;
+    char metrics_listen[128];  /* ADDRESS:PORT */
+    uint32_t metrics_linger;   /* seconds to keep serving after the run ended (0 = exit at once) */
+    char log_level[16];        /* error warning notice info debug */
+    char log_to[16];           /* stderr | syslog */
+    uint32_t log_rate_limit;   /* messages per second per message site (0 = unlimited) */
+    char run_as_user[64];      /* "" = stay as started */
+    char run_as_group[64];
+
     struct cfg_node *root; /* whole tree (after --set), for pass-through sections */
 };
 

@@ -21,6 +21,7 @@
 #include "eve_format.h"
 #include "event.h"
 #include "flow.h"
+#include "log.h"
 #include "output.h"
 #include "pcap_source.h"
 #include "reload.h"
@@ -43,6 +44,7 @@ enum wstat {
     WS_DEC_ICMP, WS_DEC_FRAGMENTS, WS_DEC_REASSEMBLED,
     WS_DEC_NOTES, /* valid (or held) packets with a decoder note: each an anomaly event */
     WS_BYP, WS_BYP_LAST = WS_BYP + BYP_N - 1, /* struct engine_bypass counters (dataplanes) */
+    WS_SEV1, WS_SEV2, WS_SEV3, WS_SEV4, /* alerts + detections by severity (metrics) */
     WS_MAX
 };
 
@@ -148,6 +150,13 @@ struct sensor {
     bool ran;
     /* workers mode */
     const struct pkt_source *qsrc;
+    /* operations (log.h, metrics.h, privdrop.h) */
+    struct tl_log *log;
+    sensor_stats_hook_fn stats_hook;
+    void *stats_ctx;
+    sensor_ready_hook_fn ready_hook;
+    void *ready_ctx;
+    uint64_t rules_loaded; /* rules of the running set (set before the threads start) */
 };
 
 static uint64_t mono_ns(void)
@@ -218,9 +227,15 @@ static bool worker_emit(void *ctx, const struct event *ev)
     struct worker *w = ctx;
     switch (ev->type) {
     case EVENT_FLOW: w->c[WS_FLOW_EVENTS]++; break;
-    case EVENT_ALERT: w->c[WS_ALERTS]++; break;
+    case EVENT_ALERT:
+        w->c[WS_ALERTS]++;
+        w->c[WS_SEV1 + (ev->u.alert.severity >= 1 && ev->u.alert.severity <= 4 ? ev->u.alert.severity - 1 : 3)]++;
+        break;
     case EVENT_ANOMALY: w->c[WS_ANOMALY_EVENTS]++; break;
-    case EVENT_DETECTION: w->c[WS_DETECTIONS]++; break;
+    case EVENT_DETECTION:
+        w->c[WS_DETECTIONS]++;
+        w->c[WS_SEV1 + (ev->u.detection.severity >= 1 && ev->u.detection.severity <= 4 ? ev->u.detection.severity - 1 : 3)]++;
+        break;
     default: break;
     }
     /* events keep their order: nothing may overtake the overflow */
@@ -673,6 +688,8 @@ static void *output_main(void *arg)
     uint64_t interval = (uint64_t)s->cfg->stats_interval * NS_PER_S;
     uint64_t next_stats = interval ? start + interval : UINT64_MAX;
     unsigned spins = 0;
+    if (s->stats_hook)
+        s->stats_hook(s->stats_ctx, s); /* metrics valid from the start */
     for (;;) {
         /* read the stop flag before draining: once set, the workers are done and everything
          * they queued is visible (acquire pairs with the release store in sensor_run_*) */
@@ -703,6 +720,8 @@ static void *output_main(void *arg)
         }
         if (now >= next_tick) {
             outputs_tick(s->outs, wall_ns());
+            if (s->stats_hook)
+                s->stats_hook(s->stats_ctx, s);
             next_tick = now + NS_PER_S;
         }
         if (now >= next_stats) {
@@ -1058,6 +1077,11 @@ struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, c
 
     if (cfg->n_rule_files && sensor_load_rules(s, stderr, err, errlen) < 0)
         goto fail;
+    if (s->de) {
+        struct detect_engine_info di;
+        detect_engine_get_info(s->de, &di);
+        s->rules_loaded = di.rules;
+    }
 
     s->window_ns = s->ash ? (uint64_t)s->acfg.window_ms * 1000000ull : NS_PER_S;
     if (s->window_ns < TICK_NS)
@@ -1093,6 +1117,38 @@ oom:
 fail:
     sensor_free(s);
     return NULL;
+}
+
+void sensor_set_log(struct sensor *s, struct tl_log *lg)
+{
+    s->log = lg;
+}
+
+void sensor_set_stats_hook(struct sensor *s, sensor_stats_hook_fn fn, void *ctx)
+{
+    s->stats_hook = fn;
+    s->stats_ctx = ctx;
+}
+
+void sensor_set_ready_hook(struct sensor *s, sensor_ready_hook_fn fn, void *ctx)
+{
+    s->ready_hook = fn;
+    s->ready_ctx = ctx;
+}
+
+/* Runs the ready hook once (privilege drop); false when it failed and the run must stop. */
+static bool sensor_ready(struct sensor *s)
+{
+    if (!s->ready_hook)
+        return true;
+    sensor_ready_hook_fn fn = s->ready_hook;
+    s->ready_hook = NULL;
+    return fn(s->ready_ctx) == 0;
+}
+
+const struct outputs *sensor_outputs(const struct sensor *s)
+{
+    return s->outs;
 }
 
 unsigned sensor_worker_count(const struct sensor *s)
@@ -1133,6 +1189,8 @@ static void output_stop(struct sensor *s)
     out_stats(s, ts ? ts : wall_ns(), up);
     atomic_store_explicit(&s->out_pub_written, s->out_written, memory_order_relaxed);
     outputs_tick(s->outs, wall_ns());
+    if (s->stats_hook)
+        s->stats_hook(s->stats_ctx, s); /* final totals */
 }
 
 /* After the workers stopped: the anomaly stage's merge of what is pending and incident ends. The
@@ -1345,7 +1403,7 @@ int sensor_run_files(struct sensor *s, char *const *files, unsigned n)
     uint64_t last_print = mono_ns(), first_ts = 0, wall0 = 0;
 
     if (dispatch_prepare(s) < 0) {
-        fprintf(stderr, "tripline: out of memory for the dispatch rings\n");
+        tl_err(s->log, "out of memory for the dispatch rings");
         return 1;
     }
     for (unsigned i = 0; i < n; i++) {
@@ -1354,15 +1412,20 @@ int sensor_run_files(struct sensor *s, char *const *files, unsigned n)
             s->bytes_total += (uint64_t)st.st_size;
     }
     if (pipeline_start(s, false) < 0) {
-        fprintf(stderr, "tripline: cannot start threads\n");
+        tl_err(s->log, "cannot start threads");
         return 1;
     }
     for (unsigned f = 0; f < n && !atomic_load_explicit(s->stop, memory_order_relaxed); f++) {
         struct dp_pcap *src = dp_pcap_open_file(files[f], err, sizeof(err));
         if (!src) {
-            fprintf(stderr, "tripline: %s\n", err);
+            tl_err(s->log, "%s", err);
             s->r[RS_READ_ERRORS]++;
             continue;
+        }
+        if (!sensor_ready(s)) {
+            dp_pcap_close(src);
+            rc = 1;
+            break;
         }
         struct dp_packet p;
         int r = 0;
@@ -1399,7 +1462,7 @@ int sensor_run_files(struct sensor *s, char *const *files, unsigned n)
             }
         }
         if (r < 0) {
-            fprintf(stderr, "tripline: %s%s\n", dp_pcap_error(src),
+            tl_err(s->log, "%s%s", dp_pcap_error(src),
                     s->r[RS_PACKETS] > before ? "; the packets before it were processed" : "");
             s->r[RS_READ_ERRORS]++;
         }
@@ -1425,12 +1488,16 @@ int sensor_run_live(struct sensor *s, const char *iface)
     s->live = true;
     struct dp_pcap *src = dp_pcap_open_live(iface, s->cfg->bpf_filter, err, sizeof(err));
     if (!src) {
-        fprintf(stderr, "tripline: %s\n", err);
+        tl_err(s->log, "%s", err);
         return -ENODEV;
+    }
+    if (!sensor_ready(s)) {
+        dp_pcap_close(src);
+        return -EPERM;
     }
     if (dispatch_prepare(s) < 0 || pipeline_start(s, false) < 0) {
         dp_pcap_close(src);
-        fprintf(stderr, "tripline: cannot start the pipeline\n");
+        tl_err(s->log, "cannot start the pipeline");
         return -ENOMEM;
     }
     uint64_t last_flush = mono_ns();
@@ -1438,7 +1505,7 @@ int sensor_run_live(struct sensor *s, const char *iface)
         struct dp_packet p;
         int r = dp_pcap_next(src, &p);
         if (r < 0) {
-            fprintf(stderr, "tripline: %s\n", dp_pcap_error(src));
+            tl_err(s->log, "%s", dp_pcap_error(src));
             s->r[RS_READ_ERRORS]++;
             break;
         }
@@ -1544,6 +1611,9 @@ void sensor_get_totals(struct sensor *s, struct sensor_totals *t)
     t->bypass_local_pkts = sum_w(s, WS_BYP + BYP_LOCAL_PKTS);
     t->bypass_local_bytes = sum_w(s, WS_BYP + BYP_LOCAL_BYTES);
     t->output_errors = s->out_started ? 0 : s->out_errors;
+    for (int k = 0; k < 4; k++)
+        t->alerts_severity[k + 1] = sum_w(s, (enum wstat)(WS_SEV1 + k));
+    t->rules_loaded = s->rules_loaded;
     struct timespec now;
     if (s->out_started || !s->t1.tv_sec)
         clock_gettime(CLOCK_MONOTONIC, &now);

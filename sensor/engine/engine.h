@@ -116,6 +116,9 @@ struct sensor_totals {
     uint64_t bypassed_flows;   /* flows the engine stopped inspecting (rule `bypass`, bypass-after) */
     uint64_t bypass_capture;   /*   of them bypassed in the capture (XDP map) */
     uint64_t bypass_local_pkts, bypass_local_bytes; /* packets of bypassed flows still received */
+    uint64_t alerts_severity[5]; /* alerts (rule alerts + anomaly detections) by severity 1..4;
+                                    [0] unused; a severity outside 1..4 counts as 4 */
+    uint64_t rules_loaded;     /* rules of the running rule set (0: none) */
     double elapsed_s;          /* start to end of output (whole run) */
     double processing_s;       /* start until the last worker finished (0 while running) */
 };
@@ -152,6 +155,28 @@ void sensor_get_totals(struct sensor *s, struct sensor_totals *t);
 /* Prints the exit summary (packets, bytes, flows, alerts, anomalies, drops per hop, elapsed,
  * Mpps). */
 void sensor_print_summary(struct sensor *s, FILE *out);
+
+/* Operations hooks (main thread, before running; see metrics.h, privdrop.h, log.h). */
+struct tl_log;
+struct outputs;
+typedef void (*sensor_stats_hook_fn)(void *ctx, struct sensor *s);
+typedef int (*sensor_ready_hook_fn)(void *ctx);
+
+/* Diagnostics go to lg (NULL: stderr). The sensor does not own it. */
+void sensor_set_log(struct sensor *s, struct tl_log *lg);
+
+/* fn(ctx, s) is called by the output thread about once a second while running, and once by the
+ * thread that runs the sensor after the pipeline ended (final totals). It may call
+ * sensor_get_totals() and outputs_stats(sensor_outputs(s), ...); it must not block. */
+void sensor_set_stats_hook(struct sensor *s, sensor_stats_hook_fn fn, void *ctx);
+
+/* fn(ctx) is called once by the thread running the sensor after the packet source is open
+ * (sensor_run_live: the interface; sensor_run_files: the first file) and before packets are
+ * read: the place to drop privileges. A negative return stops the run (exit status 1). */
+void sensor_set_ready_hook(struct sensor *s, sensor_ready_hook_fn fn, void *ctx);
+
+/* The sensor's outputs (for their counters: outputs_stats() is safe from any thread). */
+const struct outputs *sensor_outputs(const struct sensor *s);
 
 /* Number of workers in use. */
 unsigned sensor_worker_count(const struct sensor *s);

@@ -6,10 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "capture_opts.h"
 #include "engine.h"
+#include "log.h"
+#include "metrics.h"
+#include "privdrop.h"
 #include "control.h"
 #include "tripline_config.h"
 
@@ -74,6 +78,11 @@ static void usage(FILE *out)
         "  -k none|all          checksum validation off (default) or on\n"
         "  --simulate-ips       accepted for Suricata's test suites; no effect (a passive sensor\n"
         "                       drops nothing: drop/reject rules alert, marked as such)\n"
+        "Operations:\n"
+        "  -v                   more diagnostics (repeat: info, then debug; logging.level)\n"
+        "  --user USER          drop to USER after opening capture and outputs (run-as.user)\n"
+        "  --group GROUP        with --user: drop to GROUP (run-as.group; default USER's group)\n"
+        "  metrics: --set metrics.enabled=yes [--set metrics.listen=127.0.0.1:9187]\n"
         "Other:\n"
         "  -h, --help           this help\n"
         "  -V, --version        version\n"
@@ -86,7 +95,8 @@ static void usage(FILE *out)
 
 enum { OPT_CAPTURE_BASE = 2000 }; /* capture_opts take 2000.. */
 enum { OPT_SIMULATE_IPS = 1900 };
-enum { OPT_WORKERS = 1000, OPT_CPUS, OPT_SPEED, OPT_RUNMODE, OPT_SET, OPT_TEST_RULES, OPT_DUMP };
+enum { OPT_WORKERS = 1000, OPT_CPUS, OPT_SPEED, OPT_RUNMODE, OPT_SET, OPT_TEST_RULES, OPT_DUMP,
+       OPT_USER, OPT_GROUP };
 
 int main(int argc, char **argv)
 {
@@ -102,6 +112,8 @@ int main(int argc, char **argv)
         {"dump-config", no_argument, NULL, OPT_DUMP},
         {"simulate-ips", no_argument, NULL, OPT_SIMULATE_IPS},
         {"pcap", required_argument, NULL, 'r'},
+        {"user", required_argument, NULL, OPT_USER},
+        {"group", required_argument, NULL, OPT_GROUP},
         {NULL, 0, NULL, 0},
     };
     /* the table above plus the capture options of capture_opts.c (dataplanes) */
@@ -124,6 +136,11 @@ int main(int argc, char **argv)
     char err[1024] = "";
     struct tl_config cfg;
     struct sensor *s = NULL;
+    struct tl_log *lg = NULL; /* NULL until the configuration is read: errors go to stderr */
+    struct metrics_server *metrics = NULL;
+    struct privdrop pd;
+    unsigned verbose = 0;
+    memset(&pd, 0, sizeof(pd));
     struct control *ctl = NULL; /* control socket and thread (SIGUSR2, tripline-ctl) */
 
     if (!files || !sets || !rules || config_init(&cfg) < 0) {
@@ -138,7 +155,7 @@ int main(int argc, char **argv)
         sets[n_sets++] = bufs[n_bufs++];                                                           \
     } while (0)
 
-    while ((c = getopt_long(argc, argv, "r:S:c:l:i:k:hV", all_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:S:c:l:i:k:hVv", all_opts, NULL)) != -1) {
         switch (c) {
         case 'r': files[n_files++] = optarg; break;
         case 'S': rules[n_rules++] = optarg; break;
@@ -147,7 +164,7 @@ int main(int argc, char **argv)
         case 'i': iface = optarg; break;
         case 'k':
             if (strcmp(optarg, "none") && strcmp(optarg, "all")) {
-                fprintf(stderr, "tripline: -k takes none or all, not '%s'\n", optarg);
+                tl_err(lg, "-k takes none or all, not '%s'", optarg);
                 goto out;
             }
             SET_OPT("decoder.checksum-validation=%s", strcmp(optarg, "all") ? "no" : "yes");
@@ -159,13 +176,16 @@ int main(int argc, char **argv)
         case OPT_SET: sets[n_sets++] = optarg; break;
         case OPT_TEST_RULES: test_rules = true; break;
         case OPT_DUMP: dump = true; break;
+        case OPT_USER: SET_OPT("run-as.user=%s", optarg); break;
+        case OPT_GROUP: SET_OPT("run-as.group=%s", optarg); break;
+        case 'v': verbose++; break;
         case OPT_SIMULATE_IPS: break; /* see usage: nothing to simulate in a passive sensor */
         case 'h': usage(stdout); rc = EXIT_OK; goto out;
         case 'V': printf("tripline %s\n", TRIPLINE_VERSION); rc = EXIT_OK; goto out;
         default: {
             int r = capture_opts_handle(&capo, c, OPT_CAPTURE_BASE, optarg, err, sizeof(err));
             if (r < 0) {
-                fprintf(stderr, "tripline: %s\n", err);
+                tl_err(lg, "%s", err);
                 goto out;
             }
             if (r == 0)
@@ -175,17 +195,17 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "tripline: unexpected argument '%s'\n", argv[optind]);
+        tl_err(lg, "unexpected argument '%s'", argv[optind]);
         goto usage_err;
     }
     if (config_path && config_load_file(&cfg, config_path, err, sizeof(err)) < 0) {
-        fprintf(stderr, "tripline: %s\n", err);
+        tl_err(lg, "%s", err);
         goto out;
     }
     /* --set and the options, in command-line order: later wins */
     for (unsigned i = 0; i < n_sets; i++) {
         if (config_set(&cfg, sets[i], err, sizeof(err)) < 0) {
-            fprintf(stderr, "tripline: %s\n", err);
+            tl_err(lg, "%s", err);
             goto out;
         }
     }
@@ -194,7 +214,7 @@ int main(int argc, char **argv)
         size_t off = 0;
         for (unsigned i = 0; i < n_rules; i++) {
             if (strchr(rules[i], ',')) {
-                fprintf(stderr, "tripline: -S %s: rule file names must not contain ','\n", rules[i]);
+                tl_err(lg, "-S %s: rule file names must not contain ','", rules[i]);
                 goto out;
             }
             off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? "," : "", rules[i]);
@@ -208,12 +228,12 @@ int main(int argc, char **argv)
         int r = config_set(&cfg, kv, err, sizeof(err));
         free(kv);
         if (r < 0) {
-            fprintf(stderr, "tripline: %s\n", err);
+            tl_err(lg, "%s", err);
             goto out;
         }
     }
     if (config_finalize(&cfg, err, sizeof(err)) < 0) {
-        fprintf(stderr, "tripline: %s\n", err);
+        tl_err(lg, "%s", err);
         goto out;
     }
     if (dump) {
@@ -223,16 +243,36 @@ int main(int argc, char **argv)
     }
     if (test_rules) {
         if (cfg.n_rule_files == 0) {
-            fprintf(stderr, "tripline: --test-rules needs rules (-S FILE or rules.files)\n");
+            tl_err(lg, "--test-rules needs rules (-S FILE or rules.files)");
             goto out;
         }
         if (sensor_test_rules(&cfg, stdout, err, sizeof(err)) < 0) {
-            fprintf(stderr, "tripline: %s\n", err);
+            tl_err(lg, "%s", err);
             rc = EXIT_USAGE;
         } else {
             rc = EXIT_OK;
         }
         goto out;
+    }
+    {
+        struct log_config lc;
+        log_config_default(&lc);
+        log_level_parse(cfg.log_level, &lc.level); /* validated by config_finalize */
+        log_target_parse(cfg.log_to, &lc.target);
+        lc.level = lc.level + verbose > TL_LOG_DEBUG ? TL_LOG_DEBUG : lc.level + verbose;
+        lc.rate_burst = cfg.log_rate_limit;
+        if (!(lg = log_new(&lc))) {
+            fprintf(stderr, "tripline: out of memory\n");
+            rc = EXIT_RUNTIME;
+            goto out;
+        }
+        snprintf(pd.user, sizeof(pd.user), "%s", cfg.run_as_user);
+        snprintf(pd.group, sizeof(pd.group), "%s", cfg.run_as_group);
+        pd.log = lg;
+        if (privdrop_resolve(&pd, err, sizeof(err)) < 0) {
+            tl_err(lg, "%s", err);
+            goto out;
+        }
     }
     if (!iface && cfg.interface[0] && n_files == 0)
         iface = cfg.interface;
@@ -242,7 +282,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (!cap && (n_files == 0) == (iface == NULL)) {
-        fprintf(stderr, "tripline: give either -r FILE (one or more) or -i IFACE\n");
+        tl_err(lg, "give either -r FILE (one or more) or -i IFACE");
         goto usage_err;
     }
 
@@ -260,11 +300,30 @@ int main(int argc, char **argv)
 
     s = sensor_new(&cfg, &g_stop, err, sizeof(err));
     if (!s) {
-        fprintf(stderr, "tripline: %s\n", err);
+        tl_err(lg, "%s", err);
         rc = (strstr(err, "key '") != NULL) ? EXIT_USAGE : EXIT_RUNTIME;
         goto out;
     }
     sensor_set_reopen(s, &g_reopen);
+    sensor_set_log(s, lg);
+    if (cfg.metrics_enabled) {
+        if (!(metrics = metrics_server_new(&cfg, lg, err, sizeof(err)))) {
+            tl_err(lg, "%s", err);
+            rc = EXIT_RUNTIME;
+            goto out;
+        }
+        sensor_set_stats_hook(s, metrics_update, metrics);
+    }
+    if (privdrop_enabled(&pd)) {
+        if (cap) {
+            /* AF_XDP detaches its program and DPDK releases its ports at exit: root work */
+            tl_err(lg, "run-as: not supported with --capture afxdp or dpdk (they need privileges "
+                       "at exit)");
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        sensor_set_ready_hook(s, privdrop_hook, &pd);
+    }
     {
         /* control socket: an explicit control-socket that fails is an error; the default one
          * (under the log directory) only warns, e.g. when another run uses the same directory */
@@ -275,11 +334,11 @@ int main(int argc, char **argv)
         if (pr < 0 || !(ctl = control_start(pr == 0 ? path : NULL, s, &g_stop, &g_reload, err,
                                             sizeof(err)))) {
             if (cfg.control_socket[0]) {
-                fprintf(stderr, "tripline: %s\n", err);
+                tl_err(lg, "%s", err);
                 rc = EXIT_RUNTIME;
                 goto out;
             }
-            fprintf(stderr, "tripline: warning: %s; running without a control socket\n", err);
+            tl_warn(lg, "%s; running without a control socket", err);
             ctl = control_start(NULL, s, &g_stop, &g_reload, err, sizeof(err)); /* SIGUSR2 */
         }
     }
@@ -292,6 +351,14 @@ int main(int argc, char **argv)
     }
     sensor_print_summary(s, stderr);
     capture_print_summary(cap, stderr);
+    if (metrics && cfg.metrics_linger && !atomic_load(&g_stop)) {
+        /* let a scraper read the final counters (replays, batch runs); SIGINT/SIGTERM end it */
+        tl_notice(lg, "metrics: serving the final counters for %u s", cfg.metrics_linger);
+        for (unsigned i = 0; i < cfg.metrics_linger * 10u && !atomic_load(&g_stop); i++) {
+            struct timespec ts = {0, 100000000};
+            nanosleep(&ts, NULL);
+        }
+    }
     goto out;
 
 usage_err:
@@ -299,11 +366,13 @@ usage_err:
     rc = EXIT_USAGE;
 out:
     control_stop(ctl); /* before the sensor: it serves its counters and reloads */
+    metrics_server_free(metrics);
     sensor_free(s);
     capture_close(cap); /* after the workers: they held views into its buffers */
     config_release(&cfg);
     free(files);
     free(sets);
     free(rules);
+    log_free(lg);
     return rc;
 }
