@@ -1,7 +1,7 @@
 /* Kafka output against librdkafka's in-process mock cluster (the Kafka protocol on loopback):
  * every event arrives whole and parses, keyed by flow; then the broker goes down in the middle of
  * a stream until our sender has seen failures, comes back, and the distinct events consumed
- * must equal the events produced. */
+ * must equal the events produced. Also kafka-key sensor: every message keyed by the sensor id. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,13 +48,13 @@ static int teardown(void **state)
     return 0;
 }
 
-static struct outputs *kafka_out(struct kf *k)
+static struct outputs *kafka_out(struct kf *k, const char *key_by)
 {
     struct output_config c;
     char err[256], spool[400];
     snprintf(spool, sizeof(spool), "%s/spool", k->dir);
     output_config_default(&c);
-    const char *kv[] = {"type", "kafka", "brokers", k->bootstraps, "topic", "eve", "kafka-key", "flow",
+    const char *kv[] = {"type", "kafka", "brokers", k->bootstraps, "topic", "eve", "kafka-key", key_by,
                         "spool-dir", spool, "retry-min-ms", "50", "retry-max-ms", "300",
                         "kafka-message-timeout-ms", "1500", "sensor-id", "sensor-K", NULL};
     for (const char *const *p = kv; *p; p += 2)
@@ -122,7 +122,7 @@ static void test_kafka_broker_down_up(void **state)
 {
     struct kf *k = *state;
     const unsigned first = 500, total = 2000;
-    struct outputs *o = kafka_out(k);
+    struct outputs *o = kafka_out(k, "flow");
     for (unsigned i = 0; i < first; i++) {
         struct event e = tu_flow_event(i);
         assert_int_equal(outputs_write_event(o, &e), 0);
@@ -168,6 +168,47 @@ static void test_kafka_broker_down_up(void **state)
     tu_free_lines(l, n);
 }
 
+/* kafka-key sensor: every message is keyed by the sensor id (one partition per sensor). */
+static void test_kafka_key_sensor(void **state)
+{
+    struct kf *k = *state;
+    struct outputs *o = kafka_out(k, "sensor");
+    for (unsigned i = 0; i < 20; i++) {
+        struct event e = tu_flow_event(i);
+        assert_int_equal(outputs_write_event(o, &e), 0);
+    }
+    assert_true(outputs_drain(o, 30000));
+    outputs_free(o);
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", k->bootstraps, err, sizeof(err));
+    rd_kafka_conf_set(conf, "group.id", "tripline-test-key", err, sizeof(err));
+    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    assert_non_null(c);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, "eve", 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(c, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(parts);
+    unsigned n = 0;
+    for (int idle = 0; idle < 100 && n < 20;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (!m) {
+            idle++;
+            continue;
+        }
+        if (!m->err) {
+            assert_int_equal(m->key_len, strlen("sensor-K"));
+            assert_memory_equal(m->key, "sensor-K", m->key_len);
+            n++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    assert_int_equal(n, 20);
+}
+
 int main(void)
 {
 #if defined(__SANITIZE_THREAD__)
@@ -179,6 +220,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_kafka_broker_down_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kafka_key_sensor, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
