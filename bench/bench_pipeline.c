@@ -131,12 +131,30 @@ static int load_capture(struct capture *c, const char *path)
  * the L4 header (ports) at the offset the IHL gives, folded into a sum so nothing is optimised
  * away. Fixed Ethernet + IPv4 offsets, no function calls, no per-packet state: the cost of
  * bringing every packet's header into the core and looking at it, nothing more. */
-static double walk(const struct capture *c, int rounds, uint64_t *sink)
+/* Packets per timed slice: on a shared, oversubscribed machine a whole round always includes
+ * time other processes ran; the best slice (a few hundred microseconds) is the rate with the core
+ * to ourselves, so both rates are reported, measured the same way for every path. */
+#define SLICE 16384
+
+static inline void slice_done(size_t n, double *t0, double *best)
 {
-    double t0 = now_s();
+    double t = now_s();
+    double mpps = (double)n / (t - *t0) / 1e6;
+    if (mpps > *best)
+        *best = mpps;
+    *t0 = t;
+}
+
+static double walk(const struct capture *c, int rounds, uint64_t *sink, double *slice_best)
+{
+    double t0 = now_s(), ts = t0;
     uint64_t s = 0;
     for (int r = 0; r < rounds; r++)
         for (size_t i = 0; i < c->n; i++) {
+            if (i % SLICE == 0 && i > 0)
+                slice_done(SLICE, &ts, slice_best);
+            else if (i == 0)
+                ts = now_s();
             const struct dp_packet *p = &c->pkts[i];
             const uint8_t *d = p->data;
             if (p->caplen < 38) {
@@ -166,7 +184,8 @@ static void on_end(void *ctx, struct flow *f)
 /* decode + flow, in bursts of 64 as the worker loop does (with_flow false: decode alone). The
  * flow table is new for each call and kept over its rounds: the first round creates the flows,
  * later ones find them (as in a long capture); the best round is reported. */
-static double decode_flow(const struct capture *c, int rounds, uint32_t max_flows, bool with_flow)
+static double decode_flow(const struct capture *c, int rounds, uint32_t max_flows, bool with_flow,
+                          double *slice_best)
 {
     struct decoder_config dc;
     decoder_config_default(&dc);
@@ -182,8 +201,12 @@ static double decode_flow(const struct capture *c, int rounds, uint32_t max_flow
     enum flow_dir dirs[64];
     double best = 0;
     for (int r = 0; r < rounds; r++) {
-        double t0 = now_s();
+        double t0 = now_s(), ts = t0;
         for (size_t i = 0; i < c->n; i += 64) {
+            if (i % SLICE == 0 && i > 0 && r > 0) /* slices of the rounds that find the flows */
+                slice_done(SLICE, &ts, slice_best);
+            else if (i == 0)
+                ts = now_s();
             unsigned k = c->n - i < 64 ? (unsigned)(c->n - i) : 64, ok = 0;
             for (unsigned j = 0; j < k; j++)
                 if (decode_packet(d, &c->pkts[i + j], &meta[j]) == DECODE_OK)
@@ -279,9 +302,9 @@ out:
 static void report(const struct capture *c, unsigned max_workers, int rounds, uint32_t max_flows)
 {
     uint64_t sink = 0;
-    double base = 0, df;
+    double base = 0, df, sb = 0, sd = 0, sf = 0;
     for (int r = 0; r < rounds; r++) {
-        double m = walk(c, 4, &sink);
+        double m = walk(c, 4, &sink, &sb);
         if (m > base)
             base = m;
     }
@@ -289,19 +312,22 @@ static void report(const struct capture *c, unsigned max_workers, int rounds, ui
     double dec = 0;
     df = 0;
     for (int r = 0; r < rounds; r++) {
-        double a = decode_flow(c, 2, max_flows, false), b = decode_flow(c, 2, max_flows, true);
+        double a = decode_flow(c, 2, max_flows, false, &sd), b = decode_flow(c, 2, max_flows, true, &sf);
         if (a > dec)
             dec = a;
         if (b > df)
             df = b;
     }
     printf("\n## %s: %zu packets, %.1f bytes average\n\n", c->name, c->n, (double)c->bytes / (double)c->n);
-    printf("| path (one core) | Mpps | ns/packet | ratio to walk |\n|---|---:|---:|---:|\n");
-    printf("| walk packets in memory (baseline: header bytes of each packet) | %.2f | %.1f | 1.00 |\n", base,
-           1e3 / base);
-    printf("| decode alone (bursts of 64) | %.2f | %.1f | %.3f |\n", dec, 1e3 / dec, dec / base);
-    printf("| decode + flow (bursts of 64) | %.2f | %.1f | %.3f |\n", df, 1e3 / df, df / base);
-    printf("\nflow update: %.1f ns/packet (decode + flow minus decode alone)\n", 1e3 / df - 1e3 / dec);
+    printf("| path (one core) | Mpps (best round) | ratio to walk | Mpps (best %u-packet slice) | ns/packet | ratio to walk |\n"
+           "|---|---:|---:|---:|---:|---:|\n", SLICE);
+    printf("| walk packets in memory (baseline: header bytes of each packet) | %.2f | 1.00 | %.2f | %.1f | 1.00 |\n",
+           base, sb, 1e3 / sb);
+    printf("| decode alone (bursts of 64) | %.2f | %.3f | %.2f | %.1f | %.3f |\n", dec, dec / base, sd, 1e3 / sd,
+           sd / sb);
+    printf("| decode + flow (bursts of 64) | %.2f | %.3f | %.2f | %.1f | %.3f |\n", df, df / base, sf, 1e3 / sf,
+           sf / sb);
+    printf("\nflow update: %.1f ns/packet (decode + flow minus decode alone, best slices)\n", 1e3 / sf - 1e3 / sd);
     printf("\nengine, workers mode (events written to eve.json, anomaly off):\n\n");
     printf("| workers | Mpps | Gbps | drops | efficiency vs 1 | workers s | with output drain s |\n"
            "|---:|---:|---:|---:|---:|---:|---:|\n");
