@@ -2,7 +2,7 @@
 """Live rule reload during a paced replay (--pcap-speed 1), driven through tripline-ctl and SIGUSR2.
 
 The capture (written here) has four phases of 100 UDP packets (8 flows, distinct microsecond
-timestamps), 0.5 s each, separated by 2 s of silence in packet time. Every rule set alerts on every
+timestamps), 0.5 s each, separated by 4 s of silence in packet time. Every rule set alerts on every
 UDP packet with its own sid: set A 101, B 201, C 301. So each packet must give exactly one alert,
 whose sid tells which rule set matched it.
 
@@ -32,7 +32,7 @@ import tempfile
 import time
 
 T0 = 1700000000  # packet time of the first packet (s)
-PHASES = [0.0, 2.5, 5.0, 7.5]  # phase starts, s after T0
+PHASES = [0.0, 4.5, 9.0, 13.5]  # phase starts, s after T0 (4 s gaps: room for slow sanitizer runs)
 PER_PHASE = 100
 STEP_US = 5000  # 5 ms between packets of a phase
 RULES = {
@@ -44,6 +44,11 @@ SID_GEN = {101: 1, 201: 2, 301: 3}
 BROKEN = 'alert udp any any -> any any (msg:"broken"; sid:401; rev:1\n'
 
 failures = []
+T_START = time.monotonic()
+
+
+def step(what):
+    print(f"[{time.monotonic() - T_START:6.2f}s] {what}", file=sys.stderr)
 
 
 def check(cond, what):
@@ -118,10 +123,31 @@ class Run:
             reply = json.loads(r.stdout)
         return r.returncode, reply, r.stderr
 
-    def stats(self):
-        rc, reply, err = self.ctl_cmd("stats")
-        if rc != 0:
-            raise AssertionError(f"stats failed: rc {rc}: {err}")
+    def request(self, line):
+        """One request straight over the socket (polling: no process start per poll, which on a
+        loaded machine takes longer than the gaps between the phases)."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(60)
+        s.connect(self.sock)
+        s.sendall(line.encode() + b"\n")
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while b"\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        return json.loads(data.decode().split("\n")[0])
+
+    def stats(self, via_ctl=False):
+        if via_ctl:
+            rc, reply, err = self.ctl_cmd("stats")
+            if rc != 0:
+                raise AssertionError(f"stats failed: rc {rc}: {err}")
+        else:
+            reply = self.request('{"command": "stats"}')
+        check(reply.get("ok") is True and reply.get("command") == "stats", f"stats reply {reply}")
         return reply["stats"]
 
     def wait(self, what, pred, timeout=60):
@@ -130,7 +156,12 @@ class Run:
             if self.p.poll() is not None:
                 raise AssertionError(f"tripline exited (rc {self.p.returncode}) while waiting for {what}")
             if os.path.exists(self.sock):
-                st = self.stats()
+                try:
+                    st = self.stats()
+                except (ConnectionRefusedError, FileNotFoundError):
+                    if self.p.poll() is not None:
+                        continue  # exited meanwhile: reported above
+                    raise
                 if pred(st):
                     return st
             time.sleep(0.05)
@@ -160,6 +191,7 @@ def main_run(tripline, ctl, tmp, pcap, ts):
     r = Run(tripline, ctl, tmp, "main", pcap, rules)
     try:
         r.wait("phase A", lambda s: s["decoder"]["pkts"] >= PER_PHASE)
+        step("main run: phase A processed")
         # A JSON request and an unknown command, straight over the socket
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(r.sock)
@@ -186,14 +218,17 @@ def main_run(tripline, ctl, tmp, pcap, ts):
               f"reload 1 reply: {rep1}")
         check(rep1 and rep1.get("workers_switched") == rep1.get("workers") == 2, f"both workers switched: {rep1}")
         sw1 = (rep1["switch_ts_min"], rep1["switch_ts_max"])
+        step(f"reload 1 (tripline-ctl) done: switch {sw1}")
 
         r.wait("phase B", lambda s: s["decoder"]["pkts"] >= 2 * PER_PHASE)
         with open(rules, "w") as f:
             f.write(RULES["C"])
+        step("phase B processed, SIGUSR2")
         r.p.send_signal(signal.SIGUSR2)
         st = r.wait("SIGUSR2 reload", lambda s: s["rules"]["generation"] == 3 and s["rules"]["workers_switched"] == 2)
         check(st["rules"]["reloads_ok"] == 2 and st["rules"]["last_reload_ok"] is True, f"after SIGUSR2: {st['rules']}")
         sw2 = (st["rules"]["switch_ts_min"], st["rules"]["switch_ts_max"])
+        step(f"reload 2 (SIGUSR2) done: switch {sw2}")
 
         with open(rules, "w") as f:
             f.write(BROKEN)
@@ -204,8 +239,12 @@ def main_run(tripline, ctl, tmp, pcap, ts):
         check("reload-rules failed" in err, f"tripline-ctl names the failure on stderr: {err!r}")
         check(rep and rep.get("generation") == 3, f"generation kept: {rep}")
 
+        step("broken file refused")
         st = r.wait("phase C", lambda s: s["decoder"]["pkts"] >= 3 * PER_PHASE)
-        # the reader now waits in the gap before phase D: every counter is settled
+        step("phase C processed")
+        # the reader now waits in the gap before phase D: every counter is settled; this time
+        # through tripline-ctl
+        st = r.stats(via_ctl=True)
         n = 3 * PER_PHASE
         check(st["capture"]["kernel_packets"] == n and st["decoder"]["pkts"] == n, f"stats packets: {st}")
         check(st["detect"]["alert"] == n, f"stats alerts == packets: {st['detect']}")
