@@ -131,7 +131,7 @@ struct sensor {
     int reopen_seen;
     char *line;
     pthread_t out_thr;
-    bool out_started;
+    _Atomic bool out_started; /* atomic: sensor_get_totals() reads it from the control thread */
     atomic_bool out_stop;
     uint64_t out_written, out_errors; /* output thread only; read after join */
     _Atomic uint64_t out_pub_written;
@@ -147,7 +147,7 @@ struct sensor {
     _Atomic uint64_t tw_ns;  /* workers done (monotonic ns, 0 = running); read by the output
                                 thread's stats while main writes it, hence atomic (relaxed:
                                 a plain figure, orders nothing) */
-    bool ran;
+    _Atomic bool ran; /* set after t0 (seq_cst): a reader that sees it sees t0 */
     /* workers mode */
     const struct pkt_source *qsrc;
     /* operations (log.h, metrics.h, privdrop.h) */
@@ -1180,9 +1180,10 @@ static void output_stop(struct sensor *s)
      * joined) queued is visible to it */
     atomic_store_explicit(&s->out_stop, true, memory_order_release);
     pthread_join(s->out_thr, NULL);
+    /* t1 before out_started goes false: other threads' sensor_get_totals() read t1 only then */
+    clock_gettime(CLOCK_MONOTONIC, &s->t1);
     s->out_started = false;
     atomic_store_explicit(&s->out_pub_written, s->out_written, memory_order_relaxed);
-    clock_gettime(CLOCK_MONOTONIC, &s->t1);
     /* one final stats event (replay: stamped with the last packet time) */
     uint64_t ts = s->live ? wall_ns() : s->r[RS_CLOCK];
     uint64_t up = (uint64_t)(s->t1.tv_sec - s->t0.tv_sec);

@@ -27,14 +27,15 @@ struct rules_gen {
     uint16_t *fb_map;           /* flowbit ids of the previous generation -> this one */
     unsigned n_fb;
     bool fb_identity;
+    struct rules_gen *older;    /* retired generations whose ruleset is kept (see reload_collect) */
 };
 
 struct reload {
     const struct tl_config *cfg;
     unsigned nw;             /* workers sized for (detect threads made per reload) */
     _Atomic unsigned active; /* workers that run: 0 .. active-1 (reload_set_workers) */
-    /* published generation: cur is stored (relaxed) before gen (release); a worker loads gen
-     * (acquire) and then cur */
+    /* published generation: cur is stored before gen (both release); a worker loads gen
+     * (acquire) and then cur (acquire) */
     _Atomic(struct rules_gen *) cur;
     _Atomic uint64_t gen;
     /* per worker: the generation it runs (release store after it wrote retired[i]; the control
@@ -46,6 +47,7 @@ struct reload {
     struct detect_thread **retired; /* per worker: its previous thread, freed after quiescence */
     /* control thread only */
     struct rules_gen *prev; /* generation being left, freed once every worker switched */
+    struct rules_gen *kept; /* retired generations: engine freed, ruleset kept until the end */
     /* the counters, read by the output thread and the control thread */
     pthread_mutex_t lock;
     struct reload_stats st;
@@ -277,9 +279,16 @@ static void remap_flowbits(void *ctx, struct flow *f)
 void reload_worker_switch(struct reload *r, unsigned wid, struct detect_thread **dt,
                           struct flow_table *ft, uint64_t *gen, uint64_t now_ns)
 {
-    struct rules_gen *g = atomic_load_explicit(&r->cur, memory_order_relaxed);
-    if (g->id == *gen || wid >= r->nw || !g->dts || !g->dts[wid])
+    /* acquire: pairs with the release store of cur in reload_rules() */
+    struct rules_gen *g = atomic_load_explicit(&r->cur, memory_order_acquire);
+    if (g->id == *gen || wid >= r->nw)
         return;
+    if (!g->dts || !g->dts[wid]) {
+        /* generation 1 (the worker's thread was made from it at start; a worker's *gen may
+         * start at 0) */
+        *gen = g->id;
+        return;
+    }
     struct detect_thread *ndt = g->dts[wid];
     g->dts[wid] = NULL;
     if (*dt)
@@ -354,7 +363,23 @@ bool reload_collect(struct reload *r)
         detect_thread_free(r->retired[i]);
         r->retired[i] = NULL;
     }
-    gen_free(r->prev, r->nw);
+    /* The compiled engine (Hyperscan databases: the bulk) goes now. The ruleset stays until
+     * reload_free(): alert events still queued for the output thread point at its rule metadata
+     * (message, classification), and the engine does not yet say when the output thread has
+     * written every event of the old generation. (Cost: the metadata of each retired rule set,
+     * a few MB for ET Open per reload.) */
+    struct rules_gen *p = r->prev;
+    detect_engine_free(p->de);
+    p->de = NULL;
+    if (p->dts)
+        for (unsigned i = 0; i < r->nw; i++)
+            detect_thread_free(p->dts[i]);
+    free(p->dts);
+    p->dts = NULL;
+    free(p->fb_map);
+    p->fb_map = NULL;
+    p->older = r->kept;
+    r->kept = p;
     r->prev = NULL;
     return true;
 }
@@ -424,7 +449,7 @@ int reload_rules(struct reload *r, unsigned wait_ms, FILE *report, char *msg, si
         return reload_fail(r, -ESHUTDOWN, msg, msglen, "the capture has finished");
     }
     r->prev = old;
-    atomic_store_explicit(&r->cur, g, memory_order_relaxed);
+    atomic_store_explicit(&r->cur, g, memory_order_release);
     /* release: pairs with reload_generation()'s acquire load; g and its threads are complete */
     atomic_store_explicit(&r->gen, g->id, memory_order_release);
 
@@ -472,6 +497,11 @@ void reload_free(struct reload *r)
             detect_thread_free(r->retired[i]);
     gen_free(r->prev, r->nw);
     gen_free(atomic_load_explicit(&r->cur, memory_order_relaxed), r->nw);
+    while (r->kept) {
+        struct rules_gen *o = r->kept->older;
+        gen_free(r->kept, r->nw);
+        r->kept = o;
+    }
     free(r->ack);
     free(r->ack_ts);
     free(r->exited);

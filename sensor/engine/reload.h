@@ -15,8 +15,11 @@
  *     stream stays valid), remaps the flowbits of its flows, and acknowledges with the packet
  *     time it switched at. Every packet is therefore matched by exactly one rule set: those of
  *     batches before the switch by the old one, the rest by the new one;
- *  5. once every worker acknowledged (quiescence), the old generation and the workers' old
- *     detect threads are freed by the control thread.
+ *  5. once every worker acknowledged (quiescence), the old engine and the workers' old detect
+ *     threads are freed by the control thread. The old ruleset itself (rule metadata that
+ *     queued alert events point at) is kept until reload_free(): the output thread does not yet
+ *     report when it has written every event of the old generation (known cost: the metadata of
+ *     each retired rule set stays in memory until exit).
  *
  * Flow state across a reload (documented behaviour): stream reassembly and app-layer state carry
  * on; flowbits keep their names (a bit no rule of the new set names is dropped); threshold and

@@ -150,7 +150,7 @@ class Run:
         check(reply.get("ok") is True and reply.get("command") == "stats", f"stats reply {reply}")
         return reply["stats"]
 
-    def wait(self, what, pred, timeout=60):
+    def wait(self, what, pred, timeout=150):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.p.poll() is not None:
