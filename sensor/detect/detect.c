@@ -1049,6 +1049,15 @@ void detect_thread_free(struct detect_thread *dt)
     free(dt);
 }
 
+void detect_thread_take_stream(struct detect_thread *to, struct detect_thread *from)
+{
+    struct stream_ctx *sc = to->sc;
+    to->sc = from->sc;
+    from->sc = sc;
+    to->hook = from->hook;
+    to->hook_ctx = from->hook_ctx;
+}
+
 bool detect_flow_inspection_done(const struct detect_thread *dt, const struct flow *f)
 {
     uint64_t depth = dt->de->cfg.stream.depth;
@@ -1062,15 +1071,6 @@ bool detect_flow_inspection_done(const struct detect_thread *dt, const struct fl
             return false;
     }
     return true;
-}
-
-void detect_thread_take_stream(struct detect_thread *to, struct detect_thread *from)
-{
-    struct stream_ctx *sc = to->sc;
-    to->sc = from->sc;
-    from->sc = sc;
-    to->hook = from->hook;
-    to->hook_ctx = from->hook_ctx;
 }
 
 void detect_thread_set_stream_hook(struct detect_thread *dt, stream_deliver_fn fn, void *ctx)

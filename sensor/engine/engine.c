@@ -571,6 +571,7 @@ static void *worker_queue_main(void *arg)
     struct dp_packet pkts[ENGINE_BATCH];
     unsigned idle = 0;
     while (!atomic_load_explicit(w->s->stop, memory_order_relaxed)) {
+        worker_check_rules(w);
         int n = w->ops->rx_burst(w->q, pkts, ENGINE_BATCH);
         if (n < 0)
             break;
@@ -1219,6 +1220,7 @@ static void reader_push_reset(struct sensor *s, unsigned wi, bool last, bool res
     b->last = last;
     b->reset = reset;
     if (s->single) {
+        worker_check_rules(w);
         worker_process(w, b->pkts, b->n);
         if (last)
             worker_finish(w, b->clock_ns);
