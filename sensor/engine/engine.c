@@ -1076,7 +1076,9 @@ struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, c
         }
     }
 
-    if (cfg->n_rule_files && sensor_load_rules(s, stderr, err, errlen) < 0)
+    /* Without rule files an empty rule set still runs stream reassembly and the app layer, so
+     * http/dns/tls records and app_proto are written as Suricata does without rules. */
+    if (sensor_load_rules(s, cfg->n_rule_files ? stderr : NULL, err, errlen) < 0)
         goto fail;
     if (s->de) {
         struct detect_engine_info di;

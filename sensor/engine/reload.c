@@ -129,7 +129,7 @@ static struct rules_gen *gen_load(const struct tl_config *cfg, FILE *out, char *
         rules_report_print(rep, out, false);
     g->loaded = rules_report_loaded(rep);
     g->failed = rules_report_failed(rep);
-    if (g->loaded == 0) {
+    if (g->loaded == 0 && cfg->n_rule_files) {
         const char *why = rules_report_n_failures(rep) ? rules_report_failure(rep, 0) : NULL;
         snprintf(err, errlen, "no rule could be loaded from %s%s%s%s",
                  cfg->n_rule_files ? files[0] : "(no rule files)",
