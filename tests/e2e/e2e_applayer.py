@@ -340,6 +340,25 @@ def check_alerts(eve, sid, proto, pcap, fails, pred):
         fails.eq(a.get("app_proto"), proto, f"{what}: app_proto")
 
 
+def check_no_rules(binary, pcaps, tmp, fails):
+    """Without -S the app layer still runs: the same http/dns/tls records as with rules."""
+    for pcap in pcaps:
+        with_rules = [e for e in run_tripline(binary, pcap, tmp, fails)
+                      if e["event_type"] in ("http", "dns", "tls")]
+        out = os.path.join(tmp, "norules-" + os.path.basename(pcap))
+        os.makedirs(out)
+        r = subprocess.run([binary, "-r", pcap, "-l", out, "--workers", "2", "--set", "memory.flows=65536",
+                            "--set", "anomaly.enabled=no"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+        if r.returncode != 0:
+            raise AssertionError(f"tripline on {pcap} without rules: exit {r.returncode}\n{r.stderr[-2000:]}")
+        bare = [e for e in read_lines(os.path.join(out, "eve.json"), fails)
+                if e["event_type"] in ("http", "dns", "tls")]
+        strip = lambda e: json.dumps({k: v for k, v in e.items() if k != "timestamp"}, sort_keys=True)
+        fails.check(len(bare) > 0, f"{pcap}: no http/dns/tls record without rules")
+        fails.eq(sorted(map(strip, bare)), sorted(map(strip, with_rules)), f"{pcap}: records without rules")
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
@@ -356,6 +375,8 @@ def main():
         check_http(binary, os.path.join(base, "WebattackSQLinj.pcap"), tmp, fails)
         check_dns(binary, os.path.join(base, "netflix.pcap"), tmp, fails)
         check_tls(binary, os.path.join(base, "tls_long_cert.pcap"), tmp, fails)
+        check_no_rules(binary, [os.path.join(base, f) for f in
+                                ("WebattackSQLinj.pcap", "netflix.pcap", "tls_long_cert.pcap")], tmp, fails)
     for m in fails.items:
         print("FAIL " + m)
     if fails.items:
