@@ -144,6 +144,7 @@ struct sensor {
     uint64_t window_ns; /* clock pushes to every worker at these boundaries of packet time */
     uint64_t bytes_total, bytes_done; /* progress over all files */
     struct timespec t0, t1; /* start, output done */
+    _Atomic uint64_t t1_ns; /* t1 for other threads (0 until output done): release/acquire */
     _Atomic uint64_t tw_ns;  /* workers done (monotonic ns, 0 = running); read by the output
                                 thread's stats while main writes it, hence atomic (relaxed:
                                 a plain figure, orders nothing) */
@@ -1185,6 +1186,8 @@ static void output_stop(struct sensor *s)
     pthread_join(s->out_thr, NULL);
     /* t1 before out_started goes false: other threads' sensor_get_totals() read t1 only then */
     clock_gettime(CLOCK_MONOTONIC, &s->t1);
+    atomic_store_explicit(&s->t1_ns, (uint64_t)s->t1.tv_sec * NS_PER_S + (uint64_t)s->t1.tv_nsec,
+                          memory_order_release);
     s->out_started = false;
     atomic_store_explicit(&s->out_pub_written, s->out_written, memory_order_relaxed);
     /* one final stats event (replay: stamped with the last packet time) */
@@ -1620,10 +1623,11 @@ void sensor_get_totals(struct sensor *s, struct sensor_totals *t)
         t->alerts_severity[k + 1] = sum_w(s, (enum wstat)(WS_SEV1 + k));
     t->rules_loaded = s->rules_loaded;
     struct timespec now;
-    if (s->out_started || !s->t1.tv_sec)
+    uint64_t t1_ns = atomic_load_explicit(&s->t1_ns, memory_order_acquire);
+    if (s->out_started || !t1_ns)
         clock_gettime(CLOCK_MONOTONIC, &now);
     else
-        now = s->t1;
+        now = (struct timespec){.tv_sec = (time_t)(t1_ns / NS_PER_S), .tv_nsec = (long)(t1_ns % NS_PER_S)};
     uint64_t tw = atomic_load_explicit(&s->tw_ns, memory_order_relaxed);
     if (tw)
         t->processing_s = (double)(tw - ((uint64_t)s->t0.tv_sec * NS_PER_S + (uint64_t)s->t0.tv_nsec)) / 1e9;
