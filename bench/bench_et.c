@@ -2,7 +2,7 @@
  * app layer (HTTP/DNS/TLS parsers) -> detect, with no rules and with every loadable rule of ET
  * Open (the app layer's keywords included), in one run so the ratio holds.
  *
- *   bench_et [-p PCAP] [-e ET_RULES_GLOB] [-c classification.config] [-R REPEATS]
+ *   bench_et [-p PCAP] [-e ET_RULES_GLOB] [-c classification.config] [-R REPEATS] [-A FILE]
  *
  * Defaults: ../shared/data/pcaps/throughput_mix.pcap, ../shared/data/rules/et-open/ (*.rules; the
  * shared data folder from TRIPLINE_SHARED_DATA when set), 3 repeats. Each repeat starts from
@@ -12,6 +12,9 @@
  * compile time and database memory, and the ratio to Suricata 4.1.10 on this machine (4,893 of
  * these rules, 0.16 Mpps / 0.40 Gbps on throughput_mix.pcap, one worker). Variables are
  * Suricata's defaults (HOME_NET private ranges), stream.midstream off, as that reference.
+ * -A FILE writes the first ET replay's alerts, one "packet-number sid" a line (0: raised at the
+ * final flow flush), to compare two builds' alerts; that replay then formats text, so its time
+ * is not a figure. Also printed: bytes scanned, prefilter hits and rules verified per case.
  */
 #include <glob.h>
 #include <inttypes.h>
@@ -40,6 +43,8 @@ struct ctx {
     struct applayer_ctx *al;
     struct applayer_pending *pending;
     uint64_t alerts;
+    FILE *dump;   /* -A: every alert as "packet sid" (a check run, not a timing) */
+    unsigned pkt; /* current packet number (1-based; 0 after the last: flow flush) */
 };
 
 static double now_s(void)
@@ -61,8 +66,11 @@ static double cpu_s(void)
 static bool count_emit(void *vctx, const struct event *ev)
 {
     struct ctx *c = vctx;
-    if (ev->type == EVENT_ALERT)
+    if (ev->type == EVENT_ALERT) {
         c->alerts++;
+        if (c->dump)
+            fprintf(c->dump, "%u %" PRIu32 "\n", c->pkt, ev->u.alert.sid);
+    }
     return true;
 }
 
@@ -124,13 +132,15 @@ struct result {
     double mpps, gbps, seconds;
     double cpu_mpps, cpu_gbps, cpu_seconds;
     uint64_t alerts, tx;
+    struct detect_stats ds;
 };
 
 /* One timed replay with fresh state. */
 static int replay(const struct detect_engine *de, const struct mempkt *pk, unsigned n,
-                  uint64_t bytes, struct result *r)
+                  uint64_t bytes, struct result *r, FILE *dump)
 {
     struct ctx c = {0};
+    c.dump = dump;
     c.dt = detect_thread_new(de);
     c.al = applayer_ctx_new(NULL);
     c.pending = applayer_pending_new(4u << 20, PENDING_TX);
@@ -148,6 +158,7 @@ static int replay(const struct detect_engine *de, const struct mempkt *pk, unsig
     struct pkt_meta m;
     double t0 = now_s(), c0 = cpu_s();
     for (unsigned i = 0; i < n; i++) {
+        c.pkt = i + 1;
         if (decode_packet(dec, &pk[i].p, &m) == DECODE_HELD)
             continue;
         enum flow_dir dir = FLOW_TO_SERVER;
@@ -158,6 +169,7 @@ static int replay(const struct detect_engine *de, const struct mempkt *pk, unsig
         if (applayer_pending_count(c.pending))
             run_pending(&c, &m, dir);
     }
+    c.pkt = 0;
     flow_table_flush(ft);
     double secs = now_s() - t0, csecs = cpu_s() - c0;
     const struct applayer_stats *st = applayer_get_stats(c.al);
@@ -169,6 +181,7 @@ static int replay(const struct detect_engine *de, const struct mempkt *pk, unsig
     r->cpu_gbps = (double)bytes * 8 / csecs / 1e9;
     r->alerts = c.alerts;
     r->tx = st->http_tx + st->dns_tx + st->tls_tx;
+    detect_thread_stats(c.dt, &r->ds);
     rc = 0;
 out:
     flow_table_free(ft);
@@ -187,7 +200,7 @@ static int cmp_double(const void *a, const void *b)
 
 /* Median of `repeats` replays (by time). */
 static int run_case(const char *name, const struct ruleset *rs, const struct mempkt *pk,
-                    unsigned n, uint64_t bytes, unsigned repeats, struct result *out)
+                    unsigned n, uint64_t bytes, unsigned repeats, struct result *out, FILE *dump)
 {
     char err[512];
     double t0 = now_s();
@@ -206,7 +219,7 @@ static int run_case(const char *name, const struct ruleset *rs, const struct mem
     struct result rr[MAX_REPEATS];
     double secs[MAX_REPEATS];
     for (unsigned i = 0; i < repeats; i++) {
-        if (replay(de, pk, n, bytes, &rr[i]) != 0) {
+        if (replay(de, pk, n, bytes, &rr[i], i == 0 ? dump : NULL) != 0) {
             detect_engine_free(de);
             return -1;
         }
@@ -229,15 +242,18 @@ int main(int argc, char **argv)
              shared ? shared : "../shared/data");
     snprintf(clsdef, sizeof(clsdef), "%s/rules/et-open/classification.config",
              shared ? shared : "../shared/data");
-    const char *et = etpat, *pcap = pcapdef, *cls = clsdef;
+    const char *et = etpat, *pcap = pcapdef, *cls = clsdef, *dump_path = NULL;
     unsigned repeats = 3;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-p") && i + 1 < argc) pcap = argv[++i];
         else if (!strcmp(argv[i], "-e") && i + 1 < argc) et = argv[++i];
         else if (!strcmp(argv[i], "-c") && i + 1 < argc) cls = argv[++i];
         else if (!strcmp(argv[i], "-R") && i + 1 < argc) repeats = (unsigned)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-A") && i + 1 < argc) dump_path = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [-p pcap] [-e et-glob] [-c classification] [-R repeats]\n",
+            fprintf(stderr,
+                    "usage: %s [-p pcap] [-e et-glob] [-c classification] [-R repeats] "
+                    "[-A alerts.txt]\n",
                     argv[0]);
             return 2;
         }
@@ -308,9 +324,16 @@ int main(int argc, char **argv)
     printf("%s: %u packets, %.1f MB on the wire, %u repeats per case (median)\n", pcap, n,
            (double)bytes / 1e6, repeats);
     struct result a, b;
-    if (run_case("no rules", r0, pk, n, bytes, repeats, &a) != 0 ||
-        run_case("ET Open", ret, pk, n, bytes, repeats, &b) != 0)
+    FILE *dump = NULL;
+    if (dump_path && !(dump = fopen(dump_path, "w"))) {
+        perror(dump_path);
         return 1;
+    }
+    if (run_case("no rules", r0, pk, n, bytes, repeats, &a, NULL) != 0 ||
+        run_case("ET Open", ret, pk, n, bytes, repeats, &b, dump) != 0)
+        return 1;
+    if (dump)
+        fclose(dump);
     printf("case      wall: Mpps   Gbps     s | thread CPU: Mpps   Gbps     s | alerts  app tx\n");
     const struct result *rs2[2] = {&a, &b};
     const char *names[2] = {"no rules", "ET Open"};
@@ -318,6 +341,10 @@ int main(int argc, char **argv)
         printf("%-9s %11.3f %6.2f %6.3f | %16.3f %6.2f %6.3f | %6" PRIu64 " %7" PRIu64 "\n",
                names[i], rs2[i]->mpps, rs2[i]->gbps, rs2[i]->seconds, rs2[i]->cpu_mpps,
                rs2[i]->cpu_gbps, rs2[i]->cpu_seconds, rs2[i]->alerts, rs2[i]->tx);
+    for (int i = 0; i < 2; i++)
+        printf("%-9s detect: %" PRIu64 " bytes scanned, %" PRIu64 " prefilter hits, %" PRIu64
+               " rules verified\n",
+               names[i], rs2[i]->ds.payload_bytes, rs2[i]->ds.mpm_hits, rs2[i]->ds.rules_checked);
     printf("ET Open vs no rules: %.2fx (wall), %.2fx (CPU); vs Suricata 4.1.10 (0.16 Mpps, "
            "0.40 Gbps): %.2fx (wall), %.2fx (CPU); goal 4x = 0.64 Mpps\n",
            b.mpps / a.mpps, b.cpu_mpps / a.cpu_mpps, b.mpps / 0.16, b.cpu_mpps / 0.16);
