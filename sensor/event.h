@@ -123,6 +123,9 @@ struct event {
     uint16_t worker;
     uint32_t pad;
     uint64_t ts_ns; /* packet time of the event */
+    /* the packet's 1-based number in the capture file(s) as Suricata's pcap_cnt (pcap mode, per-
+     * packet events: alerts, anomalies, app-layer records); 0 = none (live, flow records) */
+    uint64_t pcap_cnt;
     struct event_flow_ref ref;
     union {
         struct event_flow flow;

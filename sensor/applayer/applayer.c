@@ -597,6 +597,8 @@ static void set_proto(struct applayer_ctx *ctx, struct flow *f, uint16_t proto)
 {
     f->app_proto = proto;
     ctx->stats.flows_detected[proto]++;
+    if (proto == APP_PROTO_DNS)
+        ctx->stats.dns_tcp_flows += f->key.proto == 6;
 }
 
 static void parse(struct applayer_ctx *ctx, struct flow *f, struct applayer_state *s,

@@ -218,6 +218,12 @@ struct applayer_stats {
     uint64_t states_in_use, buffers_in_use; /* current */
     uint64_t no_state, no_buffer;           /* pool exhaustion */
     uint64_t anomaly[APPL_ANOMALY_MAX];
+    /* Suricata's app_layer.tx.<proto>: transactions a parser opened (an HTTP request or a
+     * response without one, a DNS message). A TLS session's one transaction is its flow state,
+     * opened with it, as in Suricata (whose counter grows only when a parse call adds
+     * transactions): TLS counts none. */
+    uint64_t tx_opened[APP_PROTO_MAX];
+    uint64_t dns_tcp_flows, dns_tcp_tx; /* of the DNS flows / tx above, over TCP (dns_tcp) */
 };
 
 struct applayer_ctx;

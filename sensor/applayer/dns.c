@@ -216,6 +216,8 @@ static void hand_msg(struct applayer_ctx *ctx, struct flow *f, enum flow_dir dir
     struct dns_msg *m = &ctx->dns_scratch;
     if (dns_parse_message(ctx, msg, len, m, ctx->scratch2) < 0)
         return;
+    ctx->stats.tx_opened[APP_PROTO_DNS]++;
+    ctx->stats.dns_tcp_tx += f->key.proto == 6;
     struct applayer_tx t = {
         .proto = APP_PROTO_DNS, .final = true, .id = id, .ts = ctx->cur_ts, .dns = m,
     };

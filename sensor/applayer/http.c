@@ -644,6 +644,7 @@ static int tx_new(struct applayer_ctx *ctx, struct http_state *s)
     memset(tx, 0, sizeof(*tx));
     tx->used = 1;
     tx->id = s->next_id++;
+    ctx->stats.tx_opened[APP_PROTO_HTTP]++;
     return slot;
 }
 

@@ -168,6 +168,8 @@ static void header(struct json_writer *w, const struct eve_format_opts *o, const
         jw_kv_u64(w, "flow_id", r->flow_id);
     if (o->in_iface != NULL)
         jw_kv_str(w, "in_iface", o->in_iface);
+    if (ev->pcap_cnt != 0) /* Suricata's place: after in_iface, before event_type */
+        jw_kv_u64(w, "pcap_cnt", ev->pcap_cnt);
     jw_kv_str(w, "event_type", event_type);
     if (r->vlan_count > 0) {
         jw_key(w, "vlan");

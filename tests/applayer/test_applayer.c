@@ -412,6 +412,10 @@ static void test_http_pipelined_chunked(void **state)
     assert_int_equal(s2->id, 2);
     /* after the HEAD response a new response parses (its body belongs to no one) */
     assert_int_equal(fx->rc.anomalies, 0);
+    /* app_layer.tx.http: one transaction per request; a response joins its request's (the
+     * interim 100 opens none) */
+    assert_int_equal(applayer_get_stats(fx->ctx)->tx_opened[APP_PROTO_HTTP], 3);
+    assert_int_equal(applayer_get_stats(fx->ctx)->flows_detected[APP_PROTO_HTTP], 1);
     fixture_free(fx);
 }
 
@@ -718,6 +722,12 @@ static void test_dns_udp(void **state)
     m[2] = 0x10; m[3] = 0; m[7] = 0;
     applayer_udp_data(fx->ctx, &fx->f, FLOW_TO_SERVER, m, (uint32_t)qlen, 3);
     assert_int_equal(fx->rc.r[2].ints[APP_INT_DNS_OPCODE], 2);
+    /* app_layer.{flow,tx}.dns_udp: every message is a transaction */
+    const struct applayer_stats *st = applayer_get_stats(fx->ctx);
+    assert_int_equal(st->tx_opened[APP_PROTO_DNS], 3);
+    assert_int_equal(st->flows_detected[APP_PROTO_DNS], 1);
+    assert_int_equal(st->dns_tcp_tx, 0);
+    assert_int_equal(st->dns_tcp_flows, 0);
     fixture_free(fx);
 }
 
@@ -808,6 +818,10 @@ static void test_dns_tcp(void **state)
     assert_false(fx->rc.r[1].has[APP_BUF_DNS_QUERY]);
     assert_int_equal(fx->rc.r[1].dns.n_queries, 2);
     assert_int_equal(fx->rc.r[1].id, 1);
+    /* app_layer.{flow,tx}.dns_tcp */
+    assert_int_equal(applayer_get_stats(fx->ctx)->tx_opened[APP_PROTO_DNS], 2);
+    assert_int_equal(applayer_get_stats(fx->ctx)->dns_tcp_tx, 2);
+    assert_int_equal(applayer_get_stats(fx->ctx)->dns_tcp_flows, 1);
     fixture_free(fx);
 }
 
@@ -979,6 +993,10 @@ static void test_tls_server(void **state)
     assert_true(r->tls.cert_not_after > r->tls.cert_not_before);
     assert_int_equal(r->ints[APP_INT_TLS_VERSION], 0x0303);
     assert_int_equal(fx->rc.anomalies, 0);
+    /* app_layer.tx.tls: a session's one transaction is its state (Suricata counts none) */
+    assert_int_equal(applayer_get_stats(fx->ctx)->flows_detected[APP_PROTO_TLS], 1);
+    assert_int_equal(applayer_get_stats(fx->ctx)->tx_opened[APP_PROTO_TLS], 0);
+    assert_int_equal(applayer_get_stats(fx->ctx)->tx_opened[APP_PROTO_HTTP], 0);
     fixture_free(fx);
 
     /* TLS 1.3: handed over at the ServerHello, certificate not visible */

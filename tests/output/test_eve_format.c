@@ -326,7 +326,20 @@ static void test_alert(void **state)
                                         "signature_id", "rev", "signature", "category", "severity",
                                         "metadata", "app_proto", "direction"};
     assert_order(buf, order, sizeof(order) / sizeof(order[0]));
+    assert_null(json_object_get(j, "pcap_cnt")); /* 0: not from a capture file */
     json_decref(j);
+
+    /* pcap mode: Suricata's pcap_cnt after in_iface, before event_type */
+    ev.pcap_cnt = 12345678901ull;
+    o.in_iface = "eth0";
+    j = fmt(&o, &ev, buf, sizeof(buf));
+    assert_int_equal(jint(j, "pcap_cnt"), 12345678901ll);
+    static const char *const order_cnt[] = {"timestamp", "flow_id", "in_iface", "pcap_cnt", "event_type",
+                                            "src_ip"};
+    assert_order(buf, order_cnt, sizeof(order_cnt) / sizeof(order_cnt[0]));
+    json_decref(j);
+    o.in_iface = NULL;
+    ev.pcap_cnt = 0;
 
     ev.u.alert.action = 2;
     j = fmt(&o, &ev, buf, sizeof(buf));

@@ -3,18 +3,26 @@
 against tripline.
 
     run_sv.py [--tests DIR] [--binary PATH] [--expected FILE] [--only NAME ...]
-              [--version-as 8.0.0] [--keep DIR] [--replay PATH]
+              [--version-as X.Y.Z] [--keep DIR] [--replay PATH]
 
 Each directory under DIR holding a test.yaml is one test. The pcap is the yaml's `pcap:`
 (relative to the test directory) or the directory's only *.pcap; the rules are the
 directory's *.rules files (`rules:` text in the yaml is written to a file); `args:` are passed
-to tripline unchanged (${TEST_DIR} expanded). A `requires:` block (test-level or per check)
-with min-version / lt-version is compared with --version-as (the Suricata version whose
-behaviour we follow); other requirements are not known here, and the test is skipped.
+to tripline unchanged (${TEST_DIR} expanded).
 
-Checks: `filter` (count of EVE records whose every `match` key, a dotted path with optional
-[i] list indexes, equals the given value) and `shell` (the command run in the output
-directory, its stdout compared with `expect`) are evaluated.
+Requirements (`requires:` at test level or inside a filter) are checked as suricata-verify
+does: min-version, lt-version, gt-version and version compare only the components the test
+names with --version-as, the Suricata version whose semantics tripline follows
+(SURICATA_VERSION below; rules/README.md says why). A test whose requirement fails is
+skipped, a filter whose requirement fails is not evaluated. Requirements about Suricata's
+build or host (features, files, script, ...) cannot be answered for tripline: the test is
+skipped with that reason.
+
+Checks: `filter` (count of EVE records, or of the JSON lines of its `filename`, whose every
+`match` key, a dotted path with optional [i] list indexes, equals the given value; `has-key` /
+`not-has-key` test presence), `stats` (each dotted counter equals its value in the last
+stats event) and `shell` (the command run in the output directory, its stdout compared with
+`expect`) are evaluated.
 
 Every test prints PASS, FAIL (with the failing checks) or SKIP (with why). The exit status is 1
 when a test listed in --expected does not pass (a regression), 0 otherwise; tests passing but
@@ -43,30 +51,79 @@ except ImportError:  # python3-yaml is in tools/setup.sh
     sys.exit(77)
 
 
+# The Suricata release whose behaviour tripline follows (rules/README.md, "Suricata version").
+SURICATA_VERSION = "8.0.5"
+
+
 def parse_version(v):
-    parts = [int(x) for x in re.findall(r"\d+", str(v))[:3]]
-    while len(parts) < 3:
-        parts.append(0)
-    return tuple(parts)
+    """Version components as given ("7" -> (7,), "8.0.4" -> (8, 0, 4)), at most three."""
+    parts = tuple(int(x) for x in re.findall(r"\d+", str(v))[:3])
+    if not parts:
+        raise ValueError("not a version: %r" % (v,))
+    return parts
+
+
+def version_holds(op, want, have):
+    """suricata-verify's comparison: only the components the test names count, so
+    min-version 7 holds for 7.0.0 and 8.0.5, lt-version 8.0 fails for 8.0.5, and
+    version 8.0 matches every 8.0.x."""
+    w = parse_version(want)
+    h = tuple(have[:len(w)])
+    return {"min-version": h >= w, "lt-version": h < w, "gt-version": h > w,
+            "version": h == w}[op]
+
+
+# What each version requirement means, for the skip reason.
+VERSION_WORDS = {"min-version": "Suricata >= %s", "lt-version": "Suricata < %s",
+                 "gt-version": "Suricata > %s", "version": "Suricata %s"}
 
 
 def requires_ok(req, version):
-    """(ok, reason) for a requires block."""
+    """(ok, reason) for a requires block (test-level or per check). Version requirements
+    (min-version, lt-version, gt-version, version) are compared with --version-as; `pcap`
+    only says whether a pcap is needed (handled by the caller). Anything else (features,
+    env, files, script, lambda...) names something of Suricata's build or host that
+    tripline cannot answer for: the test is skipped with that reason."""
     if not req:
         return True, ""
+    if not isinstance(req, dict):
+        return False, "requires is not a mapping"
+    if "gt-version" in req and "lt-version" in req and \
+            not parse_version(req["gt-version"]) < parse_version(req["lt-version"]):
+        return False, "impossible: gt-version %s and lt-version %s" % (req["gt-version"],
+                                                                     req["lt-version"])
     for key, val in req.items():
-        if key == "min-version":
-            if version < parse_version(val):
-                return False, "needs Suricata >= %s" % val
-        elif key == "lt-version":
-            if version >= parse_version(val):
-                return False, "needs Suricata < %s" % val
-        elif key == "version":
-            if version[:len(parse_version(val))] != parse_version(val):
-                return False, "needs Suricata %s" % val
+        if key in VERSION_WORDS:
+            if not version_holds(key, val, version):
+                return False, "needs " + VERSION_WORDS[key] % val
+        elif key == "pcap":
+            continue
+        elif key == "env":
+            missing = [e for e in (val or []) if e not in os.environ]
+            if missing:
+                return False, "needs environment variable %s" % ", ".join(missing)
         else:
             return False, "unknown requirement %s" % key
     return True, ""
+
+
+def stats_problems(records, want):
+    """suricata-verify's `stats` check: every dotted counter name in `want` equals its
+    value in the last stats event's `stats` object."""
+    stats = None
+    for r in records:
+        if r.get("event_type") == "stats":
+            stats = r.get("stats")
+    if stats is None:
+        return ["no stats event"]
+    out = []
+    for key, val in (want or {}).items():
+        got, found = lookup(stats, key)
+        if not found:
+            out.append("stats.%s missing, want %s" % (key, val))
+        elif not value_eq(val, got):
+            out.append("stats.%s = %s, want %s" % (key, got, val))
+    return out
 
 
 def lookup(rec, path):
@@ -95,10 +152,31 @@ def value_eq(want, got):
 
 def record_matches(rec, match):
     for key, want in (match or {}).items():
+        if key in ("has-key", "not-has-key"):
+            _, found = lookup(rec, want)
+            if found != (key == "has-key"):
+                return False
+            continue
         got, found = lookup(rec, key)
         if not found or not value_eq(want, got):
             return False
     return True
+
+
+def read_json_lines(path):
+    """(records, problem) of a JSON-lines file."""
+    out = []
+    if not os.path.exists(path):
+        return out, "%s does not exist" % os.path.basename(path)
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    return out, "%s has a line that is not JSON" % os.path.basename(path)
+    return out, ""
 
 
 def find_pcap(test_dir, spec):
@@ -160,14 +238,9 @@ def run_test(name, test_dir, args, workdir):
         return "FAIL", "exit %d: %s" % (proc.returncode, " | ".join(tail))
     records = []
     if os.path.exists(eve):
-        with open(eve) as f:
-            for line in f:
-                line = line.strip()
-                if line:
-                    try:
-                        records.append(json.loads(line))
-                    except ValueError:
-                        return "FAIL", "eve.json has a line that is not JSON"
+        records, why = read_json_lines(eve)
+        if why:
+            return "FAIL", why
     problems = []
     unchecked = 0
     for i, check in enumerate(spec.get("checks") or []):
@@ -177,16 +250,27 @@ def run_test(name, test_dir, args, workdir):
             if not ok:
                 continue
             match = flt.get("match") or {}
-            if args.replay and match.get("event_type") != "alert":
+            if args.replay and (match.get("event_type") != "alert" or "filename" in flt):
                 unchecked += 1
                 continue
-            n = sum(1 for r in records if record_matches(r, match))
+            recs = records
+            if "filename" in flt:  # another JSON-lines output than eve.json
+                recs, why = read_json_lines(os.path.join(workdir, flt["filename"]))
+                if why:
+                    problems.append("check %d: %s" % (i, why))
+                    continue
+            n = sum(1 for r in recs if record_matches(r, match))
             want = flt.get("count")
             if want is None:
                 if n == 0:
                     problems.append("check %d: no record matches %s" % (i, match))
             elif n != int(want):
                 problems.append("check %d: %d records match %s, want %s" % (i, n, match, want))
+        elif "stats" in check:
+            if args.replay:
+                unchecked += 1
+                continue
+            problems += ["check %d: %s" % (i, p) for p in stats_problems(records, check["stats"])]
         elif "shell" in check:
             sh = check["shell"]
             if args.replay:
@@ -219,11 +303,11 @@ def main():
     ap.add_argument("--replay", default=None)
     ap.add_argument("--expected", default=None)
     ap.add_argument("--only", nargs="*", default=None)
-    ap.add_argument("--version-as", default="8.0.0")
+    ap.add_argument("--version-as", default=SURICATA_VERSION)
     ap.add_argument("--timeout", type=int, default=120)
     ap.add_argument("--keep", default=None, help="keep each test's output under this directory")
     args = ap.parse_args()
-    args.version = parse_version(args.version_as)
+    args.version = (parse_version(args.version_as) + (0, 0, 0))[:3]
     if args.replay:
         args.replay = os.path.abspath(args.replay)
     elif not os.access(args.binary, os.X_OK):
