@@ -14,9 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "applayer.h"
-#include "detect.h"
-#include "rules.h"
+#include "applayer_harness.h"
 
 /* Rules: sid < 1000 must alert once (sid 5 twice: both requests are HTTP/1.1), sid >= 1000
  * must not. */
@@ -70,86 +68,6 @@ static const char RULES[] =
     "alert dns any any -> any any (msg:\"n dns\"; dns.query; content:\"example.net\"; sid:1030;)\n"
     "alert tls any any -> any any (msg:\"n sni\"; tls.sni; content:\"other.example\"; sid:1040;)\n"
     "alert http any any -> any any (msg:\"n http rule on tls\"; http.uri; content:\"secure\"; sid:1041;)\n";
-
-struct run {
-    uint32_t sids[256];
-    unsigned n;
-};
-
-static bool emit(void *ctx, const struct event *ev)
-{
-    struct run *r = ctx;
-    if (ev->type == EVENT_ALERT && r->n < 256)
-        r->sids[r->n++] = ev->u.alert.sid;
-    return true;
-}
-
-static unsigned count(const struct run *r, uint32_t sid)
-{
-    unsigned c = 0;
-    for (unsigned i = 0; i < r->n; i++)
-        c += r->sids[i] == sid;
-    return c;
-}
-
-struct harness {
-    struct applayer_ctx *al;
-    struct applayer_pending *pending;
-    struct detect_thread *dt;
-    struct run run;
-};
-
-static void on_tx(void *ctx, struct flow *f, const struct applayer_tx *tx, enum flow_dir dir)
-{
-    struct harness *h = ctx;
-    assert_true(applayer_pending_add(h->pending, f, tx, dir));
-}
-
-static void flush_pending(struct harness *h)
-{
-    for (unsigned i = 0; i < applayer_pending_count(h->pending); i++) {
-        struct flow *f;
-        enum flow_dir dir;
-        uint64_t id;
-        const struct applayer_buf_ref *bufs;
-        unsigned n;
-        applayer_pending_get(h->pending, i, &f, &dir, &id, &bufs, &n);
-        struct pkt_meta m;
-        memset(&m, 0, sizeof(m));
-        m.ip_version = 4;
-        m.proto = f->key.proto;
-        m.flags = PKT_IPV4 | PKT_HAS_L4 | (f->key.proto == 6 ? PKT_TCP : PKT_UDP);
-        int s = dir == FLOW_TO_SERVER ? 0 : 1;
-        memcpy(m.src, f->key.addr[s], 16);
-        memcpy(m.dst, f->key.addr[!s], 16);
-        m.sport = f->key.port[s];
-        m.dport = f->key.port[!s];
-        detect_buffers(h->dt, &m, f, dir, (const struct detect_buffer *)bufs, n, id, emit, &h->run);
-    }
-    applayer_pending_clear(h->pending);
-}
-
-static void flow_init(struct flow *f, uint8_t proto, uint16_t sport)
-{
-    memset(f, 0, sizeof(*f));
-    f->key.proto = proto;
-    f->key.ip_version = 4;
-    f->key.addr[0][0] = 10;
-    f->key.addr[0][3] = 1;
-    f->key.addr[1][0] = 10;
-    f->key.addr[1][3] = 2;
-    f->key.port[0] = 40000;
-    f->key.port[1] = sport;
-    f->client_side = 0;
-    f->state = FLOW_STATE_ESTABLISHED;
-    f->tcp_state = TCP_ESTABLISHED;
-}
-
-static void tcp(struct harness *h, struct flow *f, enum flow_dir dir, const void *d, size_t n)
-{
-    applayer_tcp_data(h->al, f, dir, d, (uint32_t)n, 1);
-    flush_pending(h);
-}
 
 /* A ClientHello as in test_applayer.c, with SNI secure.example.org. */
 static size_t client_hello(uint8_t *out)
@@ -262,9 +180,9 @@ static void test_buffer_keywords(void **state)
         assert_non_null(al);
         struct applayer_pending *p = applayer_pending_new(1 << 16, 8);
         struct harness tmp = {.al = al, .pending = p};
-        applayer_ctx_set_callbacks(al, on_tx, &tmp, NULL, NULL);
+        applayer_ctx_set_callbacks(al, harness_on_tx, &tmp, NULL, NULL);
         struct flow f;
-        flow_init(&f, 6, 443);
+        harness_flow_init(&f, 6, 443);
         applayer_tcp_data(al, &f, FLOW_TO_SERVER, ch, (uint32_t)chn, 1);
         struct flow *pf;
         enum flow_dir d;
@@ -287,31 +205,11 @@ static void test_buffer_keywords(void **state)
     assert_non_null(ph);
     memcpy(ph, ja3, 32); /* same length as the placeholder */
 
-    struct rules_load_config lc;
-    rules_load_config_default(&lc);
-    applayer_rules_hooks(&lc.applayer);
-    struct rules_report *rep = rules_report_new();
-    char err[256];
-    struct ruleset *rs = ruleset_load_string(&lc, rules, "buffers.rules", rep, err, sizeof(err));
-    assert_non_null(rs);
-    for (unsigned i = 0; i < rules_report_n_failures(rep); i++)
-        fprintf(stderr, "%s\n", rules_report_failure(rep, i));
-    assert_int_equal(rules_report_failed(rep), 0);
-    struct detect_engine *de = detect_engine_new(rs, err, sizeof(err));
-    assert_non_null(de);
-
     struct harness h;
-    memset(&h, 0, sizeof(h));
-    h.al = applayer_ctx_new(NULL);
-    h.pending = applayer_pending_new(1 << 20, 64);
-    h.dt = detect_thread_new(de);
-    assert_non_null(h.al);
-    assert_non_null(h.pending);
-    assert_non_null(h.dt);
-    applayer_ctx_set_callbacks(h.al, on_tx, &h, NULL, NULL);
+    harness_open(&h, rules, "buffers.rules");
 
     struct flow fh;
-    flow_init(&fh, 6, 80);
+    harness_flow_init(&fh, 6, 80);
     static const char req[] =
         "GET /a/b/../c%41/./d?x=%27y HTTP/1.1\r\n"
         "Host: WWW.Example.COM:8080\r\n"
@@ -328,23 +226,22 @@ static void test_buffer_keywords(void **state)
         "HTTP/1.1 200 OK\r\nServer: TestSrv\r\nContent-Type: text/html\r\nContent-Length: 11\r\n\r\n"
         "hello world"
         "HTTP/1.1 301 Moved\r\nLocation: /moved\r\nContent-Length: 0\r\n\r\n";
-    tcp(&h, &fh, FLOW_TO_SERVER, req, sizeof(req) - 1);
-    tcp(&h, &fh, FLOW_TO_CLIENT, resp, sizeof(resp) - 1);
+    harness_tcp(&h, &fh, FLOW_TO_SERVER, req, sizeof(req) - 1);
+    harness_tcp(&h, &fh, FLOW_TO_CLIENT, resp, sizeof(resp) - 1);
 
     struct flow fd;
-    flow_init(&fd, 17, 53);
+    harness_flow_init(&fd, 17, 53);
     static const uint8_t q[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
                                 3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e',
                                 3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
-    applayer_udp_data(h.al, &fd, FLOW_TO_SERVER, q, sizeof(q), 2);
-    flush_pending(&h);
+    harness_udp(&h, &fd, FLOW_TO_SERVER, q, sizeof(q));
 
     struct flow ft;
-    flow_init(&ft, 6, 443);
-    tcp(&h, &ft, FLOW_TO_SERVER, ch, chn);
+    harness_flow_init(&ft, 6, 443);
+    harness_tcp(&h, &ft, FLOW_TO_SERVER, ch, chn);
     static uint8_t sf[8192];
     size_t sfn = server_flight(sf, false);
-    tcp(&h, &ft, FLOW_TO_CLIENT, sf, sfn);
+    harness_tcp(&h, &ft, FLOW_TO_CLIENT, sf, sfn);
 
     unsigned bad = 0;
     for (uint32_t sid = 1; sid < 50; sid++) {
@@ -353,28 +250,20 @@ static void test_buffer_keywords(void **state)
         if (!strstr(rules, pat))
             continue;
         unsigned want = sid == 5 ? 2 : 1;
-        if (count(&h.run, sid) != want) {
-            fprintf(stderr, "sid %u alerted %u times, want %u\n", sid, count(&h.run, sid), want);
+        if (harness_count(&h, sid) != want) {
+            fprintf(stderr, "sid %u alerted %u times, want %u\n", sid, harness_count(&h, sid), want);
             bad++;
         }
     }
     for (uint32_t sid = 1000; sid < 1100; sid++)
-        if (count(&h.run, sid)) {
+        if (harness_count(&h, sid)) {
             fprintf(stderr, "sid %u alerted and must not\n", sid);
             bad++;
         }
 
     assert_int_equal(bad, 0);
-    applayer_flow_end(h.al, &fh);
-    applayer_flow_end(h.al, &fd);
-    applayer_flow_end(h.al, &ft);
-    flush_pending(&h);
-    detect_thread_free(h.dt);
-    applayer_pending_free(h.pending);
-    applayer_ctx_free(h.al);
-    detect_engine_free(de);
-    ruleset_free(rs);
-    rules_report_free(rep);
+    struct flow *flows[] = {&fh, &fd, &ft};
+    harness_close(&h, flows, 3);
 }
 
 int main(void)

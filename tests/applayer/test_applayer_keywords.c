@@ -13,9 +13,7 @@
 
 #include <cmocka.h>
 
-#include "applayer.h"
-#include "detect.h"
-#include "rules.h"
+#include "applayer_harness.h"
 
 #define DNS "alert dns any any -> any any "
 #define HTTP "alert http any any -> any any "
@@ -94,86 +92,6 @@ static const char RULES[] =
     HTTP "(flow:to_client; http.content_len; byte_extract:1,0,n,string,dec; "
          "byte_test:n,=,11,0,string,dec; sid:1061;)\n";
 
-struct run {
-    uint32_t sids[512];
-    unsigned n;
-};
-
-static bool emit(void *ctx, const struct event *ev)
-{
-    struct run *r = ctx;
-    if (ev->type == EVENT_ALERT && r->n < 512)
-        r->sids[r->n++] = ev->u.alert.sid;
-    return true;
-}
-
-static unsigned count(const struct run *r, uint32_t sid)
-{
-    unsigned c = 0;
-    for (unsigned i = 0; i < r->n; i++)
-        c += r->sids[i] == sid;
-    return c;
-}
-
-struct harness {
-    struct applayer_ctx *al;
-    struct applayer_pending *pending;
-    struct detect_thread *dt;
-    struct run run;
-};
-
-static void on_tx(void *ctx, struct flow *f, const struct applayer_tx *tx, enum flow_dir dir)
-{
-    struct harness *h = ctx;
-    assert_true(applayer_pending_add(h->pending, f, tx, dir));
-}
-
-static void flush_pending(struct harness *h)
-{
-    for (unsigned i = 0; i < applayer_pending_count(h->pending); i++) {
-        struct flow *f;
-        enum flow_dir dir;
-        uint64_t id;
-        const struct applayer_buf_ref *bufs;
-        unsigned n;
-        applayer_pending_get(h->pending, i, &f, &dir, &id, &bufs, &n);
-        struct pkt_meta m;
-        memset(&m, 0, sizeof(m));
-        m.ip_version = 4;
-        m.proto = f->key.proto;
-        m.flags = PKT_IPV4 | PKT_HAS_L4 | (f->key.proto == 6 ? PKT_TCP : PKT_UDP);
-        int s = dir == FLOW_TO_SERVER ? 0 : 1;
-        memcpy(m.src, f->key.addr[s], 16);
-        memcpy(m.dst, f->key.addr[!s], 16);
-        m.sport = f->key.port[s];
-        m.dport = f->key.port[!s];
-        detect_buffers(h->dt, &m, f, dir, (const struct detect_buffer *)bufs, n, id, emit, &h->run);
-    }
-    applayer_pending_clear(h->pending);
-}
-
-static void flow_init(struct flow *f, uint8_t proto, uint16_t sport)
-{
-    memset(f, 0, sizeof(*f));
-    f->key.proto = proto;
-    f->key.ip_version = 4;
-    f->key.addr[0][0] = 10;
-    f->key.addr[0][3] = 1;
-    f->key.addr[1][0] = 10;
-    f->key.addr[1][3] = 2;
-    f->key.port[0] = 40000;
-    f->key.port[1] = sport;
-    f->client_side = 0;
-    f->state = FLOW_STATE_ESTABLISHED;
-    f->tcp_state = TCP_ESTABLISHED;
-}
-
-static void tcp(struct harness *h, struct flow *f, enum flow_dir dir, const void *d, size_t n)
-{
-    applayer_tcp_data(h->al, f, dir, d, (uint32_t)n, 1);
-    flush_pending(h);
-}
-
 /* A TLS ClientHello with SNI secure.example.org. */
 static size_t client_hello(uint8_t *out)
 {
@@ -200,53 +118,32 @@ static size_t client_hello(uint8_t *out)
 static void test_keywords(void **state)
 {
     (void)state;
-    struct rules_load_config lc;
-    rules_load_config_default(&lc);
-    applayer_rules_hooks(&lc.applayer);
-    struct rules_report *rep = rules_report_new();
-    char err[256];
-    struct ruleset *rs = ruleset_load_string(&lc, RULES, "kw.rules", rep, err, sizeof(err));
-    assert_non_null(rs);
-    for (unsigned i = 0; i < rules_report_n_failures(rep); i++)
-        fprintf(stderr, "%s\n", rules_report_failure(rep, i));
-    assert_int_equal(rules_report_failed(rep), 0);
-    struct detect_engine *de = detect_engine_new(rs, err, sizeof(err));
-    assert_non_null(de);
-
     struct harness h;
-    memset(&h, 0, sizeof(h));
-    h.al = applayer_ctx_new(NULL);
-    h.pending = applayer_pending_new(1 << 20, 64);
-    h.dt = detect_thread_new(de);
-    assert_non_null(h.al);
-    assert_non_null(h.pending);
-    assert_non_null(h.dt);
-    applayer_ctx_set_callbacks(h.al, on_tx, &h, NULL, NULL);
+    harness_open(&h, RULES, "kw.rules");
 
     struct flow fd;
-    flow_init(&fd, 17, 53);
+    harness_flow_init(&fd, 17, 53);
     static const uint8_t q[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
                                 3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e',
                                 3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
-    applayer_udp_data(h.al, &fd, FLOW_TO_SERVER, q, sizeof(q), 2);
-    flush_pending(&h);
+    harness_udp(&h, &fd, FLOW_TO_SERVER, q, sizeof(q));
 
     struct flow ft;
-    flow_init(&ft, 6, 443);
+    harness_flow_init(&ft, 6, 443);
     uint8_t ch[512];
     size_t chn = client_hello(ch);
-    tcp(&h, &ft, FLOW_TO_SERVER, ch, chn);
+    harness_tcp(&h, &ft, FLOW_TO_SERVER, ch, chn);
 
     struct flow fh;
-    flow_init(&fh, 6, 80);
+    harness_flow_init(&fh, 6, 80);
     static const char req[] =
         "GET /abc/../d%20e+f HTTP/1.1\r\nHost: h\r\nUser-Agent:\r\n\r\n"
         "POST /up HTTP/1.1\r\nHost: h\r\nUser-Agent: Mo  Zilla\t/5\r\nContent-Length: 1\r\n\r\nx";
     static const char resp[] =
         "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world"
         "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-    tcp(&h, &fh, FLOW_TO_SERVER, req, sizeof(req) - 1);
-    tcp(&h, &fh, FLOW_TO_CLIENT, resp, sizeof(resp) - 1);
+    harness_tcp(&h, &fh, FLOW_TO_SERVER, req, sizeof(req) - 1);
+    harness_tcp(&h, &fh, FLOW_TO_CLIENT, resp, sizeof(resp) - 1);
 
     unsigned bad = 0, checked = 0;
     for (uint32_t sid = 1; sid < 1100; sid++) {
@@ -256,23 +153,15 @@ static void test_keywords(void **state)
             continue;
         checked++;
         unsigned want = sid < 1000 ? 1 : 0;
-        if (count(&h.run, sid) != want) {
-            fprintf(stderr, "sid %u alerted %u times, want %u\n", sid, count(&h.run, sid), want);
+        if (harness_count(&h, sid) != want) {
+            fprintf(stderr, "sid %u alerted %u times, want %u\n", sid, harness_count(&h, sid), want);
             bad++;
         }
     }
     assert_int_equal(checked, 56);
     assert_int_equal(bad, 0);
-    applayer_flow_end(h.al, &fh);
-    applayer_flow_end(h.al, &fd);
-    applayer_flow_end(h.al, &ft);
-    flush_pending(&h);
-    detect_thread_free(h.dt);
-    applayer_pending_free(h.pending);
-    applayer_ctx_free(h.al);
-    detect_engine_free(de);
-    ruleset_free(rs);
-    rules_report_free(rep);
+    struct flow *flows[] = {&fh, &fd, &ft};
+    harness_close(&h, flows, 3);
 }
 
 int main(void)
