@@ -12,6 +12,7 @@
 #include <hs.h>
 
 #include "detect.h"
+#include "detect_alproto_priv.h"
 #include "detect_state_priv.h"
 #include "rules_core.h"
 #include "rules_xform.h"
@@ -115,6 +116,7 @@ struct pending_alert {
 
 struct detect_thread {
     const struct detect_engine *de;
+    bool tx_path; /* matching a transaction's buffers (detect_buffers), not a packet */
     hs_scratch_t *scratch;
     pcre2_match_data *md;
     pcre2_match_context *mctx; /* Suricata's default limits: a hostile pattern/payload pair
@@ -1489,6 +1491,10 @@ static bool header_match(struct detect_thread *dt, const struct rule *r, bool on
     }
     if (r->app_proto && (!f || f->app_proto != r->app_proto))
         return false;
+    /* a packet sees the flow's protocol as Suricata's packet detection does (app_layer rules,
+     * payload rules with a protocol header): detect_alproto_priv.h */
+    if (r->app_proto && !dt->tx_path && !detect_alproto_visible(f))
+        return false;
     if (r->n_alproto && !rule_alproto_match(r->alproto, r->n_alproto, f ? f->app_proto : 0))
         return false;
     /* cheap per-packet tests before the address sets */
@@ -2112,10 +2118,12 @@ unsigned detect_packet(struct detect_thread *dt, const struct pkt_meta *m, struc
         dt->pgen = 1;
     }
     dt->st.packets++;
+    dt->tx_path = false;
     if (!m->ip_version)
         return 0;
     int g = group_of_proto(m->proto);
     bool stream_added = false;
+    uint16_t ap_before = f ? f->app_proto : 0;
     if (f)
         detect_state_update(f, m, dir);
     if ((m->flags & PKT_TCP) && f) {
@@ -2127,6 +2135,8 @@ unsigned detect_packet(struct detect_thread *dt, const struct pkt_meta *m, struc
             f->detect_flags |= DETECT_FLOW_MIDSTREAM;
         stream_inspect_buf(dt);
     }
+    if (f)
+        detect_alproto_update(f, m, dir, ap_before);
     inspect_iponly(dt);
     inspect_group(dt, stream_added ? &de->tcp_added : &de->pkt[g], RULE_BUF_PAYLOAD, m->payload,
                   m->payload_len, 0, -1, false, want_on_packet, stream_added);
@@ -2150,6 +2160,7 @@ static void pseudo_packet(struct detect_thread *dt, struct flow *f, enum flow_di
     pm->dport = f->key.port[!s];
     dt->m = pm;
     dt->dir = d;
+    dt->tx_path = false;
     dt->n_alerts = 0;
     dt->pass_matched = false;
     if (++dt->agen == 0) {
@@ -2220,6 +2231,7 @@ unsigned detect_buffers(struct detect_thread *dt, const struct pkt_meta *m, stru
     /* the rules' transformed buffers, derived from their base buffers */
     bufs = (const struct detect_buffer *)rules_xform_expand(dt->xf, (const struct rule_buf *)bufs,
                                                             n, &n);
+    dt->tx_path = true; /* the transaction carries its protocol */
     dt->m = m;
     dt->f = f;
     dt->dir = dir;

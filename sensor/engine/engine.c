@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdalign.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -45,6 +46,9 @@ enum wstat {
     WS_DEC_NOTES, /* valid (or held) packets with a decoder note: each an anomaly event */
     WS_BYP, WS_BYP_LAST = WS_BYP + BYP_N - 1, /* struct engine_bypass counters (dataplanes) */
     WS_SEV1, WS_SEV2, WS_SEV3, WS_SEV4, /* alerts + detections by severity (metrics) */
+    /* app layer (struct applayer_stats): flows detected and transactions opened per protocol */
+    WS_AL_FLOW, WS_AL_TX = WS_AL_FLOW + APP_PROTO_MAX, WS_AL_DNS_TCP_FLOW = WS_AL_TX + APP_PROTO_MAX,
+    WS_AL_DNS_TCP_TX,
     WS_MAX
 };
 
@@ -58,6 +62,7 @@ struct batch {
     bool last;         /* end of stream: the worker finishes after this batch */
     bool reset;        /* time went backwards (next capture file): restart flow/defrag state */
     struct dp_packet pkts[ENGINE_BATCH];
+    uint64_t pcap_cnt[ENGINE_BATCH]; /* each packet's number in the capture files (1-based), 0 live */
     alignas(64) uint8_t arena[ENGINE_BATCH_ARENA];
 };
 
@@ -101,6 +106,7 @@ struct worker {
     struct flow *flows[ENGINE_BATCH];
     enum flow_dir dirs[ENGINE_BATCH];
     uint8_t res[ENGINE_BATCH];
+    uint64_t cur_pcap_cnt; /* the packet being inspected (its events' pcap_cnt), 0 between packets */
 };
 
 struct sensor {
@@ -226,6 +232,14 @@ static void worker_flush_overflow(struct worker *w, bool wait)
 static bool worker_emit(void *ctx, const struct event *ev)
 {
     struct worker *w = ctx;
+    struct event stamped;
+    if (w->cur_pcap_cnt && ev->pcap_cnt == 0 && ev->type != EVENT_FLOW && ev->type != EVENT_DETECTION) {
+        /* a per-packet event (alert, anomaly, app-layer record) names its packet as Suricata's
+         * pcap_cnt; flow records and detector alerts belong to no packet */
+        stamped = *ev;
+        stamped.pcap_cnt = w->cur_pcap_cnt;
+        ev = &stamped;
+    }
     switch (ev->type) {
     case EVENT_FLOW: w->c[WS_FLOW_EVENTS]++; break;
     case EVENT_ALERT:
@@ -368,6 +382,15 @@ static void worker_publish(struct worker *w)
     w->c[WS_DEC_REASSEMBLED] = w->base[WS_DEC_REASSEMBLED] + ds->reassembled;
     for (int k = 0; k < BYP_N; k++)
         w->c[WS_BYP + k] = w->bp.c[k];
+    if (w->al) {
+        const struct applayer_stats *as = applayer_get_stats(w->al);
+        for (int k = 0; k < APP_PROTO_MAX; k++) {
+            w->c[WS_AL_FLOW + k] = as->flows_detected[k];
+            w->c[WS_AL_TX + k] = as->tx_opened[k];
+        }
+        w->c[WS_AL_DNS_TCP_FLOW] = as->dns_tcp_flows;
+        w->c[WS_AL_DNS_TCP_TX] = as->dns_tcp_tx;
+    }
     for (int i = 0; i < WS_MAX; i++)
         atomic_store_explicit(&w->pub[i], w->c[i], memory_order_relaxed);
 }
@@ -428,7 +451,8 @@ static inline void worker_check_rules(struct worker *w)
  * time (periodic work runs between runs) and stop after a reassembled datagram (its meta
  * points into the decoder's buffer, valid only until the next decode). Each run is decoded,
  * then the flow table is updated as a burst (bucket prefetch), then the later stages run. */
-static void worker_process(struct worker *w, const struct dp_packet *pkts, unsigned n)
+static void worker_process(struct worker *w, const struct dp_packet *pkts, const uint64_t *pcap_cnt,
+                           unsigned n)
 {
     unsigned i = 0;
     while (i < n) {
@@ -455,6 +479,7 @@ static void worker_process(struct worker *w, const struct dp_packet *pkts, unsig
         unsigned j = 0;
         for (unsigned x = 0; x < k; x++) {
             const struct pkt_meta *m = &w->meta[x];
+            w->cur_pcap_cnt = pcap_cnt ? pcap_cnt[i + x] : 0;
             if (w->res[x] == DECODE_OK) {
                 struct flow *f = w->flows[j];
                 enum flow_dir d = w->dirs[j];
@@ -486,6 +511,7 @@ static void worker_process(struct worker *w, const struct dp_packet *pkts, unsig
                 worker_emit_decode_anomaly(w, m);
             }
         }
+        w->cur_pcap_cnt = 0;
         i += k;
     }
 }
@@ -543,7 +569,7 @@ static void *worker_dispatch_main(void *arg)
         if (w->ovf_n)
             worker_flush_overflow(w, false);
         worker_check_rules(w);
-        worker_process(w, b->pkts, b->n);
+        worker_process(w, b->pkts, b->pcap_cnt, b->n);
         /* the reader's clock: lets an idle worker's timeouts and ticks follow packet time */
         uint64_t clock = b->clock_ns;
         bool last = b->last, reset = b->reset;
@@ -590,7 +616,7 @@ static void *worker_queue_main(void *arg)
         idle = 0;
         if (w->ovf_n)
             worker_flush_overflow(w, false);
-        worker_process(w, pkts, (unsigned)n);
+        worker_process(w, pkts, NULL, (unsigned)n);
         if (w->ops->release)
             w->ops->release(w->q, pkts, (unsigned)n);
         worker_publish(w);
@@ -618,6 +644,41 @@ static void reader_publish(struct sensor *s)
 {
     for (int i = 0; i < RS_MAX; i++)
         atomic_store_explicit(&s->rpub[i], s->r[i], memory_order_relaxed);
+}
+
+/* Suricata's app_layer.flow.<proto> (flows whose protocol was detected, DNS split into dns_udp
+ * and dns_tcp) and app_layer.tx.<proto> for the protocols tripline parses (HTTP, DNS, TLS:
+ * transactions opened, see struct applayer_stats). names holds the built names. */
+static size_t app_layer_stats(struct sensor *s, struct eve_stat *out, char (*names)[48])
+{
+    size_t n = 0;
+    uint64_t dns_tcp[2] = {sum_w(s, WS_AL_DNS_TCP_FLOW), sum_w(s, WS_AL_DNS_TCP_TX)};
+    for (int tx = 0; tx < 2; tx++) {
+        for (int k = 1; k < APP_PROTO_MAX; k++) {
+            if (tx && k != APP_PROTO_HTTP && k != APP_PROTO_DNS && k != APP_PROTO_TLS)
+                continue;
+            if (k == APP_PROTO_FAILED) /* Suricata splits it (failed_tcp/_udp): not written */
+                continue;
+            uint64_t v = sum_w(s, (enum wstat)((tx ? WS_AL_TX : WS_AL_FLOW) + k));
+            const char *kind = tx ? "tx" : "flow";
+            if (k == APP_PROTO_DNS) {
+                snprintf(names[n], 48, "app_layer.%s.dns_udp", kind);
+                out[n].name = names[n];
+                out[n].value = v - dns_tcp[tx];
+                n++;
+                snprintf(names[n], 48, "app_layer.%s.dns_tcp", kind);
+                out[n].name = names[n];
+                out[n].value = dns_tcp[tx];
+                n++;
+                continue;
+            }
+            snprintf(names[n], 48, "app_layer.%s.%s", kind, app_proto_name((enum app_proto)k));
+            out[n].name = names[n];
+            out[n].value = v;
+            n++;
+        }
+    }
+    return n;
 }
 
 static void out_stats(struct sensor *s, uint64_t ts_ns, uint64_t uptime_s)
@@ -668,12 +729,14 @@ static void out_stats(struct sensor *s, uint64_t ts_ns, uint64_t uptime_s)
         {"pipeline.window_waits", get_r(s, RS_WINDOW_WAITS)},
     };
     /* flow bypass and the capture's own counters (XDP program, DPDK ports): capture_opts.c */
-    struct eve_stat all[sizeof(st) / sizeof(st[0]) + ENGINE_EXTRA_STATS];
+    struct eve_stat all[sizeof(st) / sizeof(st[0]) + 2 * APP_PROTO_MAX + 2 + ENGINE_EXTRA_STATS];
     uint64_t byp[BYP_N];
     for (int k = 0; k < BYP_N; k++)
         byp[k] = sum_w(s, (enum wstat)(WS_BYP + k));
     memcpy(all, st, sizeof(st));
     size_t n = sizeof(st) / sizeof(st[0]);
+    char alnames[2 * APP_PROTO_MAX + 2][48];
+    n += app_layer_stats(s, all + n, alnames);
     n += engine_extra_stats(byp, s->qsrc, all + n, ENGINE_EXTRA_STATS);
     size_t len;
     if (eve_format_stats(&s->eopts, ts_ns, uptime_s, all, n, s->line, OUT_LINE_MAX, &len) != 0 ||
@@ -1226,7 +1289,7 @@ static void reader_push_reset(struct sensor *s, unsigned wi, bool last, bool res
     b->reset = reset;
     if (s->single) {
         worker_check_rules(w);
-        worker_process(w, b->pkts, b->n);
+        worker_process(w, b->pkts, b->pcap_cnt, b->n);
         if (last)
             worker_finish(w, b->clock_ns);
         else {
@@ -1261,7 +1324,7 @@ static void reader_push(struct sensor *s, unsigned wi, bool last)
 }
 
 /* Copies one packet into its worker's batch. */
-static void reader_add(struct sensor *s, const struct dp_packet *p)
+static void reader_add(struct sensor *s, const struct dp_packet *p, uint64_t pcap_cnt)
 {
     uint32_t h = decode_dispatch_hash_port(p, (uint16_t)s->cfg->vxlan_port);
     unsigned wi = s->nw > 1 ? h % s->nw : 0;
@@ -1271,6 +1334,7 @@ static void reader_add(struct sensor *s, const struct dp_packet *p)
         b = s->cur[wi];
     }
     uint32_t cap = p->caplen > ENGINE_BATCH_ARENA ? ENGINE_BATCH_ARENA : p->caplen;
+    b->pcap_cnt[b->n] = pcap_cnt;
     struct dp_packet *d = &b->pkts[b->n++];
     *d = *p;
     d->caplen = cap;
@@ -1461,7 +1525,7 @@ int sensor_run_files(struct sensor *s, char *const *files, unsigned n)
                 pace(s, p.ts_ns, &first_ts, &wall0);
             s->r[RS_PACKETS]++;
             s->r[RS_BYTES] += p.wirelen;
-            reader_add(s, &p);
+            reader_add(s, &p, s->r[RS_PACKETS]); /* Suricata's pcap_cnt: numbered across the files */
             if ((s->r[RS_PACKETS] & 1023) == 0) {
                 s->r[RS_CLOCK] = s->clock_ns;
                 reader_publish(s);
@@ -1521,7 +1585,7 @@ int sensor_run_live(struct sensor *s, const char *iface)
             reader_clock(s, p.ts_ns);
             s->r[RS_PACKETS]++;
             s->r[RS_BYTES] += p.wirelen;
-            reader_add(s, &p);
+            reader_add(s, &p, 0); /* live: no pcap_cnt */
             if ((s->r[RS_PACKETS] & 255) != 0)
                 continue;
         }
