@@ -1491,9 +1491,9 @@ static bool header_match(struct detect_thread *dt, const struct rule *r, bool on
     }
     if (r->app_proto && (!f || f->app_proto != r->app_proto))
         return false;
-    /* a packet sees the flow's protocol as Suricata's packet detection does (app_layer rules,
-     * payload rules with a protocol header): detect_alproto_priv.h */
-    if (r->app_proto && !dt->tx_path && !detect_alproto_visible(f))
+    /* a header-only rule naming a protocol (Suricata's app_layer type) sees it on a packet as
+     * Suricata's packet detection does: detect_alproto_priv.h */
+    if (r->app_proto && r->n_lists == 0 && !dt->tx_path && !detect_alproto_visible(f))
         return false;
     if (r->n_alproto && !rule_alproto_match(r->alproto, r->n_alproto, f ? f->app_proto : 0))
         return false;

@@ -10,7 +10,10 @@
  * count: its data waits for the first ACK of the established session), and stays visible for
  * the rest of the flow, closing included. A packet carrying the detecting data does not see it.
  * Other protocols (UDP) see it on the packet it was detected in. Transactions' buffers
- * (detect_buffers) carry their protocol and are not concerned.
+ * (detect_buffers) carry their protocol and are not concerned, and neither are payload rules
+ * with a protocol header: Suricata inspects raw stream data once acknowledged, when the
+ * protocol is known, while Tripline inspects it as it arrives (the same matches, earlier), so
+ * gating them would lose matches instead of delaying them.
  *
  * Tripline parses stream data as it arrives; these bits of f->detect_flags replay Suricata's
  * timing: the direction whose data the protocol was detected in, and whether it is visible.
