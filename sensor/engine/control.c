@@ -163,6 +163,7 @@ json_t *control_stats_json(const struct sensor_totals *t, const struct reload_st
         set_u64(rules, "loaded", rs->rules_loaded);
         set_u64(rules, "failed", rs->rules_failed);
         set_u64(rules, "generation", rs->generation);
+        set_u64(rules, "generations_alive", rs->generations_alive);
         set_u64(rules, "reloads_ok", rs->reloads_ok);
         set_u64(rules, "reloads_failed", rs->reloads_failed);
         if (rs->last_reload_ns) {

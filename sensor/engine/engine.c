@@ -16,6 +16,7 @@
 #include "applayer.h"
 #include "applayer_eve.h"
 #include "capture_opts.h"
+#include "clock_priv.h"
 #include "decode.h"
 #include "detect.h"
 #include "engine.h"
@@ -79,6 +80,7 @@ struct worker {
     struct anomaly_worker *an;
     struct detect_thread *dt; /* NULL when no rules are loaded */
     uint64_t rules_gen;       /* rule generation dt belongs to (reload.h) */
+    uint64_t ev_seq;          /* events emitted so far: the reload's event fence (reload.h) */
     struct applayer_ctx *al;  /* app-layer parsers (with rules only: they feed sticky buffers) */
     struct applayer_pending *pending; /* transactions completed during the current packet */
     struct applayer_eve_store *esnap; /* their EVE snapshots (objects of their alerts) */
@@ -157,28 +159,18 @@ struct sensor {
     _Atomic bool ran; /* set after t0 (seq_cst): a reader that sees it sees t0 */
     /* workers mode */
     const struct pkt_source *qsrc;
+    /* nw and qsrc for threads that run before sensor_run_queues() changes them (the control
+     * socket's sensor_get_totals): nw_pub is stored before qsrc_pub (both release); readers
+     * load qsrc_pub, then nw_pub (both acquire), so a reader that sees the source sees its nw */
+    _Atomic unsigned nw_pub;
+    _Atomic(const struct pkt_source *) qsrc_pub;
     /* operations (log.h, metrics.h, privdrop.h) */
     struct tl_log *log;
     sensor_stats_hook_fn stats_hook;
     void *stats_ctx;
     sensor_ready_hook_fn ready_hook;
     void *ready_ctx;
-    uint64_t rules_loaded; /* rules of the running set (set before the threads start) */
 };
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
 
 static void sleep_ns(long ns)
 {
@@ -253,6 +245,7 @@ static bool worker_emit(void *ctx, const struct event *ev)
         break;
     default: break;
     }
+    w->ev_seq++; /* numbered in emit order: the output consumes them in that order */
     /* events keep their order: nothing may overtake the overflow */
     if (w->ovf_n == 0 && spsc_ring_enqueue_burst(w->ev, ev, 1) == 1)
         return true;
@@ -444,7 +437,7 @@ static void worker_emit_decode_anomaly(struct worker *w, const struct pkt_meta *
 static inline void worker_check_rules(struct worker *w)
 {
     if (w->s->rl && reload_generation(w->s->rl) != w->rules_gen)
-        reload_worker_switch(w->s->rl, w->id, &w->dt, w->ft, &w->rules_gen, w->now_ns);
+        reload_worker_switch(w->s->rl, w->id, &w->dt, w->ft, &w->rules_gen, w->now_ns, w->ev_seq);
 }
 
 /* Processes n packets in order. Packets are taken in runs that stay inside one tick of packet
@@ -630,7 +623,8 @@ static void *worker_queue_main(void *arg)
 static uint64_t sum_w(struct sensor *s, enum wstat k)
 {
     uint64_t v = 0;
-    for (unsigned i = 0; i < s->nw; i++)
+    unsigned nw = atomic_load_explicit(&s->nw_pub, memory_order_acquire); /* any thread */
+    for (unsigned i = 0; i < nw; i++)
         v += atomic_load_explicit(&s->w[i]->pub[k], memory_order_relaxed);
     return v;
 }
@@ -771,6 +765,7 @@ static void *output_main(void *arg)
                 else
                     s->out_errors++;
             }
+            reload_output_progress(s->rl, i, n); /* past the reload's event fence (reload.h) */
             got += n;
         }
         atomic_store_explicit(&s->out_pub_written, s->out_written, memory_order_relaxed);
@@ -1112,6 +1107,8 @@ struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, c
     s->nw = s->single ? 1 : (cfg->workers ? cfg->workers : (unsigned)online_cpus());
     if (s->nw > ENGINE_MAX_WORKERS)
         s->nw = ENGINE_MAX_WORKERS;
+    atomic_init(&s->nw_pub, s->nw);
+    atomic_init(&s->qsrc_pub, NULL);
     atomic_init(&s->out_stop, false);
     atomic_init(&s->out_pub_written, 0);
     for (int i = 0; i < RS_MAX; i++)
@@ -1144,11 +1141,6 @@ struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, c
      * http/dns/tls records and app_proto are written as Suricata does without rules. */
     if (sensor_load_rules(s, cfg->n_rule_files ? stderr : NULL, err, errlen) < 0)
         goto fail;
-    if (s->de) {
-        struct detect_engine_info di;
-        detect_engine_get_info(s->de, &di);
-        s->rules_loaded = di.rules;
-    }
 
     s->window_ns = s->ash ? (uint64_t)s->acfg.window_ms * 1000000ull : NS_PER_S;
     if (s->window_ns < TICK_NS)
@@ -1220,7 +1212,7 @@ const struct outputs *sensor_outputs(const struct sensor *s)
 
 unsigned sensor_worker_count(const struct sensor *s)
 {
-    return s->nw;
+    return atomic_load_explicit(&((struct sensor *)s)->nw_pub, memory_order_acquire);
 }
 
 static int output_start(struct sensor *s)
@@ -1625,6 +1617,8 @@ int sensor_run_queues(struct sensor *s, const struct pkt_source *src)
     }
     s->live = true;
     s->qsrc = src;
+    atomic_store_explicit(&s->nw_pub, s->nw, memory_order_release);
+    atomic_store_explicit(&s->qsrc_pub, src, memory_order_release);
     for (unsigned i = 0; i < s->nw; i++) {
         s->w[i]->q = src->queues[i];
         s->w[i]->ops = src->ops;
@@ -1648,12 +1642,14 @@ void sensor_get_totals(struct sensor *s, struct sensor_totals *t)
     t->packets = get_r(s, RS_PACKETS);
     t->bytes = get_r(s, RS_BYTES);
     t->processed = sum_w(s, WS_PACKETS);
-    if (s->qsrc) {
+    const struct pkt_source *q = atomic_load_explicit(&s->qsrc_pub, memory_order_acquire);
+    if (q) {
+        unsigned nw = atomic_load_explicit(&s->nw_pub, memory_order_acquire);
         t->packets = t->processed;
         t->bytes = sum_w(s, WS_BYTES);
-        for (unsigned i = 0; i < s->nw && s->qsrc->ops->stats; i++) {
+        for (unsigned i = 0; i < nw && i < q->n_queues && q->ops->stats; i++) {
             struct dp_source_stats st = {0};
-            s->qsrc->ops->stats(s->qsrc->queues[i], &st);
+            q->ops->stats(q->queues[i], &st);
             t->capture_kernel_drops += st.kernel_drops;
             t->capture_iface_drops += st.iface_drops;
         }
@@ -1685,7 +1681,12 @@ void sensor_get_totals(struct sensor *s, struct sensor_totals *t)
     t->output_errors = s->out_started ? 0 : s->out_errors;
     for (int k = 0; k < 4; k++)
         t->alerts_severity[k + 1] = sum_w(s, (enum wstat)(WS_SEV1 + k));
-    t->rules_loaded = s->rules_loaded;
+    if (s->rl) {
+        /* the running generation's count: follows reloads (same figure as the EVE stats) */
+        struct reload_stats rst;
+        reload_get_stats(s->rl, &rst);
+        t->rules_loaded = rst.rules_loaded;
+    }
     struct timespec now;
     uint64_t t1_ns = atomic_load_explicit(&s->t1_ns, memory_order_acquire);
     if (s->out_started || !t1_ns)

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "reload.h"
 #include "tripline_config.h"
 
 #define METRICS_BODY_MAX (256u << 10)
@@ -142,6 +143,15 @@ size_t metrics_format(const struct metrics_snapshot *s, char *out, size_t cap)
     }
     metric(&b, "tripline_workers", "gauge", "Worker threads.", s->workers);
     metric(&b, "tripline_rules_loaded", "gauge", "Rules in the running rule set.", t->rules_loaded);
+    metric(&b, "tripline_rules_generation", "gauge",
+           "Generation of the running rule set (1: loaded at start, +1 per reload).",
+           s->rules_generation);
+    metric(&b, "tripline_rules_generations_alive", "gauge",
+           "Rule sets held in memory (1; 2 while a replaced one waits for its queued alerts).",
+           s->rules_generations_alive);
+    head(&b, "tripline_rule_reloads_total", "counter", "Rule reloads, by result.");
+    put(&b, "tripline_rule_reloads_total{result=\"ok\"} %" PRIu64 "\n", s->reloads_ok);
+    put(&b, "tripline_rule_reloads_total{result=\"failed\"} %" PRIu64 "\n", s->reloads_failed);
     metric(&b, "tripline_packets_total", "counter", "Packets read from the capture.", t->packets);
     metric(&b, "tripline_bytes_total", "counter", "Bytes (wire length) read from the capture.",
            t->bytes);
@@ -261,6 +271,15 @@ void metrics_update(void *ctx, struct sensor *s)
     memset(n, 0, sizeof(*n));
     sensor_get_totals(s, &n->t);
     n->workers = sensor_worker_count(s);
+    struct reload *rl = sensor_reload(s);
+    if (rl) {
+        struct reload_stats rst;
+        reload_get_stats(rl, &rst);
+        n->rules_generation = rst.generation;
+        n->reloads_ok = rst.reloads_ok;
+        n->reloads_failed = rst.reloads_failed;
+        n->rules_generations_alive = rst.generations_alive;
+    }
     const struct outputs *outs = sensor_outputs(s);
     unsigned no = outs ? outputs_count(outs) : 0;
     if (no > METRICS_MAX_OUTPUTS)

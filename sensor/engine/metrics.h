@@ -33,6 +33,9 @@ struct metrics_snapshot {
     bool valid;            /* false until the first update (only build info is shown) */
     struct sensor_totals t;
     unsigned workers;
+    /* rule reloads (reload.h; zero without a reload state) */
+    uint64_t rules_generation, reloads_ok, reloads_failed;
+    unsigned rules_generations_alive; /* rule sets held in memory: 1, 2 while one retires */
     unsigned n_outputs;
     struct {
         char name[OUTPUT_NAME_MAX];

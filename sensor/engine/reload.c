@@ -7,12 +7,11 @@
 #include <time.h>
 
 #include "applayer.h"
+#include "clock_priv.h"
 #include "detect.h"
 #include "flow.h"
 #include "reload.h"
 #include "rules.h"
-
-#define NS_PER_S 1000000000ull
 
 /* One loaded rule set. Immutable once published, except dts[] slots, each cleared by the worker
  * that takes it. */
@@ -27,7 +26,6 @@ struct rules_gen {
     uint16_t *fb_map;           /* flowbit ids of the previous generation -> this one */
     unsigned n_fb;
     bool fb_identity;
-    struct rules_gen *older;    /* retired generations whose ruleset is kept (see reload_collect) */
 };
 
 struct reload {
@@ -44,28 +42,19 @@ struct reload {
     _Atomic uint64_t *ack_ts;
     _Atomic bool *exited;
     _Atomic bool any_exited;
+    /* per worker event fence (reload.h step 5): fence[i], the number of events worker i had
+     * emitted when it switched to the current generation (relaxed store before its ack release
+     * store; read after the ack's acquire load); consumed[i], how many of them the output
+     * thread has written (release store after writing them; acquire load in retirable()) */
+    _Atomic uint64_t *fence;
+    _Atomic uint64_t *consumed;
     struct detect_thread **retired; /* per worker: its previous thread, freed after quiescence */
     /* control thread only */
-    struct rules_gen *prev; /* generation being left, freed once every worker switched */
-    struct rules_gen *kept; /* retired generations: engine freed, ruleset kept until the end */
+    struct rules_gen *prev; /* generation being left, freed once retirable */
     /* the counters, read by the output thread and the control thread */
     pthread_mutex_t lock;
     struct reload_stats st;
 };
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
 
 static void gen_free(struct rules_gen *g, unsigned nw)
 {
@@ -202,7 +191,9 @@ struct reload *reload_new(const struct tl_config *cfg, unsigned n_workers, FILE 
     r->ack_ts = calloc(r->nw, sizeof(*r->ack_ts));
     r->exited = calloc(r->nw, sizeof(*r->exited));
     r->retired = calloc(r->nw, sizeof(*r->retired));
-    if (!r->ack || !r->ack_ts || !r->exited || !r->retired) {
+    r->fence = calloc(r->nw, sizeof(*r->fence));
+    r->consumed = calloc(r->nw, sizeof(*r->consumed));
+    if (!r->ack || !r->ack_ts || !r->exited || !r->retired || !r->fence || !r->consumed) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -214,6 +205,8 @@ struct reload *reload_new(const struct tl_config *cfg, unsigned n_workers, FILE 
         atomic_init(&r->ack[i], 1);
         atomic_init(&r->ack_ts[i], 0);
         atomic_init(&r->exited[i], false);
+        atomic_init(&r->fence[i], 0);
+        atomic_init(&r->consumed[i], 0);
     }
     atomic_init(&r->any_exited, false);
     atomic_init(&r->active, r->nw);
@@ -223,6 +216,7 @@ struct reload *reload_new(const struct tl_config *cfg, unsigned n_workers, FILE 
     r->st.rules_loaded = g->loaded;
     r->st.rules_failed = g->failed;
     r->st.workers = r->nw;
+    r->st.generations_alive = 1;
     return r;
 fail:
     reload_free(r);
@@ -277,7 +271,7 @@ static void remap_flowbits(void *ctx, struct flow *f)
 }
 
 void reload_worker_switch(struct reload *r, unsigned wid, struct detect_thread **dt,
-                          struct flow_table *ft, uint64_t *gen, uint64_t now_ns)
+                          struct flow_table *ft, uint64_t *gen, uint64_t now_ns, uint64_t ev_seq)
 {
     /* acquire: pairs with the release store of cur in reload_rules() */
     struct rules_gen *g = atomic_load_explicit(&r->cur, memory_order_acquire);
@@ -301,9 +295,21 @@ void reload_worker_switch(struct reload *r, unsigned wid, struct detect_thread *
     }
     *gen = g->id;
     atomic_store_explicit(&r->ack_ts[wid], now_ns, memory_order_relaxed);
-    /* release: pairs with the control thread's acquire load in all_switched(); retired[wid]
-     * and the worker's last use of its old thread happen before */
+    atomic_store_explicit(&r->fence[wid], ev_seq, memory_order_relaxed);
+    /* release: pairs with the control thread's acquire load in all_switched(); retired[wid],
+     * fence[wid] and the worker's last use of its old thread happen before */
     atomic_store_explicit(&r->ack[wid], g->id, memory_order_release);
+}
+
+void reload_output_progress(struct reload *r, unsigned wid, unsigned n)
+{
+    if (!r || wid >= r->nw || n == 0)
+        return;
+    /* one writer (the output thread): load + store, no read-modify-write. Release: pairs with
+     * the acquire load in retirable(); the output thread's reads of these n events (their rule
+     * metadata) happen before the control thread frees the generation they came from */
+    uint64_t c = atomic_load_explicit(&r->consumed[wid], memory_order_relaxed);
+    atomic_store_explicit(&r->consumed[wid], c + n, memory_order_release);
 }
 
 void reload_worker_exit(struct reload *r, unsigned wid)
@@ -326,6 +332,22 @@ static bool all_switched(struct reload *r, uint64_t id, bool allow_exited)
         if (allow_exited && atomic_load_explicit(&r->exited[i], memory_order_acquire))
             continue;
         return false;
+    }
+    return true;
+}
+
+/* True when the generation before id can be freed: every running worker switched to id and the
+ * output thread has written every event a worker emitted before its switch (its fence). */
+static bool retirable(struct reload *r, uint64_t id)
+{
+    if (!all_switched(r, id, false))
+        return false;
+    unsigned n = atomic_load_explicit(&r->active, memory_order_relaxed);
+    for (unsigned i = 0; i < n; i++) {
+        /* relaxed: ordered after the worker's ack release store by all_switched()'s acquire */
+        uint64_t f = atomic_load_explicit(&r->fence[i], memory_order_relaxed);
+        if (atomic_load_explicit(&r->consumed[i], memory_order_acquire) < f)
+            return false;
     }
     return true;
 }
@@ -357,30 +379,19 @@ bool reload_collect(struct reload *r)
         return true;
     struct rules_gen *g = atomic_load_explicit(&r->cur, memory_order_relaxed);
     switch_times(r, g->id);
-    if (!all_switched(r, g->id, false))
+    if (!retirable(r, g->id))
         return false;
+    /* no worker uses the old engine or its threads, and no queued event points at the old
+     * ruleset's rule metadata (message, classification): the whole generation goes */
     for (unsigned i = 0; i < r->nw; i++) {
         detect_thread_free(r->retired[i]);
         r->retired[i] = NULL;
     }
-    /* The compiled engine (Hyperscan databases: the bulk) goes now. The ruleset stays until
-     * reload_free(): alert events still queued for the output thread point at its rule metadata
-     * (message, classification), and the engine does not yet say when the output thread has
-     * written every event of the old generation. (Cost: the metadata of each retired rule set,
-     * a few MB for ET Open per reload.) */
-    struct rules_gen *p = r->prev;
-    detect_engine_free(p->de);
-    p->de = NULL;
-    if (p->dts)
-        for (unsigned i = 0; i < r->nw; i++)
-            detect_thread_free(p->dts[i]);
-    free(p->dts);
-    p->dts = NULL;
-    free(p->fb_map);
-    p->fb_map = NULL;
-    p->older = r->kept;
-    r->kept = p;
+    gen_free(r->prev, r->nw);
     r->prev = NULL;
+    pthread_mutex_lock(&r->lock);
+    r->st.generations_alive = 1;
+    pthread_mutex_unlock(&r->lock);
     return true;
 }
 
@@ -399,19 +410,25 @@ static int reload_fail(struct reload *r, int rc, char *msg, size_t msglen, const
     return rc;
 }
 
-/* Sleeps in short steps until every worker runs generation id, the deadline passes, or a
- * worker finished (it will not switch any more). */
-static bool wait_until(struct reload *r, uint64_t id, unsigned wait_ms)
+/* Sleeps in short steps until done(r, id), the deadline passes, or a worker finished (it will
+ * not switch any more). */
+static bool wait_until(struct reload *r, bool (*done)(struct reload *, uint64_t), uint64_t id,
+                       unsigned wait_ms)
 {
     uint64_t deadline = mono_ns() + (uint64_t)wait_ms * 1000000ull;
     for (;;) {
-        if (all_switched(r, id, false))
+        if (done(r, id))
             return true;
         if (mono_ns() >= deadline || atomic_load_explicit(&r->any_exited, memory_order_relaxed))
             return false;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
+}
+
+static bool switched(struct reload *r, uint64_t id)
+{
+    return all_switched(r, id, false);
 }
 
 int reload_rules(struct reload *r, unsigned wait_ms, FILE *report, char *msg, size_t msglen)
@@ -421,11 +438,12 @@ int reload_rules(struct reload *r, unsigned wait_ms, FILE *report, char *msg, si
         return reload_fail(r, -ESHUTDOWN, msg, msglen, "the capture has finished");
     struct rules_gen *old = atomic_load_explicit(&r->cur, memory_order_relaxed);
     if (r->prev) {
-        /* the previous switch must complete first: at most two generations live */
-        wait_until(r, old->id, wait_ms);
+        /* the previous generation must be retired first: at most two generations live */
+        wait_until(r, retirable, old->id, wait_ms);
         if (!reload_collect(r))
             return reload_fail(r, -EBUSY, msg, msglen,
-                               "the previous reload is still being picked up by the workers");
+                               "the previous reload is still being picked up by the workers "
+                               "and the output");
     }
     struct rules_gen *g = gen_load(r->cfg, report, err, sizeof(err));
     if (!g)
@@ -464,13 +482,13 @@ int reload_rules(struct reload *r, unsigned wait_ms, FILE *report, char *msg, si
     r->st.last_compile_ms = g->load_ms;
     r->st.switch_ts_min = r->st.switch_ts_max = 0;
     r->st.workers_switched = 0;
+    r->st.generations_alive = 2;
     pthread_mutex_unlock(&r->lock);
 
-    bool done = wait_until(r, g->id, wait_ms);
-    if (done)
-        reload_collect(r);
-    else
-        switch_times(r, g->id);
+    bool done = wait_until(r, switched, g->id, wait_ms);
+    /* frees the old generation when the output has already written its events; otherwise the
+     * control thread's periodic reload_collect() does, soon after */
+    reload_collect(r); /* also records the switch times so far */
     struct reload_stats st;
     reload_get_stats(r, &st);
     snprintf(msg, msglen,
@@ -497,15 +515,12 @@ void reload_free(struct reload *r)
             detect_thread_free(r->retired[i]);
     gen_free(r->prev, r->nw);
     gen_free(atomic_load_explicit(&r->cur, memory_order_relaxed), r->nw);
-    while (r->kept) {
-        struct rules_gen *o = r->kept->older;
-        gen_free(r->kept, r->nw);
-        r->kept = o;
-    }
     free(r->ack);
     free(r->ack_ts);
     free(r->exited);
     free(r->retired);
+    free(r->fence);
+    free(r->consumed);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }

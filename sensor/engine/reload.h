@@ -15,11 +15,16 @@
  *     stream stays valid), remaps the flowbits of its flows, and acknowledges with the packet
  *     time it switched at. Every packet is therefore matched by exactly one rule set: those of
  *     batches before the switch by the old one, the rest by the new one;
- *  5. once every worker acknowledged (quiescence), the old engine and the workers' old detect
- *     threads are freed by the control thread. The old ruleset itself (rule metadata that
- *     queued alert events point at) is kept until reload_free(): the output thread does not yet
- *     report when it has written every event of the old generation (known cost: the metadata of
- *     each retired rule set stays in memory until exit).
+ *  5. an old generation is freed (engine, the workers' old detect threads, and the ruleset whose
+ *     rule metadata queued alert events point at) by the control thread once it is retirable:
+ *     every worker acknowledged the switch, and the output thread has finished with every event
+ *     each worker emitted before it. That is an event fence per worker: a worker numbers the
+ *     events it emits (one plain counter) and records that number when it switches
+ *     (reload_worker_switch's ev_seq); the output thread publishes, per worker, how many of its
+ *     events it has written (reload_output_progress). Events leave a worker in order (ring and
+ *     overflow are one FIFO), so consumed >= fence means no event of the old rules is queued.
+ *     At most two generations are alive: a reload waits (bounded) for the previous one to be
+ *     retired, else it is refused with -EBUSY.
  *
  * Flow state across a reload (documented behaviour): stream reassembly and app-layer state carry
  * on; flowbits keep their names (a bit no rule of the new set names is dropped); threshold and
@@ -61,6 +66,7 @@ struct reload_stats {
      * <= it; in a capture whose time only moves forward, later ones have timestamps >= it */
     uint64_t switch_ts_min, switch_ts_max;
     unsigned workers_switched, workers;
+    unsigned generations_alive; /* generations held in memory: 1, or 2 while one is retired */
 };
 
 /* Loads and compiles cfg's rules as generation 1 (the load report goes to report when not
@@ -85,24 +91,32 @@ uint64_t reload_generation(const struct reload *r);
 
 /* Worker side, between batches, when reload_generation() differs from *gen: replaces *dt with
  * the new generation's thread for worker wid (old one handed back to be freed by the control
- * thread), remaps the flowbits of ft's flows, records now_ns as the switch time, sets *gen.
- * Never allocates. Caller: worker wid. */
+ * thread), remaps the flowbits of ft's flows, records now_ns as the switch time and ev_seq (the
+ * number of events worker wid has emitted so far: all of them with the old rules) as its event
+ * fence, sets *gen. Never allocates. Caller: worker wid. */
 void reload_worker_switch(struct reload *r, unsigned wid, struct detect_thread **dt,
-                          struct flow_table *ft, uint64_t *gen, uint64_t now_ns);
+                          struct flow_table *ft, uint64_t *gen, uint64_t now_ns, uint64_t ev_seq);
+
+/* Output side: the output thread has written (or dropped as unwritable) n more events of worker
+ * wid, in the order the worker emitted them. Caller: the one thread that consumes worker wid's
+ * events; NULL r is a no-op. */
+void reload_output_progress(struct reload *r, unsigned wid, unsigned n);
 
 /* Worker wid has finished (no more packets): reloads are refused from now on and a pending
  * switch does not wait for it. Caller: worker wid, after its last use of its detect thread. */
 void reload_worker_exit(struct reload *r, unsigned wid);
 
-/* Reloads the rule files (steps 1-5 above). Waits up to wait_ms for every worker to switch
- * (an idle worker switches at its next batch; the old generation is then freed by a later
+/* Reloads the rule files (steps 1-5 above). Waits up to wait_ms for the previous generation to
+ * be retired, then up to wait_ms for every worker to switch (an idle worker switches at its
+ * next batch; the old generation is freed here when already retirable, else by a later
  * reload_collect()). Returns 0 with a one-line summary in msg, or -errno with why in msg
- * (-EINVAL: rules did not load / compile, running rules kept; -EBUSY: previous switch still
- * pending; -ESHUTDOWN: capture finished). The report of the rule load goes to report when not
+ * (-EINVAL: rules did not load / compile, running rules kept; -EBUSY: the previous generation
+ * is not retired yet; -ESHUTDOWN: capture finished). The report of the rule load goes to report when not
  * NULL. Caller: the control thread (one at a time). */
 int reload_rules(struct reload *r, unsigned wait_ms, FILE *report, char *msg, size_t msglen);
 
-/* Frees the previous generation once every worker switched. Returns true when none is left
+/* Frees the previous generation once it is retirable (step 5: every worker switched and the
+ * output thread consumed past every worker's event fence). Returns true when none is left
  * pending. Control thread (called periodically). */
 bool reload_collect(struct reload *r);
 

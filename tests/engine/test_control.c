@@ -214,7 +214,7 @@ static void *fake_worker_main(void *arg)
     while (!atomic_load(w->stop)) {
         /* a "batch boundary" */
         if (reload_generation(w->r) != w->gen)
-            reload_worker_switch(w->r, w->id, &w->dt, NULL, &w->gen, w->batches * 1000);
+            reload_worker_switch(w->r, w->id, &w->dt, NULL, &w->gen, w->batches * 1000, 0);
         w->batches++;
         usleep(200);
     }
