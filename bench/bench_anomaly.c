@@ -10,6 +10,7 @@
  * Prints the best packets/s of each and the overhead 1 - on/off (goal: at most 10% of the
  * sensor's throughput).
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +25,13 @@
 #include "flow.h"
 #include "pcap_source.h"
 
-static double now_s(void)
+/* CPU time, not wall time: the shared machine runs at load 10-30, and a preempted round would
+ * otherwise count other processes' time. The stage alone runs in this thread (thread CPU time);
+ * the whole sensor runs several threads (process CPU time: what the detectors cost it). */
+static double cpu_s(clockid_t clk)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clk, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -38,10 +42,32 @@ static bool count_emit(void *ctx, const struct event *ev)
     return true;
 }
 
+/* perf record -D -1 --control=fifo:CTL,ACK: with BENCH_PERF_CTL=CTL and BENCH_PERF_ACK=ACK set,
+ * the profile covers only the detectors-on packet loops (setup and teardown left out). */
+static void perf_ctl(const char *cmd)
+{
+    const char *ctl = getenv("BENCH_PERF_CTL"), *ack = getenv("BENCH_PERF_ACK");
+    if (ctl == NULL || ack == NULL)
+        return;
+    int fd = open(ctl, O_WRONLY), fa = open(ack, O_RDONLY);
+    char buf[16];
+    if (fd >= 0 && write(fd, cmd, strlen(cmd)) < 0)
+        perror("bench_anomaly: perf control");
+    if (fa >= 0 && read(fa, buf, sizeof(buf)) < 0)
+        perror("bench_anomaly: perf ack");
+    if (fd >= 0)
+        close(fd);
+    if (fa >= 0)
+        close(fa);
+}
+
 struct capture {
     struct dp_packet *pk;
     size_t n, cap;
 };
+
+/* CPU time of the last anomaly_shared_new() and anomaly_worker_new() (ms) */
+static double setup_ms[2];
 
 static double run(const struct capture *c, bool detectors, uint64_t *events)
 {
@@ -55,15 +81,23 @@ static double run(const struct capture *c, bool detectors, uint64_t *events)
     struct anomaly_config ac;
     anomaly_config_default(&ac);
     ac.max_workers = 1;
+    double s0 = cpu_s(CLOCK_THREAD_CPUTIME_ID);
     struct anomaly_shared *sh = detectors ? anomaly_shared_new(&ac) : NULL;
+    double s1 = cpu_s(CLOCK_THREAD_CPUTIME_ID);
     struct anomaly_worker *w = sh ? anomaly_worker_new(sh, 0) : NULL;
+    if (sh != NULL) {
+        setup_ms[0] = (s1 - s0) * 1e3;
+        setup_ms[1] = (cpu_s(CLOCK_THREAD_CPUTIME_ID) - s1) * 1e3;
+    }
     if (d == NULL || ft == NULL || (detectors && w == NULL)) {
         fprintf(stderr, "bench_anomaly: setup failed\n");
         exit(1);
     }
     uint64_t last_tick = 0;
     struct pkt_meta m;
-    double t0 = now_s();
+    if (detectors)
+        perf_ctl("enable\n");
+    double t0 = cpu_s(CLOCK_THREAD_CPUTIME_ID);
     for (size_t i = 0; i < c->n; i++) {
         const struct dp_packet *p = &c->pk[i];
         enum decode_result r = decode_packet(d, p, &m);
@@ -85,7 +119,9 @@ static double run(const struct capture *c, bool detectors, uint64_t *events)
         if (w)
             anomaly_packet(w, &m, f, dir);
     }
-    double t = now_s() - t0;
+    double t = cpu_s(CLOCK_THREAD_CPUTIME_ID) - t0;
+    if (detectors)
+        perf_ctl("disable\n");
     if (sh)
         anomaly_shared_flush(sh, count_emit, events);
     anomaly_shared_free(sh);
@@ -119,9 +155,9 @@ static double run_engine(char *const *files, unsigned n, bool detectors)
         fprintf(stderr, "bench_anomaly: sensor: %s\n", err);
         goto out;
     }
-    double t0 = now_s();
+    double t0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
     int rc = sensor_run_files(s, files, n);
-    double t = now_s() - t0;
+    double t = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - t0;
     struct sensor_totals tot;
     sensor_get_totals(s, &tot);
     sensor_free(s);
@@ -193,12 +229,17 @@ int main(int argc, char **argv)
         if (on > best_on)
             best_on = on;
     }
-    printf("bench_anomaly: %zu packets (%.1f MB on the wire), %d rounds, one worker\n", c.n, bytes / 1e6,
-           rounds);
-    printf("  decode+flow            %10.0f pkt/s\n", best_off);
+    double load[3] = {0, 0, 0};
+    getloadavg(load, 3);
+    printf("bench_anomaly: %zu packets (%.1f MB on the wire), %d rounds, one worker, load %.1f %.1f %.1f\n",
+           c.n, bytes / 1e6, rounds, load[0], load[1], load[2]);
+    printf("  decode+flow            %10.0f pkt/s  (best round, thread CPU time)\n", best_off);
     printf("  decode+flow+anomaly    %10.0f pkt/s\n", best_on);
-    printf("  stage overhead         %9.1f %%  of decode+flow alone, %" PRIu64 " detection events\n",
-           100.0 * (1.0 - best_on / best_off), events / (uint64_t)rounds);
+    printf("  stage overhead         %9.1f %%  of decode+flow alone, %.0f ns/packet, %" PRIu64
+           " detection events\n",
+           100.0 * (1.0 - best_on / best_off), 1e9 / best_on - 1e9 / best_off, events / (uint64_t)rounds);
+    printf("  setup (not timed above) anomaly_shared_new %.1f ms, anomaly_worker_new %.1f ms\n", setup_ms[0],
+           setup_ms[1]);
     if (engine) {
         double eoff = 0, eon = 0;
         for (int r = 0; r < rounds; r++) {
@@ -209,10 +250,14 @@ int main(int argc, char **argv)
             if (on > eon)
                 eon = on;
         }
-        printf("  sensor, detectors off  %10.0f pkt/s  (runmode single: reader, stages, EVE output)\n", eoff);
+        printf("  sensor, detectors off  %10.0f pkt/s  (runmode single: reader, stages, EVE output;"
+               " process CPU time)\n", eoff);
         printf("  sensor, detectors on   %10.0f pkt/s\n", eon);
-        printf("  detector overhead      %9.1f %%  of the sensor (goal <= 10 %%)\n",
-               eoff > 0 ? 100.0 * (1.0 - eon / eoff) : 0.0);
+        printf("  detector overhead      %9.1f %%  of the sensor (goal <= 10 %%), %.0f ns/packet\n",
+               eoff > 0 ? 100.0 * (1.0 - eon / eoff) : 0.0,
+               eon > 0 && eoff > 0 ? 1e9 / eon - 1e9 / eoff : 0.0);
+        getloadavg(load, 3);
+        printf("  load after             %.1f %.1f %.1f\n", load[0], load[1], load[2]);
     }
     for (size_t i = 0; i < c.n; i++)
         free((void *)c.pk[i].data);

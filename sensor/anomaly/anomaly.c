@@ -40,15 +40,22 @@
 #define AF_REPLY 0x100u /* ... and one towards the client */
 #define AF_CPKTS_SHIFT 9 /* bits 9..11: client packets seen, saturating at 7 */
 #define AF_SENT 0x1000u /* bit 12: a packet towards the server seen */
+#define AF_NET 0x2000u  /* bit 13: bits 14, 15 hold the flow's protected-network membership */
+#define AF_CIN 0x4000u  /* bit 14: the client's address is inside a protected network */
+#define AF_SIN 0x8000u  /* bit 15: the server's address is inside */
 
 enum pa_kind { PA_FLAGS = 0, PA_FRAG, PA_TTL, PA_CSUM, PA_MAX };
 static const char *const pa_names[PA_MAX] = {"bad_tcp_flags", "frag_overlap", "ttl_change",
                                              "bad_checksum"};
 
 /* ------------------------------------------------------------------------------------------ */
-/* Bounded open-addressing table. An entry is live when its gen equals the table's: a per-window
- * table is cleared in O(1) by bumping gen. Long-lived tables keep gen and replace the least
- * recently used entry of a full probe run. */
+/* Bounded open-addressing table. A slot is live when its tag's gen equals the table's: a
+ * per-window table is cleared in O(1) by bumping gen. Long-lived tables keep gen and replace the
+ * least recently used entry of a full probe run. Entries are not stored in their slots but
+ * densely in creation order (the tag holds the index): a window with few keys touches few
+ * cache lines and pages, iteration is a plain walk, and memory is mapped as the high-water mark
+ * of entries grows, not for the whole capacity at start (first-touch page faults cost
+ * ~100-300 ms at start on the shared VM for the default sizes). */
 
 struct ahdr {
     uint32_t gen;
@@ -58,15 +65,16 @@ struct ahdr {
 
 struct atag {
     uint32_t gen, hash; /* mirror of each entry's header: probing reads this dense array only */
+    uint32_t idx;       /* the entry's index in mem */
 };
 
 struct atab {
     struct atag *tags;
     uint8_t *mem;
     uint32_t cap, mask, esz, ksz;
+    uint32_t zsz; /* bytes zeroed in a new entry: the rest is initialised on first use */
     uint32_t gen;
-    uint32_t *used; /* slots that became live in this generation, in order */
-    uint32_t n_used;
+    uint32_t n_used; /* entries 0 .. n_used-1 of mem are live, in creation order */
     uint64_t overflow, evicted;
     bool no_zero; /* set around bulk copies into a fresh entry */
 };
@@ -86,14 +94,12 @@ static int atab_init(struct atab *t, uint32_t entries, uint32_t esz, uint32_t ks
     t->mask = t->cap - 1;
     t->esz = esz;
     t->ksz = ksz;
+    t->zsz = esz;
     t->gen = 1;
-    t->mem = calloc(t->cap, esz);
-    t->used = calloc(t->cap, sizeof(uint32_t));
+    t->mem = calloc(t->cap, esz); /* mapped on first use (dense: the first pages only) */
     t->tags = calloc(t->cap, sizeof(struct atag));
-    if (t->mem == NULL || t->used == NULL || t->tags == NULL)
+    if (t->mem == NULL || t->tags == NULL)
         return -ENOMEM;
-    sketch_prefault(t->mem, (size_t)t->cap * esz);
-    sketch_prefault(t->used, (size_t)t->cap * sizeof(uint32_t));
     sketch_prefault(t->tags, (size_t)t->cap * sizeof(struct atag));
     return 0;
 }
@@ -103,14 +109,12 @@ static void atab_release(struct atab *t)
     free(t->tags);
     t->tags = NULL;
     free(t->mem);
-    free(t->used);
     t->mem = NULL;
-    t->used = NULL;
 }
 
-static inline struct ahdr *atab_at(const struct atab *t, uint32_t slot)
+static inline struct ahdr *atab_at(const struct atab *t, uint32_t idx)
 {
-    return (struct ahdr *)(t->mem + (size_t)slot * t->esz);
+    return (struct ahdr *)(t->mem + (size_t)idx * t->esz);
 }
 
 static inline uint8_t *ekey(struct ahdr *h)
@@ -122,17 +126,35 @@ static void atab_clear(struct atab *t)
 {
     t->gen++;
     if (t->gen == 0) { /* wrapped: really clear */
-        memset(t->mem, 0, (size_t)t->cap * t->esz);
         memset(t->tags, 0, (size_t)t->cap * sizeof(struct atag));
         t->gen = 1;
     }
     t->n_used = 0;
 }
 
-/* Finds key; creates it (zeroed) if absent and create. evict: replace the least recently used of
- * a full probe run. NULL when absent (or no room). */
-static struct ahdr *atab_get(struct atab *t, const void *key, uint32_t hash, bool create, bool evict,
-                             uint64_t now)
+/* Key equality without a memcmp call: keys are 20 (address), 32 (DNS) or 36 (pair) bytes, or
+ * OKEY; word compares for the common sizes (the per-packet path). */
+static inline bool key_eq(const void *a, const void *b, uint32_t ksz)
+{
+    if (ksz == 20) {
+        uint64_t a0, a1, b0, b1;
+        uint32_t a2, b2;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, (const uint8_t *)a + 8, 8);
+        memcpy(&b1, (const uint8_t *)b + 8, 8);
+        memcpy(&a2, (const uint8_t *)a + 16, 4);
+        memcpy(&b2, (const uint8_t *)b + 16, 4);
+        return ((a0 ^ b0) | (a1 ^ b1) | (uint64_t)(a2 ^ b2)) == 0;
+    }
+    return memcmp(a, b, ksz) == 0;
+}
+
+/* Finds key; creates it (first zsz bytes zeroed) if absent and create. evict: replace the least
+ * recently used of a full probe run. NULL when absent (or no room). *idx_out (if not NULL):
+ * the entry's index, a hint for atab_hint(). */
+static struct ahdr *atab_get_idx(struct atab *t, const void *key, uint32_t hash, bool create,
+                                 bool evict, uint64_t now, uint32_t *idx_out)
 {
     uint32_t slot = hash & t->mask;
     for (unsigned i = 0; i < PROBES; i++, slot = (slot + 1) & t->mask) {
@@ -140,9 +162,10 @@ static struct ahdr *atab_get(struct atab *t, const void *key, uint32_t hash, boo
         if (g->gen != t->gen) {
             if (!create)
                 return NULL;
-            struct ahdr *h = atab_at(t, slot);
+            uint32_t idx = t->n_used++; /* a free slot exists, so an entry does too */
+            struct ahdr *h = atab_at(t, idx);
             if (!t->no_zero)
-                memset(h, 0, t->esz);
+                memset(h, 0, t->zsz);
             else
                 memset(h, 0, sizeof(*h)); /* the caller writes the rest */
             h->gen = t->gen;
@@ -151,14 +174,18 @@ static struct ahdr *atab_get(struct atab *t, const void *key, uint32_t hash, boo
             h->last = now;
             g->gen = t->gen;
             g->hash = hash;
-            t->used[t->n_used++] = slot;
+            g->idx = idx;
+            if (idx_out != NULL)
+                *idx_out = idx;
             return h;
         }
         if (g->hash == hash) {
-            struct ahdr *h = atab_at(t, slot);
-            if (memcmp(ekey(h), key, t->ksz) == 0) {
+            struct ahdr *h = atab_at(t, g->idx);
+            if (key_eq(ekey(h), key, t->ksz)) {
                 if (now > h->last)
                     h->last = now;
+                if (idx_out != NULL)
+                    *idx_out = g->idx;
                 return h;
             }
         }
@@ -174,7 +201,7 @@ static struct ahdr *atab_get(struct atab *t, const void *key, uint32_t hash, boo
     uint32_t oslot = 0;
     slot = hash & t->mask;
     for (unsigned i = 0; i < PROBES; i++, slot = (slot + 1) & t->mask) {
-        struct ahdr *h = atab_at(t, slot);
+        struct ahdr *h = atab_at(t, t->tags[slot].idx);
         if (oldest == NULL || h->last < oldest->last) {
             oldest = h;
             oslot = slot;
@@ -182,17 +209,37 @@ static struct ahdr *atab_get(struct atab *t, const void *key, uint32_t hash, boo
     }
     t->tags[oslot].hash = hash;
     t->evicted++;
-    memset(oldest, 0, t->esz);
+    memset(oldest, 0, t->zsz);
     oldest->gen = t->gen;
     oldest->hash = hash;
     memcpy(ekey(oldest), key, t->ksz);
     oldest->last = now;
+    if (idx_out != NULL)
+        *idx_out = t->tags[oslot].idx;
     return oldest;
 }
 
+static inline struct ahdr *atab_get(struct atab *t, const void *key, uint32_t hash, bool create,
+                                    bool evict, uint64_t now)
+{
+    return atab_get_idx(t, key, hash, create, evict, now, NULL);
+}
+
+/* The entry at index hint if it is live and holds key (a window table: no LRU time), else
+ * NULL. Hints come from earlier lookups (kept per flow) and may be stale or from another
+ * table: checked, never trusted. */
+static inline struct ahdr *atab_hint(const struct atab *t, uint32_t hint, const void *key)
+{
+    if (hint >= t->n_used)
+        return NULL;
+    struct ahdr *h = atab_at(t, hint);
+    return key_eq(ekey(h), key, t->ksz) ? h : NULL;
+}
+
+/* every live entry, in creation order */
 #define ATAB_FOREACH(t, h)                                                                   \
     for (uint32_t _i = 0; _i < (t)->n_used; _i++)                                            \
-        for (struct ahdr *h = atab_at((t), (t)->used[_i]); h != NULL; h = NULL)
+        for (struct ahdr *h = atab_at((t), _i); h != NULL; h = NULL)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Entries. Keys start right after the header. */
@@ -218,12 +265,18 @@ struct dkey { /* (source, registered domain) */
     uint8_t pad[7];
 };
 
+/* Window entries are zeroed up to their first lazily set field (atab.zsz): a new destination
+ * or source costs two cache lines of stores, not five or six. A lazy field is live once its
+ * counter says so: hist and src_hll once opens > 0, refl_hll once refl > 0, top once top_n > 0;
+ * sample once n_sample > 0, hll_dst and hll_port once att > 0, hll_icmp once icmp_att > 0. */
 struct dst_ent {
     struct ahdr h;
     struct akey k;
     uint32_t pkts, syn, est, udp, udp_reply, icmp, refl;
+    uint32_t opens; /* flows opened towards it (first packet each way) */
     uint8_t top_n;
     uint64_t bytes, udp_bytes, icmp_bytes, refl_bytes;
+    /* lazy */
     uint32_t hist[16];
     uint8_t src_hll[HLL_M];
     uint8_t refl_hll[HLL_M];
@@ -235,6 +288,7 @@ struct src_ent {
     struct akey k;
     uint32_t att, ans, icmp_att, icmp_ans;
     uint8_t n_sample;
+    /* lazy */
     uint8_t sample[TOPK][16];
     uint8_t hll_dst[HLL_M], hll_port[HLL_M], hll_icmp[HLL_M];
 };
@@ -454,6 +508,8 @@ static int shard_init(struct shard *s, const struct anomaly_config *c, uint32_t 
     rc |= atab_init(&s->host, c->shard_hosts * mult, sizeof(struct host_ent), sizeof(struct akey));
     rc |= atab_init(&s->dns, c->shard_dns * mult, sizeof(struct dns_ent), sizeof(struct dkey));
     rc |= sketch_cms_init(&s->ovf_cms, 4, 1024);
+    s->dst.zsz = offsetof(struct dst_ent, hist);
+    s->src.zsz = offsetof(struct src_ent, sample);
     atomic_init(&s->wid, NONE);
     return rc ? -ENOMEM : 0;
 }
@@ -727,11 +783,40 @@ static inline bool port_in(const uint16_t *ports, unsigned n, uint16_t p)
     return false;
 }
 
-static struct dst_ent *dst_get(struct shard *s, const uint8_t *addr, bool v6)
+/* The window entry of key k in t (created if absent). hint (may be NULL): the flow's index of
+ * this entry from an earlier packet, tried first and updated; most packets of a flow then cost
+ * no hash and no probe. */
+static inline struct ahdr *win_get(struct atab *t, const struct akey *k, uint32_t seed,
+                                   uint32_t *hint)
 {
-    struct akey k;
-    akey_set(&k, addr, v6);
-    return (struct dst_ent *)atab_get(&s->dst, &k, h32(sketch_hash(&k, sizeof(k), 1)), true, false, 0);
+    struct ahdr *h;
+    if (hint != NULL && (h = atab_hint(t, *hint, k)) != NULL)
+        return h;
+    return atab_get_idx(t, k, h32(sketch_hash(k, sizeof(*k), seed)), true, false, 0, hint);
+}
+
+static void sample_add(uint8_t (*sample)[16], uint8_t *n, const uint8_t *a, bool v6);
+
+static inline void dst_opened(struct dst_ent *d, uint64_t hsrc)
+{
+    if (d->opens++ == 0) {
+        memset(d->hist, 0, sizeof(d->hist));
+        memset(d->src_hll, 0, sizeof(d->src_hll));
+    }
+    sketch_hll_add(d->src_hll, HLL_P, hsrc);
+    d->hist[hsrc & 15]++;
+}
+
+/* One more attempt (TCP SYN or first UDP packet) from source se to dst:dport. */
+static inline void src_attempt(struct src_ent *se, const struct pkt_meta *m, bool v6)
+{
+    if (se->att++ == 0) {
+        memset(se->hll_dst, 0, sizeof(se->hll_dst));
+        memset(se->hll_port, 0, sizeof(se->hll_port));
+    }
+    sketch_hll_add(se->hll_dst, HLL_P, sketch_hash(m->dst, 16, 11));
+    sketch_hll_add(se->hll_port, HLL_P, sketch_hash(&m->dport, 2, 12));
+    sample_add(se->sample, &se->n_sample, m->dst, v6);
 }
 
 static struct src_ent *src_get(struct shard *s, const uint8_t *addr, bool v6)
@@ -895,16 +980,20 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
     uint8_t src16[16] = {0};
     memcpy(src16, m->src, v6 ? 16 : 4);
     uint64_t hsrc = opens ? sketch_hash(src16, 16, 9) : 0;
-    /* bulk transfers send run after run of packets to one destination: a one-entry cache of
-     * the last lookup (valid while the window's shard and generation are the same) */
+    /* a flow keeps the indices of its entries (f->anomaly_slot: [0] the server's destination
+     * entry, [1] the client's, [2] the inside host's), checked against the key before use; without
+     * a flow, a one-entry cache of the last lookup (bulk runs to one destination) */
     struct akey dk;
     akey_set(&dk, m->dst, v6);
     struct dst_ent *d;
-    if (w->last_dst != NULL && w->last_dst_shard == s && w->last_dst_gen == s->dst.gen &&
-        memcmp(&w->last_dst_key, &dk, sizeof(dk)) == 0) {
+    if (f != NULL) {
+        d = (struct dst_ent *)win_get(&s->dst, &dk, 1,
+                                      &f->anomaly_slot[dir == FLOW_TO_SERVER ? 0 : 1]);
+    } else if (w->last_dst != NULL && w->last_dst_shard == s && w->last_dst_gen == s->dst.gen &&
+               key_eq(&w->last_dst_key, &dk, sizeof(dk))) {
         d = w->last_dst;
     } else {
-        d = (struct dst_ent *)atab_get(&s->dst, &dk, h32(sketch_hash(&dk, sizeof(dk), 1)), true, false, 0);
+        d = (struct dst_ent *)win_get(&s->dst, &dk, 1, NULL);
         w->last_dst = d;
         w->last_dst_shard = s;
         w->last_dst_gen = s->dst.gen;
@@ -916,10 +1005,8 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
         /* top sources by packets (who floods); distinct sources and their entropy by flows
          * opened (every source opens a flow, so the distinct count is the same) */
         topk_add(d->top, &d->top_n, TOPK, src16);
-        if (opens) {
-            sketch_hll_add(d->src_hll, HLL_P, hsrc);
-            d->hist[hsrc & 15]++;
-        }
+        if (opens)
+            dst_opened(d, hsrc);
     } else {
         /* table full: heavy destinations are still found (space-saving) and counted (CMS) */
         uint8_t dst16[16] = {0};
@@ -935,9 +1022,21 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
         topk_add(s->ovf_top, &s->ovf_n, OVF_TOPK, dst16);
     }
 
-    int sn = v6 ? anomaly_net_match(c, m->src, true) : net4_match(w->sh, m->src);
-    int dn = v6 ? anomaly_net_match(c, m->dst, true) : net4_match(w->sh, m->dst);
-    bool src_in = sn >= 0, dst_in = dn >= 0;
+    /* membership is a property of the flow's addresses: looked up once per flow */
+    bool src_in, dst_in;
+    if (f != NULL && (af & AF_NET)) {
+        bool cin = af & AF_CIN, sin = af & AF_SIN;
+        src_in = dir == FLOW_TO_SERVER ? cin : sin;
+        dst_in = dir == FLOW_TO_SERVER ? sin : cin;
+    } else {
+        src_in = (v6 ? anomaly_net_match(c, m->src, true) : net4_match(w->sh, m->src)) >= 0;
+        dst_in = (v6 ? anomaly_net_match(c, m->dst, true) : net4_match(w->sh, m->dst)) >= 0;
+        if (f != NULL) {
+            bool cin = dir == FLOW_TO_SERVER ? src_in : dst_in;
+            bool sin = dir == FLOW_TO_SERVER ? dst_in : src_in;
+            af |= AF_NET | (cin ? AF_CIN : 0) | (sin ? AF_SIN : 0);
+        }
+    }
     /* multicast and broadcast are local services, never an outside peer (mDNS, SSDP, DHCP) */
     bool dst_group = v6 ? m->dst[0] == 0xff
                         : (m->dst[0] & 0xf0) == 0xe0 || (m->dst[0] == 255 && m->dst[3] == 255);
@@ -974,12 +1073,8 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
             if (syn_only && dir == FLOW_TO_SERVER && !(af & AF_ATTEMPT)) {
                 af |= AF_ATTEMPT;
                 struct src_ent *se = src_get(s, m->src, v6);
-                if (se != NULL) {
-                    se->att++;
-                    sketch_hll_add(se->hll_dst, HLL_P, sketch_hash(m->dst, 16, 11));
-                    sketch_hll_add(se->hll_port, HLL_P, sketch_hash(&m->dport, 2, 12));
-                    sample_add(se->sample, &se->n_sample, m->dst, v6);
-                }
+                if (se != NULL)
+                    src_attempt(se, m, v6);
             }
             if ((fl & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK) && dir == FLOW_TO_CLIENT &&
                 (af & AF_ATTEMPT) && !(af & AF_ANSWERED)) {
@@ -992,9 +1087,8 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
             if (dir == FLOW_TO_SERVER && (fl & (TCP_ACK | TCP_SYN | TCP_RST)) == TCP_ACK &&
                 (af & AF_ANSWERED) && !(af & AF_EST)) {
                 af |= AF_EST;
-                struct dst_ent *server = dir == FLOW_TO_SERVER ? d : dst_get(s, m->src, v6);
-                if (server != NULL)
-                    server->est++;
+                if (d != NULL)
+                    d->est++; /* d is the server's entry: the packet goes to the server */
             }
             /* a session that carried client data (>= 2 segments after the handshake) to an
              * authentication port */
@@ -1017,7 +1111,8 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
         }
         if (refl) {
             if (d != NULL) {
-                d->refl++;
+                if (d->refl++ == 0)
+                    memset(d->refl_hll, 0, sizeof(d->refl_hll));
                 d->refl_bytes += wl;
                 sketch_hll_add(d->refl_hll, HLL_P, hsrc ? hsrc : sketch_hash(src16, 16, 9));
             }
@@ -1027,7 +1122,9 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
                 d->udp_bytes += wl;
             }
             if (dir == FLOW_TO_CLIENT && f != NULL) {
-                struct dst_ent *server = dst_get(s, m->src, v6);
+                struct akey sk;
+                akey_set(&sk, m->src, v6);
+                struct dst_ent *server = (struct dst_ent *)win_get(&s->dst, &sk, 1, &f->anomaly_slot[0]);
                 if (server != NULL)
                     server->udp_reply++;
                 if (first_reply && (af & AF_ATTEMPT) && !(af & AF_ANSWERED)) {
@@ -1040,12 +1137,8 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
             if (first) {
                 af |= AF_ATTEMPT;
                 struct src_ent *se = src_get(s, m->src, v6);
-                if (se != NULL) {
-                    se->att++;
-                    sketch_hll_add(se->hll_dst, HLL_P, sketch_hash(m->dst, 16, 11));
-                    sketch_hll_add(se->hll_port, HLL_P, sketch_hash(&m->dport, 2, 12));
-                    sample_add(se->sample, &se->n_sample, m->dst, v6);
-                }
+                if (se != NULL)
+                    src_attempt(se, m, v6);
             }
             if (dir == FLOW_TO_SERVER && m->dport == 53 && m->payload != NULL && m->payload_len >= 12)
                 dns_account(w, s, m, v6);
@@ -1060,7 +1153,8 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
         if (req) {
             struct src_ent *se = src_get(s, m->src, v6);
             if (se != NULL) {
-                se->icmp_att++;
+                if (se->icmp_att++ == 0)
+                    memset(se->hll_icmp, 0, sizeof(se->hll_icmp));
                 sketch_hll_add(se->hll_icmp, HLL_P, sketch_hash(m->dst, 16, 11));
                 sample_add(se->sample, &se->n_sample, m->dst, v6);
             }
@@ -1076,12 +1170,13 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
         struct akey hk;
         akey_set(&hk, src_in ? m->src : m->dst, v6);
         struct host_ent *he;
-        if (w->last_host != NULL && w->last_host_shard == s && w->last_host_gen == s->host.gen &&
-            memcmp(&w->last_host_key, &hk, sizeof(hk)) == 0) {
+        if (f != NULL) {
+            he = (struct host_ent *)win_get(&s->host, &hk, 4, &f->anomaly_slot[2]);
+        } else if (w->last_host != NULL && w->last_host_shard == s && w->last_host_gen == s->host.gen &&
+                   key_eq(&w->last_host_key, &hk, sizeof(hk))) {
             he = w->last_host;
         } else {
-            he = (struct host_ent *)atab_get(&s->host, &hk, h32(sketch_hash(&hk, sizeof(hk), 4)), true,
-                                             false, 0);
+            he = (struct host_ent *)win_get(&s->host, &hk, 4, NULL);
             w->last_host = he;
             w->last_host_shard = s;
             w->last_host_gen = s->host.gen;
@@ -1184,15 +1279,25 @@ static void merge_shard(struct anomaly_shared *sh, const struct shard *src)
         t->udp += e->udp;
         t->udp_reply += e->udp_reply;
         t->icmp += e->icmp;
-        t->refl += e->refl;
         t->bytes += e->bytes;
         t->udp_bytes += e->udp_bytes;
         t->icmp_bytes += e->icmp_bytes;
         t->refl_bytes += e->refl_bytes;
-        for (unsigned i = 0; i < 16; i++)
-            t->hist[i] += e->hist[i];
-        sketch_hll_merge(t->src_hll, e->src_hll, HLL_P);
-        sketch_hll_merge(t->refl_hll, e->refl_hll, HLL_P);
+        /* lazy fields: copied where the target's are not live yet */
+        if (e->opens > 0 && t->opens == 0) {
+            memcpy(t->hist, e->hist, sizeof(t->hist));
+            memcpy(t->src_hll, e->src_hll, HLL_M);
+        } else if (e->opens > 0) {
+            for (unsigned i = 0; i < 16; i++)
+                t->hist[i] += e->hist[i];
+            sketch_hll_merge(t->src_hll, e->src_hll, HLL_P);
+        }
+        t->opens += e->opens;
+        if (e->refl > 0 && t->refl == 0)
+            memcpy(t->refl_hll, e->refl_hll, HLL_M);
+        else if (e->refl > 0)
+            sketch_hll_merge(t->refl_hll, e->refl_hll, HLL_P);
+        t->refl += e->refl;
         sketch_topk_merge(t->top, &t->top_n, TOPK, e->top, e->top_n);
     }
     ATAB_FOREACH(&src->src, h) {
@@ -1200,15 +1305,23 @@ static void merge_shard(struct anomaly_shared *sh, const struct shard *src)
         struct src_ent *t = (struct src_ent *)merge_get(&m->src, h, &fresh);
         if (t == NULL || fresh)
             continue;
+        for (unsigned i = 0; i < e->n_sample; i++)
+            sample_add(t->sample, &t->n_sample, e->sample[i], true);
+        if (e->att > 0 && t->att == 0) {
+            memcpy(t->hll_dst, e->hll_dst, HLL_M);
+            memcpy(t->hll_port, e->hll_port, HLL_M);
+        } else if (e->att > 0) {
+            sketch_hll_merge(t->hll_dst, e->hll_dst, HLL_P);
+            sketch_hll_merge(t->hll_port, e->hll_port, HLL_P);
+        }
+        if (e->icmp_att > 0 && t->icmp_att == 0)
+            memcpy(t->hll_icmp, e->hll_icmp, HLL_M);
+        else if (e->icmp_att > 0)
+            sketch_hll_merge(t->hll_icmp, e->hll_icmp, HLL_P);
         t->att += e->att;
         t->ans += e->ans;
         t->icmp_att += e->icmp_att;
         t->icmp_ans += e->icmp_ans;
-        for (unsigned i = 0; i < e->n_sample; i++)
-            sample_add(t->sample, &t->n_sample, e->sample[i], true);
-        sketch_hll_merge(t->hll_dst, e->hll_dst, HLL_P);
-        sketch_hll_merge(t->hll_port, e->hll_port, HLL_P);
-        sketch_hll_merge(t->hll_icmp, e->hll_icmp, HLL_P);
     }
     ATAB_FOREACH(&src->pair, h) {
         const struct pair_ent *e = (const struct pair_ent *)h;
@@ -1428,10 +1541,6 @@ static void detect_floods(struct anomaly_shared *sh, uint64_t now)
         if (b->first_ns == 0)
             b->first_ns = now;
         bool learned = now - b->first_ns >= (uint64_t)c->learning_s * 1000000000ull;
-        double srcs = sketch_hll_count(e->src_hll, HLL_P);
-        double ent = sketch_entropy(e->hist, 16);
-        sketch_topk_sort(e->top, e->top_n);
-        int net = anomaly_net_match(c, e->k.a, v6);
 
         double syn = e->syn * per_s;
         double t_syn = thr_of(c, c->syn_pps, &b->syn, learned);
@@ -1450,9 +1559,21 @@ static void detect_floods(struct anomaly_shared *sh, uint64_t now)
         bool a_icmp = icmp >= t_icmp || icmp_b >= t_icmp_b;
 
         double refl = e->refl * per_s, refl_b = e->refl_bytes * 8.0 * per_s;
-        double reflectors = sketch_hll_count(e->refl_hll, HLL_P);
-        bool a_refl = (refl >= c->refl_pps || refl_b >= (double)c->refl_bps) &&
-                      reflectors >= c->refl_min_reflectors;
+        bool a_refl = false;
+        double reflectors = 0;
+        if (refl >= c->refl_pps || refl_b >= (double)c->refl_bps) {
+            reflectors = e->refl > 0 ? sketch_hll_count(e->refl_hll, HLL_P) : 0;
+            a_refl = reflectors >= c->refl_min_reflectors;
+        }
+        /* the rest only matters for a destination that alarms (most windows: none) */
+        double srcs = 0, ent = 0;
+        int net = -1;
+        if (a_syn || a_udp || a_icmp || a_refl) {
+            srcs = e->opens > 0 ? sketch_hll_count(e->src_hll, HLL_P) : 0;
+            ent = e->opens > 0 ? sketch_entropy(e->hist, 16) : 0;
+            sketch_topk_sort(e->top, e->top_n);
+            net = anomaly_net_match(c, e->k.a, v6);
+        }
 
         struct {
             bool on;
@@ -1617,24 +1738,30 @@ static void detect_scans(struct anomaly_shared *sh, uint64_t now)
         t->icmp_ans[0] += e->icmp_ans;
         for (unsigned i = 0; i < e->n_sample; i++)
             sample_add(t->sample, &t->n_sample, e->sample[i], true);
-        sketch_hll_merge(t->hll_dst[0], e->hll_dst, HLL_P);
-        sketch_hll_merge(t->hll_port[0], e->hll_port, HLL_P);
-        sketch_hll_merge(t->hll_icmp[0], e->hll_icmp, HLL_P);
+        if (e->att > 0) {
+            sketch_hll_merge(t->hll_dst[0], e->hll_dst, HLL_P);
+            sketch_hll_merge(t->hll_port[0], e->hll_port, HLL_P);
+        }
+        if (e->icmp_att > 0)
+            sketch_hll_merge(t->hll_icmp[0], e->hll_icmp, HLL_P);
 
         bool v6 = e->k.v6;
         double att = t->att[0] + t->att[1], ans = t->ans[0] + t->ans[1];
         double fail = att > 0 ? (att - (ans < att ? ans : att)) / att : 0;
+        double iatt = t->icmp_att[0] + t->icmp_att[1], ians = t->icmp_ans[0] + t->icmp_ans[1];
+        double ifail = iatt > 0 ? (iatt - (ians < iatt ? ians : iatt)) / iatt : 0;
+        if (now < t->mute_until)
+            continue;
+        /* distinct counts only where a class can fire (every class needs its failed ratio):
+         * most sources are clients whose attempts are answered */
         double hosts = 0, ports = 0;
-        if (att >= 2) {
+        if (att >= 2 && fail >= c->scan_fail_min) {
             hosts = hll2((const uint8_t(*)[HLL_M])t->hll_dst);
             ports = hll2((const uint8_t(*)[HLL_M])t->hll_port);
         }
-        double iatt = t->icmp_att[0] + t->icmp_att[1], ians = t->icmp_ans[0] + t->icmp_ans[1];
-        double ifail = iatt > 0 ? (iatt - (ians < iatt ? ians : iatt)) / iatt : 0;
-        double ihosts = iatt >= 2 ? hll2((const uint8_t(*)[HLL_M])t->hll_icmp) : 0;
+        double ihosts = iatt >= 2 && ifail >= c->scan_fail_min
+                            ? hll2((const uint8_t(*)[HLL_M])t->hll_icmp) : 0;
 
-        if (now < t->mute_until)
-            continue;
         enum anomaly_class cls = ANOM_CLASS_MAX;
         double v = 0, thr = 1;
         if (hosts >= c->hscan_hosts && fail >= c->scan_fail_min)
@@ -1832,8 +1959,7 @@ static void detect_dns(struct anomaly_shared *sh, uint64_t now)
         t->ent_milli[0] += e->ent_milli;
         sketch_hll_merge(t->hll[0], e->hll, HLL_P);
         double q = t->queries[0] + t->queries[1];
-        double subs = hll2((const uint8_t(*)[HLL_M])t->hll);
-        if (q <= 0 || subs < c->dns_subdomains)
+        if (q <= 0)
             continue;
         double mlen = (t->sub_len[0] + t->sub_len[1]) / q;
         double ment = (t->ent_milli[0] + t->ent_milli[1]) / q / 1000.0;
@@ -1842,6 +1968,10 @@ static void detect_dns(struct anomaly_shared *sh, uint64_t now)
             continue;
         /* whole names: ordinary ones are short, so both length and entropy must be high */
         if (whole && (mlen < c->dns_src_mean_len || ment < c->dns_mean_entropy))
+            continue;
+        /* the distinct count last: most names fail the cheap tests above */
+        double subs = hll2((const uint8_t(*)[HLL_M])t->hll);
+        if (subs < c->dns_subdomains)
             continue;
         /* one incident per source, whichever view saw it */
         struct akey ik;

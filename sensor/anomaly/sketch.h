@@ -13,9 +13,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
-/* 64-bit hash of a byte string (xxh3), used for every sketch key. */
-uint64_t sketch_hash(const void *data, size_t len, uint64_t seed);
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+/* 64-bit hash of a byte string (xxh3), used for every sketch key. Inline: the per-packet path
+ * hashes short fixed-size keys, which xxh3 then reduces to a few multiplies. */
+static inline uint64_t sketch_hash(const void *data, size_t len, uint64_t seed)
+{
+    return XXH3_64bits_withSeed(data, len, seed);
+}
 
 /* --- HyperLogLog: 2^p one-byte registers (4 <= p <= 16); relative error ~1.04/sqrt(2^p) --- */
 static inline void sketch_hll_add(uint8_t *reg, unsigned p, uint64_t h)
@@ -59,9 +67,40 @@ struct sketch_topk_item {
     uint32_t count; /* over-estimate of the key's weight */
     uint32_t err;   /* at most this much of count may belong to other keys */
 };
-/* Adds weight n to key in items[0..*len) holding at most k items. */
-void sketch_topk_add(struct sketch_topk_item *items, uint8_t *len, unsigned k, const uint8_t *key,
-                     uint32_t n);
+/* Adds weight n to key in items[0..*len) holding at most k items. Inline (per packet). */
+static inline void sketch_topk_add(struct sketch_topk_item *items, uint8_t *len, unsigned k,
+                                   const uint8_t *key, uint32_t n)
+{
+    uint64_t k0, k1;
+    memcpy(&k0, key, 8);
+    memcpy(&k1, key + 8, 8);
+    unsigned l = *len, min_i = 0;
+    for (unsigned i = 0; i < l; i++) {
+        uint64_t a0, a1;
+        memcpy(&a0, items[i].key, 8);
+        memcpy(&a1, items[i].key + 8, 8);
+        if (((a0 ^ k0) | (a1 ^ k1)) == 0) {
+            uint32_t v = items[i].count + n;
+            items[i].count = v < n ? UINT32_MAX : v; /* saturate */
+            return;
+        }
+        if (items[i].count < items[min_i].count)
+            min_i = i;
+    }
+    if (l < k) {
+        memcpy(items[l].key, key, 16);
+        items[l].count = n;
+        items[l].err = 0;
+        *len = (uint8_t)(l + 1);
+        return;
+    }
+    /* replace the lightest: the newcomer inherits its count as possible error */
+    struct sketch_topk_item *it = &items[min_i];
+    memcpy(it->key, key, 16);
+    it->err = it->count;
+    uint32_t v = it->count + n;
+    it->count = v < n ? UINT32_MAX : v;
+}
 /* Merges src (slen items) into dst (*dlen, capacity k): weights of equal keys add, the k
  * heaviest stay. */
 void sketch_topk_merge(struct sketch_topk_item *dst, uint8_t *dlen, unsigned k,

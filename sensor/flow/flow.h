@@ -111,11 +111,15 @@ struct flow {
     /* added by the applayer stage: parser state from its per-worker pool (NULL if none);
      * applayer_flow_end() must be called before the flow is freed */
     struct applayer_state *applayer;
+    /* added by the anomaly stage: indices of the flow's entries in its per-window tables, hints
+     * it checks against the key before use (any value is safe) */
+    uint32_t anomaly_slot[3];
 } __attribute__((aligned(64))); /* whole cache lines: the per-packet path touches the first two */
 
 struct flow_config {
     uint32_t max_flows;   /* fixed capacity of the table */
-    uint32_t hash_size;   /* buckets; rounded up to a power of two (0 = 2 * max_flows) */
+    uint32_t hash_size;   /* bucket slots, rounded up to a power of two (0 = 2 * max_flows); buckets
+                           * are cache lines of 8 slots (7 flows + an overflow link) */
     /* timeouts in seconds of packet time */
     uint32_t timeout_new, timeout_established, timeout_closed; /* default for other protocols */
     uint32_t tcp_new, tcp_established, tcp_closing, tcp_closed;
@@ -178,6 +182,21 @@ const struct flow_table_stats *flow_table_get_stats(const struct flow_table *ft)
  * state (flowbits, marks) but must not end, add or reschedule flows. Caller: the owning worker
  * (rule reload remaps flowbit ids with it). */
 void flow_table_foreach(struct flow_table *ft, void (*fn)(void *ctx, struct flow *f), void *ctx);
+
+/* One step of the flow table's TCP state machine (RFC 793 section 3.5 for the closing sequence)
+ * for packet m of direction dir: returns the state that follows st. fin_sides / fin_acked: bit d
+ * set when direction d sent a FIN / had it acknowledged (updated here). fin_seq[d]: sequence
+ * number of direction d's FIN (only read: the flow table records it at that side's first FIN).
+ * other_seen: a packet went the other way before; first: the flow's first packet. The flow
+ * table runs it on the flow's own fields; a later stage may run it on a copy of the state
+ * (sensor/detect replays it packet by packet). Pure: any thread. */
+enum tcp_state flow_tcp_state_step(enum tcp_state st, uint8_t *fin_sides, uint8_t *fin_acked,
+                                   const uint32_t fin_seq[2], bool other_seen,
+                                   const struct pkt_meta *m, enum flow_dir dir, bool first);
+
+/* The flow state a TCP state stands for (established; fin_wait / closing: closing; closed;
+ * otherwise new). */
+enum flow_state flow_state_of_tcp_state(enum tcp_state st);
 
 /* Endpoint helpers for events: source = the flow's client. */
 const uint8_t *flow_client_addr(const struct flow *f);
