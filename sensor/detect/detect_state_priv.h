@@ -3,7 +3,7 @@
  * The engine updates the flow table for a whole burst of packets before detect runs on each of
  * them, so f->state / f->tcp_state already hold the state after the burst's last packet of the
  * flow: a `flow:established` rule would then see the RST at the end of a short session on every
- * packet before it. Detect therefore replays the flow stage's state machine (flow.c tcp_track,
+ * packet before it. Detect therefore replays the flow stage's state machine (flow_tcp_state_step,
  * "both directions seen" for other protocols) packet by packet in bits of f->detect_flags, so
  * header conditions see the state the packet itself left, whatever the burst size. The replay
  * needs nothing from the flow stage but the FIN sequence numbers, which it sets once and never

@@ -406,7 +406,7 @@ static uint8_t timeout_class_of(const struct flow *f)
     }
 }
 
-static uint8_t flow_state_of_tcp(uint8_t ts)
+static inline uint8_t flow_state_of_tcp(uint8_t ts)
 {
     switch (ts) {
     case TCP_ESTABLISHED: return FLOW_STATE_ESTABLISHED;
@@ -422,17 +422,16 @@ static inline bool seq_geq(uint32_t a, uint32_t b)
     return (int32_t)(a - b) >= 0;
 }
 
-/* TCP state machine, on the flow's own view (no reassembly): enough to pick a timeout and to
- * report Suricata's flow/tcp state. RFC 793 section 3.5 for the closing sequence. */
-static void tcp_track(struct flow *f, const struct pkt_meta *m, enum flow_dir dir, bool first)
+/* TCP state machine (RFC 793 section 3.5 for the closing sequence): enough to pick a timeout
+ * and to report Suricata's flow/tcp state. One body for the flow table's own view (inlined on
+ * its per-packet path) and for sensor/detect's per-packet replay (flow_tcp_state_step). */
+static inline enum tcp_state tcp_step(enum tcp_state st, uint8_t *fin_sides, uint8_t *fin_acked,
+                                      const uint32_t fin_seq[2], bool other_seen,
+                                      const struct pkt_meta *m, enum flow_dir dir, bool first)
 {
     uint8_t fl = m->tcp_flags;
-    uint8_t st = f->tcp_state;
-
-    if (fl & TH_RST) {
-        st = TCP_CLOSED;
-        goto out;
-    }
+    if (fl & TH_RST)
+        return TCP_CLOSED;
     if (first) {
         if ((fl & TH_SYN) && !(fl & TH_ACK))
             st = TCP_SYN_SENT;
@@ -445,7 +444,7 @@ static void tcp_track(struct flow *f, const struct pkt_meta *m, enum flow_dir di
         case TCP_SYN_SENT:
             if (dir == FLOW_TO_CLIENT && (fl & TH_SYN) && (fl & TH_ACK))
                 st = TCP_SYN_RECV;
-            else if (!(fl & TH_SYN) && (fl & TH_ACK) && f->pkts[!dir] > 0)
+            else if (!(fl & TH_SYN) && (fl & TH_ACK) && other_seen)
                 st = TCP_ESTABLISHED; /* SYN/ACK missed: both directions talk */
             break;
         case TCP_SYN_RECV:
@@ -457,23 +456,43 @@ static void tcp_track(struct flow *f, const struct pkt_meta *m, enum flow_dir di
         }
     }
     if ((fl & TH_FIN) && st != TCP_CLOSED) {
-        if (!(f->tcp_fin_sides & (1u << dir))) {
-            f->tcp_fin_sides |= (uint8_t)(1u << dir);
-            /* the FIN occupies the sequence number after the payload (and after a SYN) */
-            f->tcp_fin_seq[dir] = m->tcp_seq + m->payload_len + ((fl & TH_SYN) ? 1 : 0);
-        }
-        st = (f->tcp_fin_sides == 3) ? TCP_CLOSING : TCP_FIN_WAIT;
+        *fin_sides |= (uint8_t)(1u << dir);
+        st = *fin_sides == 3 ? TCP_CLOSING : TCP_FIN_WAIT;
     }
     /* an ACK from this side acknowledging the other side's FIN */
     unsigned other = !dir;
-    if ((fl & TH_ACK) && (f->tcp_fin_sides & (1u << other)) &&
-        seq_geq(m->tcp_ack, f->tcp_fin_seq[other] + 1))
-        f->tcp_fin_acked |= (uint8_t)(1u << other);
-    if (f->tcp_fin_sides == 3 && f->tcp_fin_acked == 3)
+    if ((fl & TH_ACK) && (*fin_sides & (1u << other)) && seq_geq(m->tcp_ack, fin_seq[other] + 1))
+        *fin_acked |= (uint8_t)(1u << other);
+    if (*fin_sides == 3 && *fin_acked == 3)
         st = TCP_CLOSED;
-out:
-    f->tcp_state = st;
-    f->state = flow_state_of_tcp(st);
+    return st;
+}
+
+enum tcp_state flow_tcp_state_step(enum tcp_state st, uint8_t *fin_sides, uint8_t *fin_acked,
+                                   const uint32_t fin_seq[2], bool other_seen,
+                                   const struct pkt_meta *m, enum flow_dir dir, bool first)
+{
+    return tcp_step(st, fin_sides, fin_acked, fin_seq, other_seen, m, dir, first);
+}
+
+enum flow_state flow_state_of_tcp_state(enum tcp_state st)
+{
+    return (enum flow_state)flow_state_of_tcp((uint8_t)st);
+}
+
+/* The flow's own view (no reassembly). */
+static void tcp_track(struct flow *f, const struct pkt_meta *m, enum flow_dir dir, bool first)
+{
+    uint8_t fins = f->tcp_fin_sides;
+    enum tcp_state st = tcp_step((enum tcp_state)f->tcp_state, &f->tcp_fin_sides, &f->tcp_fin_acked,
+                                 f->tcp_fin_seq, f->pkts[!dir] > 0, m, dir, first);
+    if ((f->tcp_fin_sides ^ fins) & (1u << dir)) {
+        /* this side's first FIN: it occupies the sequence number after the payload (and after a
+         * SYN). Only the other side's is read by the step, so recording it after is the same. */
+        f->tcp_fin_seq[dir] = m->tcp_seq + m->payload_len + ((m->tcp_flags & TH_SYN) ? 1 : 0);
+    }
+    f->tcp_state = (uint8_t)st;
+    f->state = flow_state_of_tcp((uint8_t)st);
 }
 
 /* Sets the flow's timeout class after a state change and reschedules it. */

@@ -232,6 +232,56 @@ static void test_tcp_midstream(void **state)
     flow_table_free(ft2);
 }
 
+/* flow_tcp_state_step() run on a copy of the state (as sensor/detect does, packet by packet)
+ * follows the table's own TCP state machine through handshakes, a missed SYN/ACK, FINs that
+ * are and are not acknowledged, and a RST. */
+static void test_tcp_state_step_copy(void **state)
+{
+    (void)state;
+    static const struct {
+        bool from_client;
+        uint8_t flags;
+        uint32_t seq, ack, plen;
+    } seqs[2][9] = {
+        {{true, SYN, 100, 0, 0}, {false, SYN | ACK, 500, 101, 0}, {true, ACK, 101, 501, 0},
+         {true, ACK, 101, 501, 10}, {true, FIN | ACK, 111, 501, 0},
+         {false, FIN | ACK, 501, 112, 0}, {true, ACK, 112, 501, 0}, {true, ACK, 112, 502, 0},
+         {false, ACK, 502, 112, 0}},
+        {{true, SYN, 100, 0, 0}, {true, ACK, 101, 501, 0}, {false, ACK, 501, 101, 5},
+         {false, FIN | ACK, 506, 101, 0}, {true, ACK, 101, 507, 0}, {true, ACK, 101, 507, 3},
+         {false, ACK, 507, 104, 0}, {true, RST, 104, 0, 0}, {false, ACK, 507, 104, 0}},
+    };
+    for (int k = 0; k < 2; k++) {
+        struct ended e;
+        struct flow_table *ft = mk(&e, 16);
+        enum tcp_state st = TCP_NONE;
+        uint8_t fins = 0, acked = 0;
+        unsigned seen = 0;
+        const char *states = "";
+        for (int i = 0; i < 9; i++) {
+            struct flow *f = tcp(ft, seqs[k][i].from_client, seqs[k][i].flags, seqs[k][i].seq,
+                                 seqs[k][i].ack, seqs[k][i].plen, T0 + (uint64_t)i);
+            enum flow_dir d = seqs[k][i].from_client ? FLOW_TO_SERVER : FLOW_TO_CLIENT;
+            struct pkt_meta m = seqs[k][i].from_client ? pkt4(A, B, 40000, 80, 6, seqs[k][i].flags, 0)
+                                                       : pkt4(B, A, 80, 40000, 6, seqs[k][i].flags, 0);
+            m.tcp_seq = seqs[k][i].seq;
+            m.tcp_ack = seqs[k][i].ack;
+            m.payload_len = seqs[k][i].plen;
+            st = flow_tcp_state_step(st, &fins, &acked, f->tcp_fin_seq, (seen & (1u << !d)) != 0,
+                                     &m, d, i == 0);
+            seen |= 1u << d;
+            assert_int_equal(st, f->tcp_state);
+            assert_int_equal(fins, f->tcp_fin_sides);
+            assert_int_equal(acked, f->tcp_fin_acked);
+            assert_int_equal(flow_state_of_tcp_state(st), f->state);
+            states = tcp_state_name(st);
+        }
+        /* the sequences end where they should: both FINs acknowledged, then a RST */
+        assert_string_equal(states, "closed");
+        flow_table_free(ft);
+    }
+}
+
 static void test_timeouts_per_state(void **state)
 {
     (void)state;
@@ -667,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_tcp_handshake_fin_fin_ack),
         cmocka_unit_test(test_tcp_rst_and_reuse),
         cmocka_unit_test(test_tcp_midstream),
+        cmocka_unit_test(test_tcp_state_step_copy),
         cmocka_unit_test(test_timeouts_per_state),
         cmocka_unit_test(test_short_timeout_after_long),
         cmocka_unit_test(test_activity_extends_timeout),
