@@ -1,10 +1,11 @@
 /* bench_anomaly: cost of the anomaly detectors, detectors off and on, in one run.
  *
- *   bench_anomaly [-r ROUNDS] [-e] PCAP...
+ *   bench_anomaly [-r ROUNDS] [-e] [-s] PCAP...
  *
  * 1. Stage alone: loads the captures into memory, then replays them ROUNDS times (default 5)
  *    through decode -> flow table (detectors off) and decode -> flow table -> anomaly_packet +
  *    ticks every 100 ms of packet time (detectors on), alternating, fresh state each round.
+ *    (-s: skip this part)
  * 2. With -e, the whole sensor (sensor/engine: reader, decode, flow, stages, EVE output to a
  *    temporary directory), runmode single (one thread), anomaly.enabled no / yes, alternating.
  * Prints the best packets/s of each and the overhead 1 - on/off (goal: at most 10% of the
@@ -155,9 +156,13 @@ static double run_engine(char *const *files, unsigned n, bool detectors)
         fprintf(stderr, "bench_anomaly: sensor: %s\n", err);
         goto out;
     }
+    if (detectors)
+        perf_ctl("enable\n");
     double t0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
     int rc = sensor_run_files(s, files, n);
     double t = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - t0;
+    if (detectors)
+        perf_ctl("disable\n");
     struct sensor_totals tot;
     sensor_get_totals(s, &tot);
     sensor_free(s);
@@ -176,18 +181,21 @@ int main(int argc, char **argv)
 {
     int rounds = 5, opt;
     bool engine = false;
-    while ((opt = getopt(argc, argv, "r:e")) != -1) {
+    bool stage = true;
+    while ((opt = getopt(argc, argv, "r:es")) != -1) {
         if (opt == 'r')
             rounds = atoi(optarg);
         else if (opt == 'e')
             engine = true;
+        else if (opt == 's')
+            stage = false;
         else {
-            fprintf(stderr, "usage: bench_anomaly [-r ROUNDS] PCAP...\n");
+            fprintf(stderr, "usage: bench_anomaly [-r ROUNDS] [-e] [-s] PCAP...\n");
             return 2;
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "usage: bench_anomaly [-r ROUNDS] PCAP...\n");
+        fprintf(stderr, "usage: bench_anomaly [-r ROUNDS] [-e] [-s] PCAP...\n");
         return 2;
     }
     struct capture c = {0};
@@ -221,7 +229,7 @@ int main(int argc, char **argv)
     }
     double best_off = 0, best_on = 0;
     uint64_t events = 0;
-    for (int r = 0; r < rounds; r++) {
+    for (int r = 0; r < rounds && stage; r++) {
         double off = run(&c, false, &events);
         double on = run(&c, true, &events);
         if (off > best_off)
@@ -233,13 +241,15 @@ int main(int argc, char **argv)
     getloadavg(load, 3);
     printf("bench_anomaly: %zu packets (%.1f MB on the wire), %d rounds, one worker, load %.1f %.1f %.1f\n",
            c.n, bytes / 1e6, rounds, load[0], load[1], load[2]);
-    printf("  decode+flow            %10.0f pkt/s  (best round, thread CPU time)\n", best_off);
-    printf("  decode+flow+anomaly    %10.0f pkt/s\n", best_on);
-    printf("  stage overhead         %9.1f %%  of decode+flow alone, %.0f ns/packet, %" PRIu64
-           " detection events\n",
-           100.0 * (1.0 - best_on / best_off), 1e9 / best_on - 1e9 / best_off, events / (uint64_t)rounds);
-    printf("  setup (not timed above) anomaly_shared_new %.1f ms, anomaly_worker_new %.1f ms\n", setup_ms[0],
-           setup_ms[1]);
+    if (stage) {
+        printf("  decode+flow            %10.0f pkt/s  (best round, thread CPU time)\n", best_off);
+        printf("  decode+flow+anomaly    %10.0f pkt/s\n", best_on);
+        printf("  stage overhead         %9.1f %%  of decode+flow alone, %.0f ns/packet, %" PRIu64
+               " detection events\n",
+               100.0 * (1.0 - best_on / best_off), 1e9 / best_on - 1e9 / best_off, events / (uint64_t)rounds);
+        printf("  setup (not timed above) anomaly_shared_new %.1f ms, anomaly_worker_new %.1f ms\n", setup_ms[0],
+               setup_ms[1]);
+    }
     if (engine) {
         double eoff = 0, eon = 0;
         for (int r = 0; r < rounds; r++) {

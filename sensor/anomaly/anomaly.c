@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "anomaly_priv.h"
 #include "sketch.h"
@@ -87,6 +88,15 @@ static uint32_t pow2_at_least(uint32_t n)
     return c;
 }
 
+/* Zeroed memory mapped page by page on first touch. Not calloc: once large blocks have been
+ * freed, glibc raises its mmap threshold and serves the next ones from the heap, zeroing (and so
+ * touching) all of it; the tables' entry arrays would then be mapped whole at start again. */
+static void *zmap(size_t n)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 static int atab_init(struct atab *t, uint32_t entries, uint32_t esz, uint32_t ksz)
 {
     memset(t, 0, sizeof(*t));
@@ -96,7 +106,7 @@ static int atab_init(struct atab *t, uint32_t entries, uint32_t esz, uint32_t ks
     t->ksz = ksz;
     t->zsz = esz;
     t->gen = 1;
-    t->mem = calloc(t->cap, esz); /* mapped on first use (dense: the first pages only) */
+    t->mem = zmap((size_t)t->cap * esz); /* mapped on first use (dense: the first pages only) */
     t->tags = calloc(t->cap, sizeof(struct atag));
     if (t->mem == NULL || t->tags == NULL)
         return -ENOMEM;
@@ -108,7 +118,8 @@ static void atab_release(struct atab *t)
 {
     free(t->tags);
     t->tags = NULL;
-    free(t->mem);
+    if (t->mem != NULL)
+        munmap(t->mem, (size_t)t->cap * t->esz);
     t->mem = NULL;
 }
 
