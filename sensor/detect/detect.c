@@ -68,6 +68,7 @@ struct mpm_group {
     uint32_t n_buckets;
     struct ip_index by_addr;     /* rules without a fast pattern with a narrow address side */
     struct port_index by_dp, by_sp; /* rules without a fast pattern, by a specific port */
+    struct port_mpm *ports;      /* fast-pattern rules of a few specific ports (NULL: none) */
 };
 
 struct app_group {
@@ -132,9 +133,12 @@ struct detect_thread {
     uint32_t n_cand;
     /* stream inspection buffer for one packet */
     uint8_t *sbuf;
+    const uint8_t *sptr; /* the bytes to inspect: sbuf, or the stream's own buffer when the
+                            chunks came in place (no copy) */
     uint32_t sbuf_cap, sbuf_len, sbuf_prev;
     int64_t sbuf_base;
     bool sbuf_active;
+    bool sbuf_inplace; /* sptr points into the stream's buffer */
     /* the packet being inspected */
     const struct pkt_meta *m;
     struct flow *f;
@@ -487,6 +491,190 @@ out:
     return rc;
 }
 
+/* Fast-pattern rules that need a few specific ports leave their group's database for small
+ * per-port ones, scanned only on packets with such a port (Suricata's port groups): ET's
+ * port-135 rule with fast pattern |05| or port-3306 one with |11| otherwise match, and get
+ * verified, on every TCP packet, and their short patterns slow the whole scan down. The
+ * split is group_index_ports' for rules without a fast pattern: not bidirectional, a
+ * destination else a source port set of at most 64 ports. addr_port_match fails such a rule
+ * on a packet without ports or with another port, so the candidates that can match are the
+ * same. The other rules of a protocol (`alert smtp ...`) go to a database per protocol,
+ * scanned only on that protocol's flows (header_match's app_proto test). Ports whose rules are
+ * the same share one database. */
+struct port_mpm {
+    uint16_t *of_dp, *of_sp; /* per port: 1 + index in subs, 0 none; NULL when no such rule */
+    uint16_t of_app[256];    /* per flow app_proto (< 256) the same */
+    struct mpm_group *subs;  /* db and rule_of only */
+    uint32_t n_subs;
+};
+
+struct port_rule {
+    uint32_t key; /* side << 16 | port (side 0 destination, 1 source), or 2 << 16 | app_proto */
+    uint32_t rule;
+};
+
+static int port_rule_cmp(const void *a, const void *b)
+{
+    const struct port_rule *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+/* Where a rule's fast pattern goes: *side 0 / 1 with the destination / source ports
+ * returned, 2 by its protocol, 3 the group's own database. */
+static const struct rule_ports *fp_port_side(const struct rule *r, uint32_t *side)
+{
+    *side = 3;
+    if (!(r->flags & RF_BIDIR) && ports_small(&r->dp)) {
+        *side = 0;
+        return &r->dp;
+    }
+    if (!(r->flags & RF_BIDIR) && ports_small(&r->sp)) {
+        *side = 1;
+        return &r->sp;
+    }
+    if (r->app_proto && r->app_proto < 256)
+        *side = 2;
+    return NULL;
+}
+
+static void port_mpm_free(struct port_mpm *pm)
+{
+    if (!pm)
+        return;
+    for (uint32_t i = 0; i < pm->n_subs; i++) {
+        hs_free_database(pm->subs[i].db);
+        free(pm->subs[i].rule_of);
+    }
+    free(pm->subs);
+    free(pm->of_dp);
+    free(pm->of_sp);
+    free(pm);
+}
+
+/* Moves g's port-specific fast-pattern rules to per-port rule lists (compiled later). */
+static int group_split_ports(struct mpm_group *g, const struct rule *rules)
+{
+    uint32_t np = 0, side;
+    for (uint32_t k = 0; k < g->n; k++) {
+        const struct rule_ports *p = fp_port_side(&rules[g->rule_of[k]], &side);
+        for (uint32_t i = 0; p && i < p->n; i++)
+            np += (uint32_t)p->r[i].hi - p->r[i].lo + 1;
+        np += side == 2;
+    }
+    if (np == 0)
+        return 0;
+    struct port_rule *pr = malloc(np * sizeof(*pr));
+    struct port_mpm *pm = calloc(1, sizeof(*pm));
+    uint32_t *subh = NULL;
+    int rc = -ENOMEM;
+    if (!pr || !pm)
+        goto out;
+    uint32_t o = 0, nw = 0;
+    for (uint32_t k = 0; k < g->n; k++) {
+        uint32_t ri = g->rule_of[k];
+        const struct rule_ports *p = fp_port_side(&rules[ri], &side);
+        if (side == 2)
+            pr[o++] = (struct port_rule){2u << 16 | rules[ri].app_proto, ri};
+        if (!p) {
+            if (side == 3)
+                g->rule_of[nw++] = ri;
+            continue;
+        }
+        for (uint32_t i = 0; i < p->n; i++)
+            for (uint32_t port = p->r[i].lo; port <= p->r[i].hi; port++)
+                pr[o++] = (struct port_rule){side << 16 | port, ri};
+    }
+    g->n = nw;
+    qsort(pr, np, sizeof(*pr), port_rule_cmp);
+    subh = malloc(np * sizeof(uint32_t)); /* hash of each sub's rule list */
+    pm->subs = calloc(np, sizeof(*pm->subs));
+    if (!subh || !pm->subs)
+        goto out;
+    for (uint32_t a = 0, b; a < np; a = b) {
+        uint32_t h = 2166136261u;
+        for (b = a; b < np && pr[b].key == pr[a].key; b++)
+            h = (h ^ pr[b].rule) * 16777619u;
+        uint32_t n = b - a, s;
+        for (s = 0; s < pm->n_subs; s++) {
+            if (subh[s] != h || pm->subs[s].n != n)
+                continue;
+            uint32_t j = 0;
+            while (j < n && pm->subs[s].rule_of[j] == pr[a + j].rule)
+                j++;
+            if (j == n)
+                break;
+        }
+        if (s == pm->n_subs) {
+            if (s == 65535) {
+                rc = -E2BIG;
+                goto out;
+            }
+            if (!(pm->subs[s].rule_of = malloc(n * sizeof(uint32_t))))
+                goto out;
+            for (uint32_t j = 0; j < n; j++)
+                pm->subs[s].rule_of[j] = pr[a + j].rule;
+            pm->subs[s].n = n;
+            subh[s] = h;
+            pm->n_subs++;
+        }
+        if (pr[a].key >> 16 == 2) {
+            pm->of_app[pr[a].key & 0xff] = (uint16_t)(s + 1);
+            continue;
+        }
+        uint16_t **of = pr[a].key >> 16 ? &pm->of_sp : &pm->of_dp;
+        if (!*of && !(*of = calloc(65536, sizeof(uint16_t))))
+            goto out;
+        (*of)[pr[a].key & 0xffff] = (uint16_t)(s + 1);
+    }
+    void *shrunk = realloc(pm->subs, pm->n_subs * sizeof(*pm->subs));
+    if (shrunk)
+        pm->subs = shrunk;
+    g->ports = pm;
+    pm = NULL;
+    rc = 0;
+out:
+    free(pr);
+    free(subh);
+    port_mpm_free(pm);
+    return rc;
+}
+
+/* The group a split loop's index g stands for (port_mpm: packet groups, stream, tcp_added). */
+static struct mpm_group *split_group(struct detect_engine *de, int g)
+{
+    return g < G_MAX ? &de->pkt[g] : g == G_MAX ? &de->stream : &de->tcp_added;
+}
+
+/* Compiles the per-port databases of g. */
+static int group_compile_ports(struct detect_engine *de, struct mpm_group *g, char *err,
+                               size_t errlen)
+{
+    for (uint32_t i = 0; g->ports && i < g->ports->n_subs; i++)
+        if (compile_group(&g->ports->subs[i], de->rules, err, errlen) != 0)
+            return -EINVAL;
+    return 0;
+}
+
+/* Grows the engine's scratch for g's per-port databases and counts them. */
+static int group_ports_scratch(struct detect_engine *de, struct mpm_group *g, char *err,
+                               size_t errlen)
+{
+    for (uint32_t i = 0; g->ports && i < g->ports->n_subs; i++) {
+        struct mpm_group *sg = &g->ports->subs[i];
+        if (hs_alloc_scratch(sg->db, &de->proto_scratch) != HS_SUCCESS) {
+            snprintf(err, errlen, "hyperscan: cannot allocate scratch");
+            return -ENOMEM;
+        }
+        size_t sz = 0;
+        hs_database_size(sg->db, &sz);
+        de->info.db_bytes += sz;
+        de->info.databases++;
+    }
+    return 0;
+}
+
 #define ASET_ALL 0xffff
 
 static bool addrs_equal(const struct rule_addrs *a, const struct rule_addrs *b)
@@ -600,8 +788,8 @@ static uint8_t flowbit_rank(const struct rule *r)
     return 3;
 }
 
-/* Cache file: "TLHS" u32 format 2, u32 ndb, then per database u32 pattern count, u64 len and
- * the serialized bytes. The groups' rule lists are rebuilt from the ruleset (cheap); only
+/* Cache file: "TLHS" u32 format 3, u32 ndb, then per database u32 pattern count, u64 len and
+ * the serialized bytes, then the same for each group's per-port databases (port_mpm_split). The groups' rule lists are rebuilt from the ruleset (cheap); only
  * compilation is cached. A file that does not fit is ignored and rewritten. */
 static void cache_path(const struct detect_engine *de, char *p, size_t n)
 {
@@ -633,6 +821,34 @@ static void all_dbs(struct detect_engine *de, unsigned *n, hs_database_t ***slot
         slots[i] = &gs[i]->db;
 }
 
+/* One per-port database: u32 pattern count, u64 length, the serialized bytes. */
+static bool cache_put_db(FILE *f, const struct mpm_group *g)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    if (!g->db || hs_serialize_database(g->db, &buf, &len) != HS_SUCCESS)
+        return false;
+    uint64_t l = len;
+    bool ok = fwrite(&g->n, sizeof(g->n), 1, f) == 1 && fwrite(&l, sizeof(l), 1, f) == 1 &&
+              fwrite(buf, 1, len, f) == len;
+    free(buf);
+    return ok;
+}
+
+static bool cache_get_db(FILE *f, struct mpm_group *g)
+{
+    uint32_t npat;
+    uint64_t len;
+    if (fread(&npat, sizeof(npat), 1, f) != 1 || npat != g->n ||
+        fread(&len, sizeof(len), 1, f) != 1 || len == 0 || len > (1ull << 32))
+        return false;
+    char *buf = malloc(len);
+    bool ok = buf && fread(buf, 1, len, f) == len &&
+              hs_deserialize_database(buf, len, &g->db) == HS_SUCCESS;
+    free(buf);
+    return ok;
+}
+
 static bool cache_load(struct detect_engine *de)
 {
     char path[4096];
@@ -644,7 +860,7 @@ static bool cache_load(struct detect_engine *de)
     unsigned n;
     all_dbs(de, &n, slots);
     uint32_t hdr[3];
-    bool ok = fread(hdr, sizeof(hdr), 1, f) == 1 && hdr[0] == 0x53484c54 && hdr[1] == 2 &&
+    bool ok = fread(hdr, sizeof(hdr), 1, f) == 1 && hdr[0] == 0x53484c54 && hdr[1] == 3 &&
               hdr[2] == n;
     struct mpm_group *gs[64];
     all_groups(de, &n, gs);
@@ -667,11 +883,18 @@ static bool cache_load(struct detect_engine *de)
             ok = false;
         free(buf);
     }
+    for (unsigned i = 0; ok && i < n; i++)
+        for (uint32_t k = 0; ok && gs[i]->ports && k < gs[i]->ports->n_subs; k++)
+            ok = cache_get_db(f, &gs[i]->ports->subs[k]);
     fclose(f);
     if (!ok) {
         for (unsigned i = 0; i < n; i++) {
             hs_free_database(*slots[i]);
             *slots[i] = NULL;
+            for (uint32_t k = 0; gs[i]->ports && k < gs[i]->ports->n_subs; k++) {
+                hs_free_database(gs[i]->ports->subs[k].db);
+                gs[i]->ports->subs[k].db = NULL;
+            }
         }
     }
     return ok;
@@ -689,7 +912,7 @@ static void cache_store(struct detect_engine *de)
     hs_database_t **slots[64];
     unsigned n;
     all_dbs(de, &n, slots);
-    uint32_t hdr[3] = {0x53484c54, 2, n};
+    uint32_t hdr[3] = {0x53484c54, 3, n};
     bool ok = fwrite(hdr, sizeof(hdr), 1, f) == 1;
     struct mpm_group *gs[64];
     all_groups(de, &n, gs);
@@ -708,6 +931,9 @@ static void cache_store(struct detect_engine *de)
         ok = fwrite(&l, sizeof(l), 1, f) == 1 && (len == 0 || fwrite(buf, 1, len, f) == len);
         free(buf);
     }
+    for (unsigned i = 0; ok && i < n; i++)
+        for (uint32_t k = 0; ok && gs[i]->ports && k < gs[i]->ports->n_subs; k++)
+            ok = cache_put_db(f, &gs[i]->ports->subs[k]);
     if (fclose(f) != 0)
         ok = false;
     if (ok)
@@ -837,6 +1063,9 @@ struct detect_engine *detect_engine_new_cfg(const struct ruleset *rs,
     group_take(&de->tcp_added, &tm);
     for (unsigned a = 0; a < de->n_app; a++)
         group_take(&de->app[a].g, &am[a]);
+    for (int g = 0; g < G_MAX + 2; g++)
+        if (group_split_ports(split_group(de, g), de->rules) != 0)
+            goto nomem;
     if (cfg->cache_dir && cache_load(de)) {
         cached = true;
     } else {
@@ -849,6 +1078,9 @@ struct detect_engine *detect_engine_new_cfg(const struct ruleset *rs,
             goto fail;
         for (unsigned a = 0; a < de->n_app; a++)
             if (compile_group(&de->app[a].g, de->rules, err, errlen) != 0)
+                goto fail;
+        for (int g = 0; g < G_MAX + 2; g++)
+            if (group_compile_ports(de, split_group(de, g), err, errlen) != 0)
                 goto fail;
         if (cfg->cache_dir)
             cache_store(de);
@@ -922,6 +1154,9 @@ struct detect_engine *detect_engine_new_cfg(const struct ruleset *rs,
     }
     de->info.databases = ndbs;
     de->info.db_bytes = dbb;
+    for (int g = 0; g < G_MAX + 2; g++)
+        if (group_ports_scratch(de, split_group(de, g), err, errlen) != 0)
+            goto fail;
     if (de->proto_scratch)
         hs_scratch_size(de->proto_scratch, &de->info.scratch_bytes);
     de->info.compile_ms = cached ? 0 : now_ms() - t0;
@@ -961,6 +1196,7 @@ static void group_free(struct mpm_group *g)
     hs_free_database(g->db);
     free(g->rule_of);
     free(g->nompm);
+    port_mpm_free(g->ports);
 }
 
 void detect_engine_free(struct detect_engine *de)
@@ -1841,6 +2077,36 @@ static uint8_t aset_test(struct detect_thread *dt, uint16_t id)
     return dt->aset_memo[id];
 }
 
+/* The per-port databases of the packet's destination and source ports and that of the flow's
+ * protocol (group_split_ports), from the same start as the group's own scan. */
+static void scan_ports(struct detect_thread *dt, const struct port_mpm *pm, const uint8_t *buf,
+                       uint32_t len, int64_t min_end)
+{
+    const struct pkt_meta *m = dt->m;
+    uint16_t k[3] = {0, 0, 0};
+    if ((m->flags & PKT_HAS_L4) && (m->flags & (PKT_TCP | PKT_UDP))) {
+        /* else port rules cannot match (addr_port_match) */
+        k[0] = pm->of_dp ? pm->of_dp[m->dport] : 0;
+        k[1] = pm->of_sp ? pm->of_sp[m->sport] : 0;
+    }
+    if (dt->f && dt->f->app_proto && dt->f->app_proto < 256)
+        k[2] = pm->of_app[dt->f->app_proto];
+    if (!k[0] && !k[1] && !k[2])
+        return;
+    uint32_t from = 0;
+    if (min_end > 0 && (uint64_t)min_end + 1 > dt->de->stream_fp_max)
+        from = (uint32_t)(min_end + 1 - dt->de->stream_fp_max);
+    if (from >= len)
+        return;
+    for (int i = 0; i < 3; i++) {
+        if (!k[i] || (i >= 1 && k[i] == k[0]) || (i == 2 && k[2] == k[1]))
+            continue;
+        struct scan_ctx s = {dt, &pm->subs[k[i] - 1]};
+        hs_scan(s.g->db, (const char *)buf + from, len - from, 0, dt->scratch, on_group_match,
+                &s);
+    }
+}
+
 static void inspect_group(struct detect_thread *dt, const struct mpm_group *g, uint16_t buffer,
                           const uint8_t *buf, uint32_t len, int64_t base, int64_t min_end,
                           bool on_stream, bool (*want)(const struct rule *, bool), bool arg)
@@ -1857,6 +2123,8 @@ static void inspect_group(struct detect_thread *dt, const struct mpm_group *g, u
         dt->st.payload_bytes += len - from;
         hs_scan(g->db, (const char *)buf + from, len - from, 0, dt->scratch, on_group_match, &s);
     }
+    if (g->ports && buf && len)
+        scan_ports(dt, g->ports, buf, len, min_end);
     if (!dt->mpm_only)
         ip_index_lookup(dt, &g->by_addr);
     if (!dt->mpm_only && (dt->m->flags & PKT_HAS_L4) && (dt->m->flags & (PKT_TCP | PKT_UDP))) {
@@ -2059,7 +2327,7 @@ static void stream_inspect_buf(struct detect_thread *dt)
     const struct detect_engine *de = dt->de;
     /* matches must reach into the new bytes (the window part was inspected before) */
     int64_t min_end = dt->sbuf_prev ? (int64_t)dt->sbuf_prev : -1;
-    inspect_group(dt, &de->stream, RULE_BUF_PAYLOAD, dt->sbuf, dt->sbuf_len, dt->sbuf_base,
+    inspect_group(dt, &de->stream, RULE_BUF_PAYLOAD, dt->sptr, dt->sbuf_len, dt->sbuf_base,
                   min_end, true, NULL, false);
     dt->sbuf_active = false;
 }
@@ -2070,6 +2338,16 @@ static void on_chunk(void *ctx, struct flow *f, enum flow_dir dir, const struct 
     if (dt->hook)
         dt->hook(dt->hook_ctx, f, dir, ch);
     if (dt->sbuf_active && !ch->gap_before && dt->sbuf_len + ch->len <= dt->sbuf_cap) {
+        if (dt->sbuf_inplace && ch->inplace && ch->data == dt->sptr + dt->sbuf_len) {
+            dt->sbuf_len += ch->len; /* the next bytes of the same run */
+            return;
+        }
+        if (dt->sbuf_inplace) {
+            /* the stream may rewrite its buffer after this chunk: take a copy now */
+            memcpy(dt->sbuf, dt->sptr, dt->sbuf_len);
+            dt->sptr = dt->sbuf;
+            dt->sbuf_inplace = false;
+        }
         memcpy(dt->sbuf + dt->sbuf_len, ch->data, ch->len);
         dt->sbuf_len += ch->len;
         return;
@@ -2087,9 +2365,14 @@ static void on_chunk(void *ctx, struct flow *f, enum flow_dir dir, const struct 
                       true, NULL, false);
         return;
     }
-    if (prev)
-        memcpy(dt->sbuf, ch->prev + ch->prev_len - prev, prev);
-    memcpy(dt->sbuf + prev, ch->data, ch->len);
+    /* in place: window and data are one run in the stream's buffer already */
+    dt->sbuf_inplace = ch->inplace && (prev == 0 || ch->prev + ch->prev_len == ch->data);
+    dt->sptr = dt->sbuf_inplace ? ch->data - prev : dt->sbuf;
+    if (!dt->sbuf_inplace) {
+        if (prev)
+            memcpy(dt->sbuf, ch->prev + ch->prev_len - prev, prev);
+        memcpy(dt->sbuf + prev, ch->data, ch->len);
+    }
     dt->sbuf_len = prev + ch->len;
     dt->sbuf_prev = prev;
     /* Suricata inspects the raw stream chunk by chunk: offset/depth count from the start of the

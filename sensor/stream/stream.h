@@ -42,6 +42,9 @@ const char *stream_anomaly_name(enum stream_anomaly a);
 struct stream_config {
     uint32_t max_dirs;      /* direction states per worker (2 per flow) */
     uint32_t window;        /* bytes kept before new data for matching across segments */
+    uint32_t room;          /* bytes per direction after the window where new in-order data is
+                               placed and delivered in place (window + data as one run, no copy
+                               for the consumer); a larger run is delivered from where it is */
     uint32_t max_ooo;       /* out-of-order segments queued per direction */
     uint32_t ooo_slots;     /* out-of-order segment slots per worker */
     uint32_t ooo_slot_size; /* bytes per slot; a larger out-of-order segment is truncated */
@@ -50,8 +53,9 @@ struct stream_config {
     bool midstream;         /* stream.midstream */
 };
 
-/* Defaults: 32768 dirs (16384 flows), window 1024, 32 queued per direction, 4096 slots of 2048
- * bytes (about 42 MiB per worker), depth 1 MiB, midstream false. */
+/* Defaults: 32768 dirs (16384 flows), window 1024, room 1536 (one full-size segment), 32 queued
+ * per direction, 4096 slots of 2048 bytes (about 90 MiB per worker), depth 1 MiB, midstream
+ * false. */
 void stream_config_default(struct stream_config *cfg);
 
 /* A run of new in-order bytes of one direction. `prev` are the (up to window) bytes that came
@@ -64,6 +68,12 @@ struct stream_chunk {
     uint32_t prev_len;
     uint64_t offset;
     bool gap_before; /* bytes were skipped right before data */
+    /* data lies in the direction's own buffer right after prev (prev + prev_len == data when
+     * prev_len > 0), and both stay unchanged until stream_packet() or stream_flow_end()
+     * returns, or until a chunk with inplace false is delivered to the consumer in the same
+     * call (its delivery is the last moment to read this one). Otherwise data and prev are
+     * valid only during the deliver call. */
+    bool inplace;
 };
 
 typedef void (*stream_deliver_fn)(void *ctx, struct flow *f, enum flow_dir dir,

@@ -331,6 +331,8 @@ static void send_data(struct env *e, struct tcpconv *c, uint32_t seq_off, const 
     detect_packet(e->dt, &m, &c->f, FLOW_TO_SERVER, sink_emit, &e->sink);
 }
 
+#define FILLER "the quick brown fox jumps over the lazy dog, the quick brown fox jumps over it"
+
 static void test_tcp_split_content(void **state)
 {
     (void)state;
@@ -390,6 +392,60 @@ static void test_tcp_out_of_order(void **state)
     assert_int_equal(st.stream.ooo_queued, 1);
     detect_flow_end(e.dt, &c.f, sink_emit, &e.sink);
     env_close(&e);
+}
+
+/* Stream chunks delivered in place (window and new bytes one run in the stream's buffer) and
+ * copied (room 0: never in place) must give the same alerts: contents split over many small
+ * segments while the buffer is compacted again and again, and a hole filled so that one
+ * packet delivers two in-place chunks and then one too large for the room. */
+static void inplace_case(uint32_t room, unsigned *a1, unsigned *a10, unsigned *a11)
+{
+    struct detect_config dc;
+    small_config(&dc);
+    dc.stream.window = 16;
+    dc.stream.room = room;
+    struct env e;
+    env_open_cfg(&e, "alert tcp any any -> any any (content:\"SECRET-TOKEN\"; sid:1;)\n"
+                     "alert tcp any any -> any any (content:\"MASTER-KEY-PASSWORD\"; sid:10;)\n"
+                     "alert tcp any any -> any any (content:\"bbbbzzzz\"; sid:11;)\n", &dc);
+    struct tcpconv c;
+    handshake(&e, &c);
+    char text[400];
+    snprintf(text, sizeof(text), "%.37s%s%.50s%s%.23s%s%.41s", FILLER, "SECRET-TOKEN", FILLER,
+             "SECRET-TOKEN", FILLER, "SECRET-TOKEN", FILLER);
+    uint32_t n = (uint32_t)strlen(text), off = 0;
+    while (off < n) {
+        char seg[6];
+        snprintf(seg, sizeof(seg), "%.5s", text + off);
+        send_data(&e, &c, off, seg);
+        off += (uint32_t)strlen(seg);
+    }
+    *a1 = alerts_for(&e.sink, 1);
+    /* out of order: the two later segments wait, then the first fills the hole */
+    char big[31];
+    snprintf(big, sizeof(big), "-PASSWORD%.21s", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+    send_data(&e, &c, off + 8, "ER-KEY");
+    send_data(&e, &c, off + 14, big);
+    send_data(&e, &c, off, "aaaaMAST");
+    send_data(&e, &c, off + 44, "zzzz");
+    *a10 = alerts_for(&e.sink, 10);
+    *a11 = alerts_for(&e.sink, 11);
+    detect_flow_end(e.dt, &c.f, sink_emit, &e.sink);
+    env_close(&e);
+}
+
+static void test_tcp_inplace_chunks(void **state)
+{
+    (void)state;
+    unsigned a1, a10, a11, b1, b10, b11;
+    inplace_case(24, &a1, &a10, &a11);
+    inplace_case(0, &b1, &b10, &b11);
+    assert_int_equal(a1, 3);
+    assert_int_equal(a10, 1);
+    assert_int_equal(a11, 1);
+    assert_int_equal(b1, a1);
+    assert_int_equal(b10, a10);
+    assert_int_equal(b11, a11);
 }
 
 static void test_tcp_midstream(void **state)
@@ -659,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_tcp_split_content),
         cmocka_unit_test(test_tcp_out_of_order),
         cmocka_unit_test(test_tcp_midstream),
+        cmocka_unit_test(test_tcp_inplace_chunks),
         cmocka_unit_test(test_state_per_packet),
         cmocka_unit_test(test_flow_end_unacked),
         cmocka_unit_test(test_flowbits_threshold_pass_order),
