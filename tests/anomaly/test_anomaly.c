@@ -286,6 +286,22 @@ static bool burst_mode;
 static struct pkt_meta burst_m[4][BURST];
 static unsigned burst_n[4];
 
+/* Scramble mode: every flow's entry hints (f->anomaly_slot) are overwritten with arbitrary
+ * values before each packet, small ones (live indices holding other keys) and large ones. */
+static bool scramble_hints;
+static uint32_t scramble_state = 12345;
+
+static void scramble(struct flow *f)
+{
+    if (!scramble_hints || f == NULL)
+        return;
+    for (unsigned k = 0; k < 3; k++) {
+        scramble_state = scramble_state * 1103515245u + 12345u;
+        uint32_t r = scramble_state >> 8;
+        f->anomaly_slot[k] = r & 1 ? r % 8 : r;
+    }
+}
+
 static void h_flush(struct harness *h, unsigned i)
 {
     const struct pkt_meta *mp[BURST];
@@ -294,8 +310,10 @@ static void h_flush(struct harness *h, unsigned i)
     for (unsigned k = 0; k < burst_n[i]; k++)
         mp[k] = &burst_m[i][k];
     flow_table_update_burst(h->ft[i], mp, burst_n[i], fl, dirs);
-    for (unsigned k = 0; k < burst_n[i]; k++)
+    for (unsigned k = 0; k < burst_n[i]; k++) {
+        scramble(fl[k]);
         anomaly_packet(h->w[i], &burst_m[i][k], fl[k], dirs[k]);
+    }
     burst_n[i] = 0;
 }
 
@@ -318,6 +336,7 @@ static void h_pkt(struct harness *h, struct pkt_meta *m)
     }
     enum flow_dir dir;
     struct flow *f = flow_table_update(h->ft[i], m, &dir);
+    scramble(f);
     anomaly_packet(h->w[i], m, f, dir);
 }
 
@@ -771,6 +790,56 @@ static void test_merge_equals_single_pass(void **st)
     h_free(&b);
 }
 
+/* Several victims in the same windows, each flow with a few packets each way: a wrong entry
+ * would move counts between them. */
+static void run_interleaved(struct harness *h)
+{
+    unsigned k = 0;
+    for (uint64_t t = T0; t < T0 + 4 * SEC; t += SEC / 3000, k++) {
+        uint32_t c = ip(198, 18, (k >> 4) & 255, k & 15);
+        uint16_t cp = (uint16_t)(1024 + (k >> 3) % 60000);
+        tcp_pkt(h, t, ip(100, 64 + k % 50, (k >> 3) & 255, k & 255), (uint16_t)(1024 + k % 60000),
+                ip(10, 0, 0, 10), 80, 0x02);
+        udp_pkt(h, t + 100, c, cp, ip(10, 0, 0, 80), 27015, 100 + k % 7, NULL, 0);
+        udp_pkt(h, t + 200, ip(10, 0, 0, 80), 27015, c, cp, 200, NULL, 0);
+        icmp_pkt(h, t + 300, ip(203, 0, 113, 5 + k % 3), ip(10, 0, 0, 82), 8);
+        udp_pkt(h, t + 400, ip(198, 51, 100, 23), 4444, ip(10, 0, 0, 81), (uint16_t)(1 + k % 65000), 512,
+                NULL, 0);
+    }
+    h_finish(h);
+}
+
+/* The per-flow entry hints are only hints: wrong ones (stale, out of range, pointing at another
+ * key's entry) give exactly the events of a run whose hints are right. */
+static void test_stale_flow_hints(void **st)
+{
+    (void)st;
+    struct harness a, b;
+    h_init(&a, 1, NULL);
+    h_init(&b, 1, NULL);
+    run_interleaved(&a);
+    scramble_hints = true;
+    run_interleaved(&b);
+    scramble_hints = false;
+    assert_non_null(first_start(&a, "syn-flood"));
+    assert_non_null(first_start(&a, "udp-flood"));
+    assert_non_null(first_start(&a, "icmp-flood"));
+    assert_true(a.nev > 0);
+    assert_int_equal(a.nev, b.nev);
+    for (unsigned i = 0; i < a.nev; i++) {
+        const struct event_detection *x = &a.ev[i].u.detection, *y = &b.ev[i].u.detection;
+        assert_string_equal(x->class_name, y->class_name);
+        assert_int_equal(x->phase, y->phase);
+        assert_int_equal(a.ev[i].ts_ns, b.ev[i].ts_ns);
+        assert_memory_equal(x->victim[0], y->victim[0], 16);
+        assert_int_equal(x->n_metrics, y->n_metrics);
+        for (unsigned j = 0; j < x->n_metrics; j++)
+            assert_true(x->metric[j].value == y->metric[j].value);
+    }
+    h_free(&a);
+    h_free(&b);
+}
+
 static void test_bounded_tables_count_overflow(void **st)
 {
     (void)st;
@@ -849,6 +918,7 @@ int main(void)
         cmocka_unit_test(test_merge_equals_single_pass),
         cmocka_unit_test(test_bounded_tables_count_overflow),
         cmocka_unit_test(test_burst_flow_updates),
+        cmocka_unit_test(test_stale_flow_hints),
         cmocka_unit_test(test_api_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
