@@ -109,6 +109,16 @@ uint32_t defrag_active(const struct defrag *df);
 
 /* ---- the decoder ---- */
 
+/* decode_packet() is decode_packet_fast() for the common case (Ethernet [+ one 802.1Q tag] /
+ * IPv4 without options, not a fragment / TCP or UDP), else decode_packet_full(). Both are here
+ * for tests that hold the fast path to the full decoder. */
+/* Decodes pkt if it is of the common case and returns true; false (no counter touched, meta
+ * content unspecified) otherwise. */
+bool decode_packet_fast(struct decoder *d, const struct dp_packet *pkt, struct pkt_meta *m);
+/* The full decoder, every layer, as decode_packet() without the fast path. */
+enum decode_result decode_packet_full(struct decoder *d, const struct dp_packet *pkt,
+                                      struct pkt_meta *m);
+
 struct decoder {
     struct decoder_config cfg;
     struct decoder_stats stats;
