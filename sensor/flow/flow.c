@@ -1,8 +1,13 @@
-/* Flow table: fixed memory, index-linked hash chains, a timer wheel for expiry in packet time.
+/* Flow table: fixed memory, one-line buckets of hashes and flow indices, a timer wheel for expiry
+ * in packet time.
  *
- * Layout: an array of max_flows cache-aligned flows and an array of bucket heads (uint32_t
- * indices, FLOW_NIL for empty). Chains are linked through flow.next_in_bucket; free flows
- * through lru_next.
+ * Layout: an array of max_flows cache-aligned flows and an array of buckets, one cache line
+ * each: the 32-bit hashes of up to 7 flows beside their indices, and the head of an overflow
+ * chain (linked through flow.next_in_bucket) for an 8th flow and more, which a bucket reaches
+ * rarely (1/4 of a bucket per flow slot: 2 flows per bucket at half load). A lookup reads one
+ * bucket line and compares the hash with all 7 at once; only a flow whose hash matches is read
+ * (its key compared), so the burst can prefetch the right flow's lines, not a chain's first.
+ * Free flows are linked through lru_next.
  *
  * Expiry: a timer wheel of one-second slots (a power of two larger than the longest timeout).
  * A flow sits in the slot of the second in which it would expire if no packet came. A packet
@@ -23,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -31,6 +39,17 @@
 #include "flow.h"
 
 #define FLOW_NIL UINT32_MAX
+
+#define BUCKET_WAYS 7
+/* One cache line: hash[w] == 0 marks an empty way (key_build never returns 0). */
+struct flow_bucket {
+    uint32_t hash[BUCKET_WAYS];
+    uint32_t more; /* overflow chain through flow.next_in_bucket, FLOW_NIL if none; never
+                    * compared as a hash (bucket_match masks it off) */
+    uint32_t idx[BUCKET_WAYS];
+    uint32_t pad;
+} __attribute__((aligned(64)));
+_Static_assert(sizeof(struct flow_bucket) == 64, "a bucket is one cache line");
 
 _Static_assert(sizeof(struct flow_key) == 44, "key_eq() compares 44 bytes");
 _Static_assert(offsetof(struct flow, icmp_seen) < 64 && offsetof(struct flow, last_ns) == 64 &&
@@ -65,7 +84,7 @@ enum timeout_class {
 
 struct flow_table {
     struct flow *flows;
-    uint32_t *buckets;
+    struct flow_bucket *buckets;
     uint32_t mask;
     uint32_t max_flows;
     uint32_t free_head;
@@ -77,6 +96,7 @@ struct flow_table {
     uint32_t timeout_s[TC_MAX];
     uint64_t id_seed;
     uint8_t gen; /* current update call: eviction spares flows with this touch_gen */
+    uint64_t ends; /* flows ended so far: a burst's lookup hints are void once it moves */
     flow_end_fn on_end;
     void *ctx;
     struct flow_table_stats stats;
@@ -141,7 +161,10 @@ struct flow_table *flow_table_new(const struct flow_config *cfg, flow_end_fn on_
     uint64_t hs = cfg->hash_size ? cfg->hash_size : 2ull * cfg->max_flows;
     if (hs > (1u << 31))
         hs = 1u << 31;
-    uint32_t nb = round_pow2((uint32_t)hs);
+    /* hash_size counts slots as single-index buckets did: lines of 8 (7 ways + the link) */
+    uint32_t nb = round_pow2((uint32_t)hs) / 8;
+    if (nb == 0)
+        nb = 1;
     size_t fbytes = (size_t)cfg->max_flows * sizeof(*ft->flows);
     ft->flows = big_alloc(fbytes);
     if (ft->flows == NULL)
@@ -150,7 +173,12 @@ struct flow_table *flow_table_new(const struct flow_config *cfg, flow_end_fn on_
     ft->buckets = big_alloc((size_t)nb * sizeof(*ft->buckets));
     if (ft->buckets == NULL)
         goto out_free_flows;
-    memset(ft->buckets, 0xff, (size_t)nb * sizeof(*ft->buckets));
+    for (uint32_t i = 0; i < nb; i++) {
+        memset(ft->buckets[i].hash, 0, sizeof(ft->buckets[i].hash));
+        memset(ft->buckets[i].idx, 0xff, sizeof(ft->buckets[i].idx));
+        ft->buckets[i].more = FLOW_NIL;
+        ft->buckets[i].pad = 0;
+    }
     ft->mask = nb - 1;
     ft->max_flows = cfg->max_flows;
     /* free list through lru_next, in index order */
@@ -278,7 +306,8 @@ static inline uint32_t key_build(const struct pkt_meta *m, struct flow_key *key,
                  mum(b0 ^ 0x8ebc6af09c88c6e3ull, b1 ^ 0x589965cc75374cc3ull) ^
                  mum(w4 ^ 0x1d8e4e27c47d124full, w5 ^ 0xa0761d6478bd642full);
     h = mum(h, 0xe7037ed1a0b428dbull ^ (h >> 29));
-    return (uint32_t)(h ^ (h >> 32));
+    uint32_t r = (uint32_t)(h ^ (h >> 32));
+    return r != 0 ? r : 1; /* 0 marks an empty bucket way */
 }
 
 /* Key equality on words (the key has no padding bytes that differ: pad is always zero). */
@@ -350,9 +379,64 @@ static inline void tw_schedule(struct flow_table *ft, struct flow *f, uint32_t i
     tw_insert(ft, f, idx, flow_expiry_ns(ft, f) / NS_PER_S);
 }
 
+/* Bit w set where bucket way w holds this hash: the 8 words before idx[] compared at once (the
+ * 8th, the overflow link, masked off). A scalar loop here cost ~25 instructions, run twice per
+ * packet (prefetch and lookup): more than the lookup saved. */
+static inline unsigned bucket_match(const struct flow_bucket *b, uint32_t hash)
+{
+#if defined(__AVX2__)
+    __m256i v = _mm256_load_si256((const __m256i *)(const void *)b->hash);
+    __m256i eq = _mm256_cmpeq_epi32(v, _mm256_set1_epi32((int)hash));
+    return (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(eq)) & ((1u << BUCKET_WAYS) - 1);
+#elif defined(__SSE2__)
+    __m128i h = _mm_set1_epi32((int)hash);
+    __m128i lo = _mm_cmpeq_epi32(_mm_load_si128((const __m128i *)(const void *)b->hash), h);
+    __m128i hi = _mm_cmpeq_epi32(_mm_load_si128((const __m128i *)(const void *)(b->hash + 4)), h);
+    unsigned bits = (unsigned)_mm_movemask_ps(_mm_castsi128_ps(lo)) |
+                    (unsigned)_mm_movemask_ps(_mm_castsi128_ps(hi)) << 4;
+    return bits & ((1u << BUCKET_WAYS) - 1);
+#else
+    unsigned bits = 0;
+    for (unsigned w = 0; w < BUCKET_WAYS; w++)
+        bits |= (unsigned)(b->hash[w] == hash) << w;
+    return bits;
+#endif
+}
+
+static void bucket_insert(struct flow_table *ft, struct flow *f, uint32_t idx)
+{
+    struct flow_bucket *b = &ft->buckets[f->hash & ft->mask];
+    unsigned empty = bucket_match(b, 0);
+    if (empty != 0) {
+        unsigned w = (unsigned)__builtin_ctz(empty);
+        b->hash[w] = f->hash;
+        b->idx[w] = idx;
+        return;
+    }
+    f->next_in_bucket = b->more;
+    b->more = idx;
+}
+
 static void bucket_unlink(struct flow_table *ft, struct flow *f, uint32_t idx)
 {
-    uint32_t *pp = &ft->buckets[f->hash & ft->mask];
+    struct flow_bucket *b = &ft->buckets[f->hash & ft->mask];
+    for (unsigned bits = bucket_match(b, f->hash); bits != 0; bits &= bits - 1) {
+        unsigned w = (unsigned)__builtin_ctz(bits);
+        if (b->idx[w] == idx) {
+            /* the chain's first flow (if any) takes the way: chains stay short */
+            uint32_t h = b->more;
+            if (h != FLOW_NIL) {
+                b->more = ft->flows[h].next_in_bucket;
+                b->hash[w] = ft->flows[h].hash;
+                b->idx[w] = h;
+            } else {
+                b->hash[w] = 0;
+                b->idx[w] = FLOW_NIL;
+            }
+            return;
+        }
+    }
+    uint32_t *pp = &b->more;
     while (*pp != FLOW_NIL) {
         if (*pp == idx) {
             *pp = f->next_in_bucket;
@@ -366,6 +450,7 @@ static void bucket_unlink(struct flow_table *ft, struct flow *f, uint32_t idx)
 static void flow_end(struct flow_table *ft, uint32_t idx, enum flow_end_reason reason)
 {
     struct flow *f = &ft->flows[idx];
+    ft->ends++;
     f->end_reason = (uint8_t)reason;
     switch (reason) {
     case FLOW_END_TIMEOUT: ft->stats.ended_timeout++; break;
@@ -589,8 +674,8 @@ static struct flow *flow_create(struct flow_table *ft, const struct pkt_meta *m,
     f->client_side = synack ? (uint8_t)!src_side : src_side;
     *dir = synack ? FLOW_TO_CLIENT : FLOW_TO_SERVER;
     f->state = FLOW_STATE_NEW;
-    f->next_in_bucket = ft->buckets[hash & ft->mask];
-    ft->buckets[hash & ft->mask] = idx;
+    f->next_in_bucket = FLOW_NIL;
+    bucket_insert(ft, f, idx);
     /* scheduled in the wheel by the caller, once the first packet set its state */
     ft->stats.created++;
     ft->stats.active++;
@@ -607,7 +692,14 @@ static struct flow *flow_create(struct flow_table *ft, const struct pkt_meta *m,
 static inline uint32_t flow_lookup(struct flow_table *ft, const struct flow_key *key, uint32_t hash)
 {
     ft->stats.lookups++;
-    uint32_t idx = ft->buckets[hash & ft->mask];
+    const struct flow_bucket *b = &ft->buckets[hash & ft->mask];
+    for (unsigned bits = bucket_match(b, hash); bits != 0; bits &= bits - 1) {
+        uint32_t idx = b->idx[__builtin_ctz(bits)];
+        ft->stats.probes++;
+        if (key_eq(&ft->flows[idx].key, key))
+            return idx;
+    }
+    uint32_t idx = b->more;
     while (idx != FLOW_NIL) {
         struct flow *f = &ft->flows[idx];
         ft->stats.probes++;
@@ -618,19 +710,32 @@ static inline uint32_t flow_lookup(struct flow_table *ft, const struct flow_key 
     return FLOW_NIL;
 }
 
-static struct flow *flow_update_keyed(struct flow_table *ft, const struct pkt_meta *m,
-                                      const struct flow_key *key, uint32_t hash, uint8_t src_side,
-                                      enum flow_dir *dir)
+/* Inlined into the burst loop: the common packet (a known flow, no state change) then costs no
+ * call and no timeout-class switch. */
+static inline __attribute__((always_inline)) struct flow *
+flow_update_keyed(struct flow_table *ft, const struct pkt_meta *m, const struct flow_key *key,
+                  uint32_t hash, uint8_t src_side, enum flow_dir *dir, uint32_t hint)
 {
-    uint32_t idx = flow_lookup(ft, key, hash);
+    uint32_t idx;
+    /* hint: the flow whose bucket way matched when the burst prefetched it, valid while no flow
+     * ended since (a live flow's key is unique in the table, so a key match is that flow) */
+    if (hint != FLOW_NIL && key_eq(&ft->flows[hint].key, key)) {
+        ft->stats.lookups++;
+        ft->stats.probes++;
+        idx = hint;
+    } else {
+        idx = flow_lookup(ft, key, hash);
+    }
     struct flow *f;
     bool first = false;
     enum flow_dir d;
-    uint8_t old_class = 0;
+    uint8_t old_class = 0, old_state = 0, old_tcp = 0;
 
     if (idx != FLOW_NIL) {
         f = &ft->flows[idx];
-        if (m->ts_ns > f->last_ns + ft->timeout_ns[timeout_class_of(f)]) {
+        /* timeout_class is kept equal to timeout_class_of(f) by every state change below */
+        old_class = f->timeout_class;
+        if (m->ts_ns > f->last_ns + ft->timeout_ns[old_class]) {
             /* timed out but not yet swept (the wheel runs up to a second late): the packet
              * starts a new flow, as Suricata 6+ checks at lookup */
             flow_end(ft, idx, FLOW_END_TIMEOUT);
@@ -650,8 +755,8 @@ static struct flow *flow_update_keyed(struct flow_table *ft, const struct pkt_me
         first = true;
     } else {
         d = (src_side == f->client_side) ? FLOW_TO_SERVER : FLOW_TO_CLIENT;
-        /* from the state, so the per-packet path stays on the flow's first two cache lines */
-        old_class = timeout_class_of(f);
+        old_state = f->state;
+        old_tcp = f->tcp_state;
         if (m->ts_ns > f->last_ns)
             f->last_ns = m->ts_ns;
     }
@@ -676,9 +781,12 @@ static struct flow *flow_update_keyed(struct flow_table *ft, const struct pkt_me
         if (f->pkts[FLOW_TO_SERVER] > 0 && f->pkts[FLOW_TO_CLIENT] > 0)
             f->state = FLOW_STATE_ESTABLISHED;
     }
-    uint8_t c = timeout_class_of(f);
-    if (first || c != old_class)
-        flow_set_class(ft, f, idx, c, !first);
+    if (first || f->state != old_state || f->tcp_state != old_tcp) {
+        /* the class is a function of the protocol and these two states only */
+        uint8_t c = timeout_class_of(f);
+        if (first || c != old_class)
+            flow_set_class(ft, f, idx, c, !first);
+    }
     *dir = d;
     return f;
 }
@@ -696,7 +804,7 @@ struct flow *flow_table_update(struct flow_table *ft, const struct pkt_meta *m, 
     struct flow_key key;
     uint8_t side;
     uint32_t hash = key_build(m, &key, &side);
-    return flow_update_keyed(ft, m, &key, hash, side, dir);
+    return flow_update_keyed(ft, m, &key, hash, side, dir, FLOW_NIL);
 }
 
 #define BURST_CHUNK 64
@@ -706,15 +814,33 @@ struct flow *flow_table_update(struct flow_table *ft, const struct pkt_meta *m, 
  * miss on the flow's lines. */
 #define PF_AHEAD 16
 
-static inline void prefetch_flow(const struct flow_table *ft, uint32_t hash)
+/* A write prefetch the compiler keeps: with the address taken from bucket_match(), GCC 12 -O1..3
+ * left stage 2 and 3's __builtin_prefetch calls out of the object code altogether (no prefetchw
+ * in flow.o). On x86 prefetchw is a hint (a NOP on CPUs without it). */
+static inline void prefetch_w(const void *p)
 {
-    uint32_t h = ft->buckets[hash & ft->mask];
-    if (h != FLOW_NIL) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+#else
+    __builtin_prefetch(p, 1, 3);
+#endif
+}
+
+/* Prefetches the flow whose bucket way holds this hash and returns its index (the lookup's
+ * hint), FLOW_NIL if none (a new flow: nothing to fetch; overflow chains: rare). */
+static inline uint32_t prefetch_flow(const struct flow_table *ft, uint32_t hash)
+{
+    const struct flow_bucket *b = &ft->buckets[hash & ft->mask];
+    unsigned bits = bucket_match(b, hash);
+    uint32_t h = FLOW_NIL;
+    if (bits != 0) {
+        h = b->idx[__builtin_ctz(bits)];
         /* the per-packet update touches the flow's first two cache lines */
         const char *fp = (const char *)&ft->flows[h];
-        __builtin_prefetch(fp, 1, 3);
-        __builtin_prefetch(fp + 64, 1, 3);
+        prefetch_w(fp);
+        prefetch_w(fp + 64);
     }
+    return h;
 }
 
 unsigned flow_table_update_burst(struct flow_table *ft, const struct pkt_meta *const *m, unsigned n,
@@ -723,6 +849,7 @@ unsigned flow_table_update_burst(struct flow_table *ft, const struct pkt_meta *c
     struct flow_key keys[BURST_CHUNK];
     uint32_t hashes[BURST_CHUNK];
     uint8_t sides[BURST_CHUNK];
+    uint32_t hints[BURST_CHUNK];
     unsigned got = 0;
 
     ft->gen++;
@@ -738,20 +865,21 @@ unsigned flow_table_update_burst(struct flow_table *ft, const struct pkt_meta *c
             hashes[i] = key_build(mm[i], &keys[i], &sides[i]);
             __builtin_prefetch(&ft->buckets[hashes[i] & ft->mask], 0, 3);
         }
-        /* stage 2: chain heads of the first packets */
+        /* stage 2: the flows of the first packets */
         unsigned ahead = cnt < PF_AHEAD ? cnt : PF_AHEAD;
+        uint64_t ends = ft->ends;
         for (unsigned i = 0; i < ahead; i++)
-            if (hashes[i] != 0 || meta_has_ip(mm[i]))
-                prefetch_flow(ft, hashes[i]);
+            hints[i] = hashes[i] != 0 ? prefetch_flow(ft, hashes[i]) : FLOW_NIL;
         /* stage 3: update in packet order, requesting the flow PF_AHEAD packets on */
         for (unsigned i = 0; i < cnt; i++) {
-            if (i + PF_AHEAD < cnt && meta_has_ip(mm[i + PF_AHEAD]))
-                prefetch_flow(ft, hashes[i + PF_AHEAD]);
+            if (i + PF_AHEAD < cnt)
+                hints[i + PF_AHEAD] = hashes[i + PF_AHEAD] != 0 ? prefetch_flow(ft, hashes[i + PF_AHEAD]) : FLOW_NIL;
             if (!meta_has_ip(mm[i])) {
                 flows[base + i] = NULL;
                 continue;
             }
-            flows[base + i] = flow_update_keyed(ft, mm[i], &keys[i], hashes[i], sides[i], &dirs[base + i]);
+            uint32_t hint = ft->ends == ends ? hints[i] : FLOW_NIL;
+            flows[base + i] = flow_update_keyed(ft, mm[i], &keys[i], hashes[i], sides[i], &dirs[base + i], hint);
             if (flows[base + i] != NULL)
                 got++;
         }
