@@ -67,7 +67,7 @@ void stream_config_default(struct stream_config *cfg)
     cfg->ooo_slots = 4096;
     cfg->ooo_slot_size = 2048;
     cfg->depth = 1u << 20;
-    cfg->room = 1536;
+    cfg->room = 0; /* in place off: see stream.h */
     cfg->midstream = false;
 }
 
