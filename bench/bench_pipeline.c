@@ -7,8 +7,10 @@
  *     packets, 131072 flows), built in memory;
  * (b) a capture file (default shared/data/pcaps/throughput_mix.pcap) loaded into memory.
  * For each: Mpps of a walk that reads every packet's header bytes (see walk()), of decode_packet
- * alone and of decode_packet + flow_table_update_burst in batches of 64 as a worker does, and
- * their ratios to the walk (best of -R rounds each, decode alone and decode + flow alternating). Then, for each
+ * alone, of decode_packet + the flow key and hash (flow_key_from_meta, no table) and of
+ * decode_packet + flow_table_update_burst in batches of 64 as a worker does, and their ratios to
+ * the walk (best of -R rounds each, the three alternating), then the ns/packet of each stage
+ * (differences of best slices). Then, for each
  * capture, the engine (struct sensor, workers mode through struct pkt_source_ops, anomaly off,
  * events formatted and written to a temporary eve.json) with 1..N workers, each fed its share of
  * the packets by the dispatch hash: Mpps, Gbps, drops, efficiency against 1 worker.
@@ -181,11 +183,15 @@ static void on_end(void *ctx, struct flow *f)
     (*(uint64_t *)ctx)++;
 }
 
-/* decode + flow, in bursts of 64 as the worker loop does (with_flow false: decode alone). The
+/* What decode_flow() times after decoding each burst. */
+enum stage { ST_DECODE, ST_KEY, ST_FLOW };
+
+/* decode + flow, in bursts of 64 as the worker loop does (ST_DECODE: decode alone; ST_KEY: decode
+ * and each packet's flow key and hash, no table: splits the flow stage's cost). The
  * flow table is new for each call and kept over its rounds: the first round creates the flows,
  * later ones find them (as in a long capture); the best round is reported. */
-static double decode_flow(const struct capture *c, int rounds, uint32_t max_flows, bool with_flow,
-                          double *slice_best)
+static double decode_flow(const struct capture *c, int rounds, uint32_t max_flows, enum stage stage,
+                          double *slice_best, uint64_t *sink)
 {
     struct decoder_config dc;
     decoder_config_default(&dc);
@@ -211,8 +217,15 @@ static double decode_flow(const struct capture *c, int rounds, uint32_t max_flow
             for (unsigned j = 0; j < k; j++)
                 if (decode_packet(d, &c->pkts[i + j], &meta[j]) == DECODE_OK)
                     mp[ok++] = &meta[j];
-            if (with_flow)
+            if (stage == ST_FLOW) {
                 flow_table_update_burst(ft, mp, ok, flows, dirs);
+            } else if (stage == ST_KEY) {
+                struct flow_key key;
+                uint32_t hs = 0;
+                for (unsigned j = 0; j < ok; j++)
+                    hs += flow_key_from_meta(mp[j], &key);
+                *sink += hs;
+            }
         }
         double mpps = (double)c->n / (now_s() - t0) / 1e6;
         if (mpps > best)
@@ -308,13 +321,17 @@ static void report(const struct capture *c, unsigned max_workers, int rounds, ui
         if (m > base)
             base = m;
     }
-    /* decode alone and decode + flow alternate, so both see the same machine load */
-    double dec = 0;
+    /* decode alone, decode + key and decode + flow alternate, so all see the same machine load */
+    double dec = 0, dk = 0, sk = 0;
     df = 0;
     for (int r = 0; r < rounds; r++) {
-        double a = decode_flow(c, 2, max_flows, false, &sd), b = decode_flow(c, 2, max_flows, true, &sf);
+        double a = decode_flow(c, 2, max_flows, ST_DECODE, &sd, &sink);
+        double k = decode_flow(c, 2, max_flows, ST_KEY, &sk, &sink);
+        double b = decode_flow(c, 2, max_flows, ST_FLOW, &sf, &sink);
         if (a > dec)
             dec = a;
+        if (k > dk)
+            dk = k;
         if (b > df)
             df = b;
     }
@@ -325,9 +342,14 @@ static void report(const struct capture *c, unsigned max_workers, int rounds, ui
            base, sb, 1e3 / sb);
     printf("| decode alone (bursts of 64) | %.2f | %.3f | %.2f | %.1f | %.3f |\n", dec, dec / base, sd, 1e3 / sd,
            sd / sb);
+    printf("| decode + flow key and hash only (no table) | %.2f | %.3f | %.2f | %.1f | %.3f |\n", dk, dk / base,
+           sk, 1e3 / sk, sk / sb);
     printf("| decode + flow (bursts of 64) | %.2f | %.3f | %.2f | %.1f | %.3f |\n", df, df / base, sf, 1e3 / sf,
            sf / sb);
     printf("\nflow update: %.1f ns/packet (decode + flow minus decode alone, best slices)\n", 1e3 / sf - 1e3 / sd);
+    printf("per stage (best slices): walk %.1f ns/packet; decode %.1f; flow key and hash %.1f; "
+           "flow table lookup and update %.1f; goal (1/4 of the walk) %.1f ns/packet for decode + flow\n",
+           1e3 / sb, 1e3 / sd, 1e3 / sk - 1e3 / sd, 1e3 / sf - 1e3 / sk, 4e3 / sb);
     printf("\nengine, workers mode (events written to eve.json, anomaly off):\n\n");
     printf("| workers | Mpps | Gbps | drops | efficiency vs 1 | workers s | with output drain s |\n"
            "|---:|---:|---:|---:|---:|---:|---:|\n");
