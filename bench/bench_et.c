@@ -1,6 +1,8 @@
 /* bench_et: a capture replayed from memory on one core through decode -> flow -> stream ->
  * app layer (HTTP/DNS/TLS parsers) -> detect, with no rules and with every loadable rule of ET
- * Open (the app layer's keywords included), in one run so the ratio holds.
+ * Open (the app layer's keywords included), in one run so the ratio holds. The packets go
+ * through the engine's worker stages themselves (engine_burst.h: pipeline_burst in bursts of
+ * ENGINE_BATCH with their pcap_cnt, as a worker of `tripline -r` runs them; no anomaly stage).
  *
  *   bench_et [-p PCAP] [-e ET_RULES_GLOB] [-c classification.config] [-R REPEATS] [-A FILE]
  *
@@ -12,9 +14,10 @@
  * compile time and database memory, and the ratio to Suricata 4.1.10 on this machine (4,893 of
  * these rules, 0.16 Mpps / 0.40 Gbps on throughput_mix.pcap, one worker). Variables are
  * Suricata's defaults (HOME_NET private ranges), stream.midstream off, as that reference.
- * -A FILE writes the first ET replay's alerts, one "packet-number sid" a line (0: raised at the
- * final flow flush), to compare two builds' alerts; that replay then formats text, so its time
- * is not a figure. Also printed: bytes scanned, prefilter hits and rules verified per case.
+ * -A FILE writes the first ET replay's alerts, one "packet-number sid" a line (0: raised at a
+ * flow's end outside a packet: timeout, eviction, final flush), to compare two builds' alerts;
+ * that replay then formats text, so its time is not a figure. Also printed: bytes scanned,
+ * prefilter hits and rules verified per case.
  */
 #include <glob.h>
 #include <inttypes.h>
@@ -24,13 +27,12 @@
 #include <time.h>
 
 #include "applayer.h"
-#include "decode.h"
 #include "detect.h"
-#include "flow.h"
+#include "engine.h"
+#include "engine_burst.h"
 #include "pcap_source.h"
 #include "rules.h"
 
-#define PENDING_TX 1024
 #define MAX_REPEATS 15
 
 struct mempkt {
@@ -39,12 +41,8 @@ struct mempkt {
 };
 
 struct ctx {
-    struct detect_thread *dt;
-    struct applayer_ctx *al;
-    struct applayer_pending *pending;
     uint64_t alerts;
     FILE *dump;   /* -A: every alert as "packet sid" (a check run, not a timing) */
-    unsigned pkt; /* current packet number (1-based; 0 after the last: flow flush) */
 };
 
 static double now_s(void)
@@ -69,63 +67,9 @@ static bool count_emit(void *vctx, const struct event *ev)
     if (ev->type == EVENT_ALERT) {
         c->alerts++;
         if (c->dump)
-            fprintf(c->dump, "%u %" PRIu32 "\n", c->pkt, ev->u.alert.sid);
+            fprintf(c->dump, "%" PRIu64 " %" PRIu32 "\n", ev->pcap_cnt, ev->u.alert.sid);
     }
     return true;
-}
-
-static void on_tx(void *vctx, struct flow *f, const struct applayer_tx *tx, enum flow_dir dir)
-{
-    struct ctx *c = vctx;
-    applayer_pending_add(c->pending, f, tx, dir);
-}
-
-static void pseudo_meta(struct pkt_meta *pm, const struct flow *f, enum flow_dir d)
-{
-    memset(pm, 0, sizeof(*pm));
-    pm->ts_ns = f->last_ns;
-    pm->ip_version = f->key.ip_version;
-    pm->proto = f->key.proto;
-    pm->flags = PKT_HAS_L4 | (f->key.ip_version == 6 ? PKT_IPV6 : PKT_IPV4) |
-                (f->key.proto == 6 ? PKT_TCP : f->key.proto == 17 ? PKT_UDP : 0);
-    int cs = f->client_side & 1;
-    int s = d == FLOW_TO_SERVER ? cs : !cs;
-    memcpy(pm->src, f->key.addr[s], 16);
-    memcpy(pm->dst, f->key.addr[!s], 16);
-    pm->sport = f->key.port[s];
-    pm->dport = f->key.port[!s];
-}
-
-/* The transactions completed during the packet m (or at a flow's end, m NULL), as a worker
- * inspects them (applayer.h). */
-static void run_pending(struct ctx *c, const struct pkt_meta *m, enum flow_dir mdir)
-{
-    unsigned n = applayer_pending_count(c->pending);
-    for (unsigned i = 0; i < n; i++) {
-        struct flow *f;
-        enum flow_dir dir;
-        uint64_t tx_id;
-        const struct applayer_buf_ref *bufs;
-        unsigned nb;
-        applayer_pending_get(c->pending, i, &f, &dir, &tx_id, &bufs, &nb);
-        struct pkt_meta pm;
-        const struct pkt_meta *use = m;
-        if (!m || mdir != dir) {
-            pseudo_meta(&pm, f, dir);
-            use = &pm;
-        }
-        detect_buffers(c->dt, use, f, dir, (const struct detect_buffer *)bufs, nb, tx_id,
-                       count_emit, c);
-    }
-    applayer_pending_clear(c->pending);
-}
-
-static void on_flow_end(void *vctx, struct flow *f)
-{
-    struct ctx *c = vctx;
-    detect_flow_end(c->dt, f, count_emit, c);
-    applayer_flow_end(c->al, f);
-    run_pending(c, NULL, FLOW_TO_SERVER);
 }
 
 struct result {
@@ -141,38 +85,27 @@ static int replay(const struct detect_engine *de, const struct mempkt *pk, unsig
 {
     struct ctx c = {0};
     c.dump = dump;
-    c.dt = detect_thread_new(de);
-    c.al = applayer_ctx_new(NULL);
-    c.pending = applayer_pending_new(4u << 20, PENDING_TX);
-    struct decoder_config dcfg;
-    decoder_config_default(&dcfg);
-    struct decoder *dec = decoder_new(&dcfg);
-    struct flow_config fc;
-    flow_config_default(&fc);
-    struct flow_table *ft = flow_table_new(&fc, on_flow_end, &c);
+    struct pipeline_config pc;
+    pipeline_config_default(&pc);
+    pc.de = de;
+    struct pipeline *pl = pipeline_new(&pc);
+    /* the burst call takes packet views and their numbers in arrays, as a worker's batch */
+    struct dp_packet *pv = malloc((size_t)n * sizeof(*pv));
+    uint64_t *cnt = malloc((size_t)n * sizeof(*cnt));
     int rc = -1;
-    if (!c.dt || !c.al || !c.pending || !dec || !ft)
+    if (!pl || !pv || !cnt)
         goto out;
-    applayer_ctx_set_callbacks(c.al, on_tx, &c, NULL, NULL);
-    detect_thread_set_stream_hook(c.dt, applayer_stream_deliver, c.al);
-    struct pkt_meta m;
-    double t0 = now_s(), c0 = cpu_s();
     for (unsigned i = 0; i < n; i++) {
-        c.pkt = i + 1;
-        if (decode_packet(dec, &pk[i].p, &m) == DECODE_HELD)
-            continue;
-        enum flow_dir dir = FLOW_TO_SERVER;
-        struct flow *f = m.ip_version ? flow_table_update(ft, &m, &dir) : NULL;
-        if (f && (m.flags & PKT_UDP) && m.payload_len)
-            applayer_udp_data(c.al, f, dir, m.payload, m.payload_len, m.ts_ns);
-        detect_packet(c.dt, &m, f, dir, count_emit, &c);
-        if (applayer_pending_count(c.pending))
-            run_pending(&c, &m, dir);
+        pv[i] = pk[i].p;
+        cnt[i] = i + 1;
     }
-    c.pkt = 0;
-    flow_table_flush(ft);
+    double t0 = now_s(), c0 = cpu_s();
+    for (unsigned i = 0; i < n; i += ENGINE_BATCH)
+        pipeline_burst(pl, pv + i, cnt + i, n - i < ENGINE_BATCH ? n - i : ENGINE_BATCH,
+                       count_emit, &c);
+    pipeline_flush(pl, count_emit, &c);
     double secs = now_s() - t0, csecs = cpu_s() - c0;
-    const struct applayer_stats *st = applayer_get_stats(c.al);
+    const struct applayer_stats *st = pipeline_applayer_stats(pl);
     r->seconds = secs;
     r->mpps = n / secs / 1e6;
     r->gbps = (double)bytes * 8 / secs / 1e9;
@@ -181,14 +114,12 @@ static int replay(const struct detect_engine *de, const struct mempkt *pk, unsig
     r->cpu_gbps = (double)bytes * 8 / csecs / 1e9;
     r->alerts = c.alerts;
     r->tx = st->http_tx + st->dns_tx + st->tls_tx;
-    detect_thread_stats(c.dt, &r->ds);
+    detect_thread_stats(pipeline_detect_thread(pl), &r->ds);
     rc = 0;
 out:
-    flow_table_free(ft);
-    decoder_free(dec);
-    applayer_pending_free(c.pending);
-    applayer_ctx_free(c.al);
-    detect_thread_free(c.dt);
+    free(cnt);
+    free(pv);
+    pipeline_free(pl);
     return rc;
 }
 

@@ -38,7 +38,8 @@
  *   - flow end: from the flow table's end callback, detect_flow_end() (may still deliver
  *     queued stream data), then applayer_flow_end(al, f), then the pending transactions with a
  *     pseudo packet of the flow, before the flow is freed.
- *   tests/applayer/applayer_replay.c does all of this and is the reference.
+ *   sensor/engine/engine_burst.c does all of this (the engine's workers, the replay drivers
+ *   and bench_et run it) and is the reference.
  * Detection semantics the matcher should keep (as Suricata): a rule inspects a transaction
  * once per direction; with only request-side buffers it matches on FLOW_TO_SERVER, with any
  * response-side buffer (app_buffer_side()) on FLOW_TO_CLIENT; `app-layer-protocol:!x` does not

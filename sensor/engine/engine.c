@@ -20,6 +20,7 @@
 #include "decode.h"
 #include "detect.h"
 #include "engine.h"
+#include "engine_burst.h"
 #include "eve_format.h"
 #include "event.h"
 #include "flow.h"
@@ -30,8 +31,7 @@
 #include "ring.h"
 
 #define NS_PER_S 1000000000ull
-#define TICK_NS (100ull * 1000000ull) /* periodic stage work granularity, packet time */
-#define EXPIRE_WORK 4096              /* flows ended per expiry call at most */
+#define TICK_NS PIPELINE_TICK_NS /* periodic stage work granularity, packet time */
 #define OUT_BURST 256
 #define OUT_LINE_MAX 65536
 
@@ -73,17 +73,9 @@ struct worker {
     int cpu;
     pthread_t thr;
     bool started;
-    struct decoder *dec;
-    struct flow_table *ft;
-    struct decoder_config dc; /* kept to rebuild dec / ft on a reset */
-    struct flow_config fc;
-    struct anomaly_worker *an;
-    struct detect_thread *dt; /* NULL when no rules are loaded */
-    uint64_t rules_gen;       /* rule generation dt belongs to (reload.h) */
+    struct pipeline *pl; /* decode -> flow -> stream/app layer/detect -> anomaly (engine_burst.h) */
+    uint64_t rules_gen;       /* rule generation of the pipeline's detect thread (reload.h) */
     uint64_t ev_seq;          /* events emitted so far: the reload's event fence (reload.h) */
-    struct applayer_ctx *al;  /* app-layer parsers (with rules only: they feed sticky buffers) */
-    struct applayer_pending *pending; /* transactions completed during the current packet */
-    struct applayer_eve_store *esnap; /* their EVE snapshots (objects of their alerts) */
     struct spsc_ring *in;  /* batches, reader -> worker */
     struct spsc_ring *ret; /* emptied batches, worker -> reader */
     struct spsc_ring *ev;  /* events, worker -> output thread */
@@ -92,8 +84,6 @@ struct worker {
     /* overflow behind a full event ring: a FIFO, flushed before new events */
     struct event *ovf;
     uint32_t ovf_head, ovf_n, ovf_cap;
-    /* packet time */
-    uint64_t now_ns, next_tick_ns;
     uint64_t c[WS_MAX];
     uint64_t base[WS_MAX]; /* flow/decoder counters of tables replaced by a reset */
     _Atomic uint64_t pub[WS_MAX];
@@ -101,14 +91,6 @@ struct worker {
     /* workers mode */
     void *q;
     const struct pkt_source_ops *ops;
-    struct engine_bypass bp; /* flow bypass (capture_opts.h) */
-    /* per-burst scratch */
-    struct pkt_meta meta[ENGINE_BATCH];
-    const struct pkt_meta *mp[ENGINE_BATCH];
-    struct flow *flows[ENGINE_BATCH];
-    enum flow_dir dirs[ENGINE_BATCH];
-    uint8_t res[ENGINE_BATCH];
-    uint64_t cur_pcap_cnt; /* the packet being inspected (its events' pcap_cnt), 0 between packets */
 };
 
 struct sensor {
@@ -224,14 +206,6 @@ static void worker_flush_overflow(struct worker *w, bool wait)
 static bool worker_emit(void *ctx, const struct event *ev)
 {
     struct worker *w = ctx;
-    struct event stamped;
-    if (w->cur_pcap_cnt && ev->pcap_cnt == 0 && ev->type != EVENT_FLOW && ev->type != EVENT_DETECTION) {
-        /* a per-packet event (alert, anomaly, app-layer record) names its packet as Suricata's
-         * pcap_cnt; flow records and detector alerts belong to no packet */
-        stamped = *ev;
-        stamped.pcap_cnt = w->cur_pcap_cnt;
-        ev = &stamped;
-    }
     switch (ev->type) {
     case EVENT_FLOW: w->c[WS_FLOW_EVENTS]++; break;
     case EVENT_ALERT:
@@ -270,96 +244,15 @@ static bool worker_emit(void *ctx, const struct event *ev)
     return true;
 }
 
-/* A transaction completed inside detect_packet() (through the stream hook): only remember it;
- * its buffers are matched once the packet's own matching returned (see applayer.h). */
-static void worker_on_tx(void *ctx, struct flow *f, const struct applayer_tx *tx, enum flow_dir dir)
-{
-    struct worker *w = ctx;
-    unsigned idx = applayer_pending_count(w->pending);
-    if (applayer_pending_add(w->pending, f, tx, dir))
-        applayer_eve_store_put(w->esnap, idx, tx, dir);
-}
-
-/* A transaction is complete: its EVE record (http/dns/tls) goes to the output thread. */
-static void worker_on_log(void *ctx, struct flow *f, const struct applayer_tx *tx)
-{
-    struct worker *w = ctx;
-    applayer_eve_log(f, tx, (uint16_t)w->id, worker_emit, w);
-}
-
-/* Packet metadata standing for a flow's direction, for transactions matched without a packet of
- * that direction at hand (the other direction's packet, or the flow's end). */
-static void pseudo_meta(struct pkt_meta *pm, const struct flow *f, enum flow_dir d)
-{
-    memset(pm, 0, sizeof(*pm));
-    pm->ts_ns = f->last_ns;
-    pm->ip_version = f->key.ip_version;
-    pm->proto = f->key.proto;
-    pm->flags = PKT_HAS_L4 | (f->key.ip_version == 6 ? PKT_IPV6 : PKT_IPV4) |
-                (f->key.proto == 6 ? PKT_TCP : f->key.proto == 17 ? PKT_UDP : 0);
-    int cs = f->client_side & 1;
-    int sd = d == FLOW_TO_SERVER ? cs : !cs;
-    memcpy(pm->src, f->key.addr[sd], 16);
-    memcpy(pm->dst, f->key.addr[!sd], 16);
-    pm->sport = f->key.port[sd];
-    pm->dport = f->key.port[!sd];
-}
-
-/* Matches the sticky buffers of the transactions completed while handling packet m (or at the
- * end of a flow: m NULL). */
-static void worker_run_pending(struct worker *w, const struct pkt_meta *m, enum flow_dir mdir)
-{
-    unsigned n = applayer_pending_count(w->pending);
-    for (unsigned i = 0; i < n; i++) {
-        struct flow *f;
-        enum flow_dir dir;
-        uint64_t tx_id;
-        const struct applayer_buf_ref *bufs;
-        unsigned nb;
-        applayer_pending_get(w->pending, i, &f, &dir, &tx_id, &bufs, &nb);
-        struct pkt_meta pm;
-        const struct pkt_meta *use = m;
-        if (!m || mdir != dir) {
-            pseudo_meta(&pm, f, dir);
-            use = &pm;
-        }
-        /* struct applayer_buf_ref has struct detect_buffer's layout (applayer.h) */
-        /* its alerts carry the transaction's http/dns/tls object (applayer_eve.h) */
-        struct applayer_eve_alerts ea = {.emit = worker_emit, .emit_ctx = w,
-                                         .worker = (uint16_t)w->id};
-        applayer_eve_store_get(w->esnap, i, &ea.snap, &ea.len);
-        detect_buffers(w->dt, use, f, dir, (const struct detect_buffer *)bufs, nb, tx_id,
-                       applayer_eve_alerts_emit, &ea);
-    }
-    applayer_pending_clear(w->pending);
-    applayer_eve_store_clear(w->esnap);
-}
-
-static void worker_flow_end(void *ctx, struct flow *f)
-{
-    struct worker *w = ctx;
-    if (w->dt)
-        detect_flow_end(w->dt, f, worker_emit, w); /* flushes the stream tails through matching */
-    if (w->al) {
-        applayer_flow_end(w->al, f);
-        worker_run_pending(w, NULL, FLOW_TO_SERVER);
-    }
-    if (w->an)
-        anomaly_flow_end(w->an, f);
-    struct event ev;
-    flow_to_event(f, &ev);
-    if (f->detect_flags & DETECT_FLOW_MIDSTREAM) /* not reassembled: picked up mid-stream */
-        ev.u.flow.exception_policy |= EVENT_EXC_MIDSTREAM_IGNORE;
-    ev.worker = (uint16_t)w->id;
-    if (f->bypass)
-        engine_bypass_flow_end(&w->bp, f, &ev); /* the capture's counters of the flow */
-    worker_emit(w, &ev);
-}
-
 static void worker_publish(struct worker *w)
 {
-    const struct flow_table_stats *fs = flow_table_get_stats(w->ft);
-    const struct decoder_stats *ds = decoder_get_stats(w->dec);
+    const struct pipeline_stats *ps = pipeline_get_stats(w->pl);
+    const struct flow_table_stats *fs = pipeline_flow_stats(w->pl);
+    const struct decoder_stats *ds = pipeline_decoder_stats(w->pl);
+    w->c[WS_PACKETS] = ps->packets;
+    w->c[WS_BYTES] = ps->bytes;
+    w->c[WS_INVALID] = ps->invalid;
+    w->c[WS_DEC_NOTES] = ps->dec_notes;
     w->c[WS_FLOWS_CREATED] = w->base[WS_FLOWS_CREATED] + fs->created;
     w->c[WS_FLOWS_ACTIVE] = fs->active;
     w->c[WS_FLOWS_EVICTED] = w->base[WS_FLOWS_EVICTED] + fs->ended_forced;
@@ -374,9 +267,9 @@ static void worker_publish(struct worker *w)
     w->c[WS_DEC_FRAGMENTS] = w->base[WS_DEC_FRAGMENTS] + ds->fragments;
     w->c[WS_DEC_REASSEMBLED] = w->base[WS_DEC_REASSEMBLED] + ds->reassembled;
     for (int k = 0; k < BYP_N; k++)
-        w->c[WS_BYP + k] = w->bp.c[k];
-    if (w->al) {
-        const struct applayer_stats *as = applayer_get_stats(w->al);
+        w->c[WS_BYP + k] = pipeline_bypass(w->pl)->c[k];
+    const struct applayer_stats *as = pipeline_applayer_stats(w->pl);
+    if (as) {
         for (int k = 0; k < APP_PROTO_MAX; k++) {
             w->c[WS_AL_FLOW + k] = as->flows_detected[k];
             w->c[WS_AL_TX + k] = as->tx_opened[k];
@@ -390,123 +283,29 @@ static void worker_publish(struct worker *w)
 
 /* ---- the worker loop ------------------------------------------------------------------------- */
 
-/* Periodic work at packet time now: flow expiry (the flow table's timer wheel makes a call
- * free unless a second passed), and every TICK_NS the decoder's and the anomaly stage's. Runs
- * before the packets of that time are processed, so that a flow idle past its timeout ends
- * before its next packet whatever the worker count (determinism). */
+/* Periodic work at packet time now (flow expiry, decoder and anomaly ticks: engine_burst.h). */
 static void worker_advance(struct worker *w, uint64_t now)
 {
-    if (now <= w->now_ns)
-        return;
-    w->now_ns = now;
-    flow_table_expire(w->ft, now, EXPIRE_WORK);
-    if (now >= w->next_tick_ns) {
-        decoder_expire(w->dec, now);
-        if (w->an)
-            anomaly_tick(w->an, now, worker_emit, w);
-        w->next_tick_ns = (now / TICK_NS + 1) * TICK_NS;
-    }
-}
-
-static void worker_emit_decode_anomaly(struct worker *w, const struct pkt_meta *m)
-{
-    struct event ev;
-    memset(&ev, 0, sizeof(ev));
-    ev.type = EVENT_ANOMALY;
-    ev.worker = (uint16_t)w->id;
-    ev.ts_ns = m->ts_ns;
-    if (m->ip_version == 4 || m->ip_version == 6) {
-        memcpy(ev.ref.src, m->src, 16);
-        memcpy(ev.ref.dst, m->dst, 16);
-        ev.ref.ip_version = m->ip_version;
-        ev.ref.proto = m->proto;
-        if (m->flags & PKT_HAS_L4) {
-            ev.ref.sport = m->sport;
-            ev.ref.dport = m->dport;
-        }
-    }
-    ev.ref.vlan_count = m->vlan_count;
-    ev.ref.vlan[0] = m->vlan[0];
-    ev.ref.vlan[1] = m->vlan[1];
-    ev.u.anomaly.code = (uint16_t)m->reason;
-    ev.u.anomaly.layer = 0;
-    worker_emit(w, &ev);
+    pipeline_advance(w->pl, now, worker_emit, w);
 }
 
 /* Between batches: picks up a reloaded rule set (reload.h); one atomic load when there is none. */
 static inline void worker_check_rules(struct worker *w)
 {
-    if (w->s->rl && reload_generation(w->s->rl) != w->rules_gen)
-        reload_worker_switch(w->s->rl, w->id, &w->dt, w->ft, &w->rules_gen, w->now_ns, w->ev_seq);
+    if (w->s->rl && reload_generation(w->s->rl) != w->rules_gen) {
+        struct detect_thread *dt = pipeline_detect_thread(w->pl);
+        reload_worker_switch(w->s->rl, w->id, &dt, pipeline_flow_table(w->pl), &w->rules_gen,
+                             pipeline_now(w->pl), w->ev_seq);
+        pipeline_set_detect_thread(w->pl, dt);
+    }
 }
 
-/* Processes n packets in order. Packets are taken in runs that stay inside one tick of packet
- * time (periodic work runs between runs) and stop after a reassembled datagram (its meta
- * points into the decoder's buffer, valid only until the next decode). Each run is decoded,
- * then the flow table is updated as a burst (bucket prefetch), then the later stages run. */
-static void worker_process(struct worker *w, const struct dp_packet *pkts, const uint64_t *pcap_cnt,
-                           unsigned n)
+/* Processes n packets in order through the stages (engine_burst.h: the same burst call the
+ * replay drivers and benches use). pcap_cnt: each packet's number in the capture, NULL live. */
+static inline void worker_process(struct worker *w, const struct dp_packet *pkts,
+                                  const uint64_t *pcap_cnt, unsigned n)
 {
-    unsigned i = 0;
-    while (i < n) {
-        uint64_t tick = pkts[i].ts_ns / TICK_NS;
-        worker_advance(w, pkts[i].ts_ns);
-        unsigned k = 0, ok = 0;
-        while (i + k < n && k < ENGINE_BATCH) {
-            const struct dp_packet *p = &pkts[i + k];
-            if (k > 0 && p->ts_ns / TICK_NS > tick)
-                break;
-            struct pkt_meta *m = &w->meta[k];
-            enum decode_result r = decode_packet(w->dec, p, m);
-            w->res[k] = (uint8_t)r;
-            w->c[WS_PACKETS]++;
-            w->c[WS_BYTES] += p->wirelen;
-            k++;
-            if (r == DECODE_OK)
-                w->mp[ok++] = m;
-            if (r == DECODE_OK && (m->flags & PKT_REASSEMBLED))
-                break;
-        }
-        if (ok)
-            flow_table_update_burst(w->ft, w->mp, ok, w->flows, w->dirs);
-        unsigned j = 0;
-        for (unsigned x = 0; x < k; x++) {
-            const struct pkt_meta *m = &w->meta[x];
-            w->cur_pcap_cnt = pcap_cnt ? pcap_cnt[i + x] : 0;
-            if (w->res[x] == DECODE_OK) {
-                struct flow *f = w->flows[j];
-                enum flow_dir d = w->dirs[j];
-                j++;
-                if (f && f->bypass) {
-                    engine_bypass_packet(&w->bp, m); /* bypassed: counted, not inspected */
-                } else {
-                    if (w->al && f && (m->flags & PKT_UDP) && m->payload_len)
-                        applayer_udp_data(w->al, f, d, m->payload, m->payload_len, m->ts_ns);
-                    if (w->dt)
-                        detect_packet(w->dt, m, f, d, worker_emit, w);
-                    if (w->al && applayer_pending_count(w->pending))
-                        worker_run_pending(w, m, d);
-                    if (f)
-                        engine_bypass_check(&w->bp, w->dt, f); /* rule `bypass`, bypass-after */
-                }
-                if (w->an)
-                    anomaly_packet(w->an, m, f, d);
-            } else if (w->res[x] == DECODE_INVALID) {
-                w->c[WS_INVALID]++;
-                worker_emit_decode_anomaly(w, m);
-                if (w->an)
-                    anomaly_decode_invalid(w->an, m);
-                continue;
-            }
-            /* a note on a valid or held packet (frag.overlap, tcp.bad_flags, snaplen cut...) */
-            if (m->reason != DEC_NONE) {
-                w->c[WS_DEC_NOTES]++;
-                worker_emit_decode_anomaly(w, m);
-            }
-        }
-        w->cur_pcap_cnt = 0;
-        i += k;
-    }
+    pipeline_burst(w->pl, pkts, pcap_cnt, n, worker_emit, w);
 }
 
 /* End of stream for this worker: time moves to the last clock, remaining flows are flushed
@@ -514,7 +313,7 @@ static void worker_process(struct worker *w, const struct dp_packet *pkts, const
 static void worker_finish(struct worker *w, uint64_t final_clock)
 {
     worker_advance(w, final_clock);
-    flow_table_flush(w->ft);
+    pipeline_flush(w->pl, worker_emit, w);
     reload_worker_exit(w->s->rl, w->id); /* its detect thread is no longer used */
     worker_flush_overflow(w, true);
     worker_publish(w);
@@ -525,24 +324,12 @@ static void worker_finish(struct worker *w, uint64_t final_clock)
  * afresh, so the new file's timeouts run on its own clock identically in every worker. */
 static void worker_reset(struct worker *w)
 {
-    flow_table_flush(w->ft);
-    struct flow_table *nft = flow_table_new(&w->fc, worker_flow_end, w);
-    struct decoder *nd = decoder_new(&w->dc);
-    if (nft && nd) {
-        worker_publish(w); /* carry the old tables' counters over */
+    pipeline_flush(w->pl, worker_emit, w);
+    worker_publish(w); /* the old tables' counters, their flush included */
+    if (pipeline_reset(w->pl) == 0) /* carry them over */
         for (int k = WS_FLOWS_CREATED; k <= WS_DEC_REASSEMBLED; k++)
             w->base[k] = k == WS_FLOWS_ACTIVE ? 0 : w->c[k];
-        flow_table_free(w->ft);
-        decoder_free(w->dec);
-        w->ft = nft;
-        w->dec = nd;
-    } else {
-        /* out of memory: keep the old (empty) state; timeouts may then run late */
-        flow_table_free(nft);
-        decoder_free(nd);
-    }
-    w->now_ns = 0;
-    w->next_tick_ns = 0;
+    /* else out of memory: the old (empty) tables are kept; timeouts may then run late */
     worker_flush_overflow(w, true);
 }
 
@@ -600,7 +387,8 @@ static void *worker_queue_main(void *arg)
             /* a live source idles: packet time follows the wall clock so flows still time out,
              * but only when the packets themselves carry current time (not a replay) */
             uint64_t now = wall_ns();
-            if (w->now_ns && now > w->now_ns && now - w->now_ns < 600 * NS_PER_S)
+            uint64_t pnow = pipeline_now(w->pl);
+            if (pnow && now > pnow && now - pnow < 600 * NS_PER_S)
                 worker_advance(w, now);
             worker_publish(w);
             backoff(&idle);
@@ -614,7 +402,7 @@ static void *worker_queue_main(void *arg)
             w->ops->release(w->q, pkts, (unsigned)n);
         worker_publish(w);
     }
-    worker_finish(w, w->now_ns);
+    worker_finish(w, pipeline_now(w->pl));
     return NULL;
 }
 
@@ -838,12 +626,7 @@ static void worker_free(struct worker *w)
 {
     if (!w)
         return;
-    flow_table_free(w->ft);
-    detect_thread_free(w->dt);
-    applayer_ctx_free(w->al);
-    applayer_eve_store_free(w->esnap);
-    applayer_pending_free(w->pending);
-    decoder_free(w->dec);
+    pipeline_free(w->pl);
     spsc_ring_free(w->in);
     spsc_ring_free(w->ret);
     spsc_ring_free(w->ev);
@@ -865,20 +648,18 @@ static struct worker *worker_new(struct sensor *s, unsigned id, char *err, size_
     w->id = id;
     w->cpu = s->ncpus ? s->cpus[id % (unsigned)s->ncpus] : -1;
 
-    struct decoder_config dc;
-    decoder_config_default(&dc);
+    struct pipeline_config pc;
+    pipeline_config_default(&pc);
+    struct decoder_config dc = pc.dc;
     dc.frag_max_datagrams = cfg->max_frag_datagrams / s->nw > 16 ? cfg->max_frag_datagrams / s->nw : 16;
     uint64_t fb = cfg->max_frag_bytes / s->nw;
     dc.frag_max_bytes = (uint32_t)(fb > 65536 ? (fb > UINT32_MAX ? UINT32_MAX : fb) : 65536);
     dc.frag_timeout_ns = (uint64_t)cfg->frag_timeout * NS_PER_S;
     dc.check_checksums = cfg->checksum_validation;
     dc.vxlan_port = (uint16_t)cfg->vxlan_port;
-    w->dc = dc;
-    if (!(w->dec = decoder_new(&dc)))
-        goto oom;
+    pc.dc = dc;
 
-    struct flow_config fc;
-    flow_config_default(&fc);
+    struct flow_config fc = pc.fc;
     uint64_t per = cfg->max_flows / s->nw;
     fc.max_flows = (uint32_t)(per < 1024 ? 1024 : per);
     fc.hash_size = cfg->flow_hash_size ? cfg->flow_hash_size / s->nw : 0;
@@ -893,21 +674,12 @@ static struct worker *worker_new(struct sensor *s, unsigned id, char *err, size_
     fc.timeout_new = cfg->to_default_new;
     fc.timeout_established = cfg->to_default_established;
     fc.timeout_closed = cfg->to_default_closed;
-    w->fc = fc;
-    if (!(w->ft = flow_table_new(&fc, worker_flow_end, w)))
+    pc.fc = fc;
+    pc.de = s->de;   /* rules: stream, detect and the app layer */
+    pc.ash = s->ash; /* anomaly stage */
+    pc.worker_id = (uint16_t)id;
+    if (!(w->pl = pipeline_new(&pc)))
         goto oom;
-
-    if (s->ash && !(w->an = anomaly_worker_new(s->ash, id)))
-        goto oom;
-    if (s->de) {
-        if (!(w->dt = detect_thread_new(s->de)) || !(w->al = applayer_ctx_new(NULL)) ||
-            !(w->pending = applayer_pending_new(4u << 20, 1024)) ||
-            !(w->esnap = applayer_eve_store_new(256u << 10, 1024)))
-            goto oom;
-        applayer_ctx_set_callbacks(w->al, worker_on_tx, w, worker_emit, w);
-        applayer_ctx_set_log_callback(w->al, worker_on_log, w);
-        detect_thread_set_stream_hook(w->dt, applayer_stream_deliver, w->al);
-    }
 
     if (!(w->ev = spsc_ring_new(cfg->event_ring, sizeof(struct event))))
         goto oom;
@@ -1622,7 +1394,7 @@ int sensor_run_queues(struct sensor *s, const struct pkt_source *src)
     for (unsigned i = 0; i < s->nw; i++) {
         s->w[i]->q = src->queues[i];
         s->w[i]->ops = src->ops;
-        engine_bypass_init(&s->w[i]->bp, src, i);
+        engine_bypass_init(pipeline_bypass(s->w[i]->pl), src, i);
     }
     bool single = s->single;
     s->single = false;

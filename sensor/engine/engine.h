@@ -17,7 +17,8 @@
  *    struct pkt_source_ops and processes them run to completion, no copy, no ring.
  *
  * Every worker owns its decoder (with defragmentation), flow table slice, detect thread and
- * anomaly worker; per packet: decode -> (invalid: anomaly event) -> flow -> detect -> anomaly.
+ * anomaly worker; per packet: decode -> (invalid: anomaly event) -> flow -> detect -> anomaly
+ * (engine_burst.h: the same burst call the replay drivers and bench_et use).
  * Events (flow, alert, anomaly, detection) leave a worker through its SPSC event ring to one
  * output thread that hands them to the outputs (sensor/output: output.h) built from the config's
  * `outputs` section (none: one EVE file OUTDIR/eve.json); SIGHUP reopens their files. A full event ring

@@ -1,8 +1,9 @@
-/* applayer_replay: replays a capture through decode -> flow -> detect with the app layer wired
- * in (rules hooks, stream hook, UDP payloads, transactions inspected through detect_buffers)
- * and writes alerts plus http/dns/tls records as EVE lines. The app layer's own driver for the
- * suricata-verify runner (tests/sv/run_sv.py --replay) until the engine carries the app layer;
- * it is also the reference for how a worker wires it (see applayer.h).
+/* applayer_replay: replays a capture through the engine's worker stages (engine_burst.h: decode
+ * -> flow -> stream -> app layer -> detect, in bursts as a worker runs them, transactions
+ * inspected through detect_buffers) with the app layer's rule keywords, and writes alerts plus
+ * http/dns/tls records as EVE lines. The app layer's driver for the suricata-verify runner
+ * (tests/sv/run_sv.py --replay): rule options without the engine's configuration and outputs.
+ * Records and alert objects arrive as the engine's EVENT_APPLAYER chunks (applayer_eve.h).
  *
  *   applayer_replay [-r FILE.pcap] -S RULES [-S RULES...] [-c classification.config]
  *                   [-T threshold.config] [--set stream.midstream=true] [--eve FILE] [-q]
@@ -22,34 +23,21 @@
 
 #include "applayer.h"
 #include "applayer_eve.h"
-#include "decode.h"
 #include "detect.h"
-#include "flow.h"
+#include "engine_burst.h"
 #include "json_writer.h"
-#include "pcap_source.h"
+#include "pcap_bursts.h"
 #include "rules.h"
 
-/* struct applayer_buf_ref is documented as struct detect_buffer's layout */
-_Static_assert(sizeof(struct applayer_buf_ref) == sizeof(struct detect_buffer), "layout");
-_Static_assert(offsetof(struct applayer_buf_ref, id) == offsetof(struct detect_buffer, id), "id");
-_Static_assert(offsetof(struct applayer_buf_ref, data) == offsetof(struct detect_buffer, data), "data");
-_Static_assert(offsetof(struct applayer_buf_ref, len) == offsetof(struct detect_buffer, len), "len");
-
-#define PENDING_TX 1024
-
 struct ctx {
-    struct detect_thread *dt;
-    struct applayer_ctx *al;
-    struct applayer_pending *pending;
     bool quiet;
     FILE *eve;
     uint64_t alerts, records;
-    uint64_t pcap_cnt; /* number of the packet being handled (Suricata's pcap_cnt) */
-    /* EVE snapshots of the pending transactions, by pending index */
-    uint8_t (*snap)[APPLAYER_EVE_SNAPSHOT_MAX];
-    size_t *snap_len;
-    const uint8_t *cur_snap;
-    size_t cur_snap_len;
+    uint64_t pcap_cnt; /* packets read so far: pcap_cnt of events that name no packet */
+    struct applayer_eve_asm *easm; /* joins the records' chunks (as the output thread does) */
+    /* the object of the alerts that follow (EVENT_APPLAYER_ATTACH chunks), joined here */
+    uint8_t attach[APPLAYER_EVE_SNAPSHOT_MAX];
+    size_t attach_len;
     uint32_t *sids;
     uint64_t *counts;
     unsigned n_sids;
@@ -78,9 +66,22 @@ static void count_sid(struct ctx *c, uint32_t sid)
     c->counts[i]++;
 }
 
+static void write_record(struct ctx *c, const struct event *ev);
+
 static bool emit(void *vctx, const struct event *ev)
 {
     struct ctx *c = vctx;
+    if (ev->type == EVENT_APPLAYER) {
+        const struct event_applayer *ch = &ev->u.applayer;
+        if ((ch->flags & EVENT_APPLAYER_ATTACH) && ch->len <= EVENT_APPLAYER_CHUNK &&
+            (size_t)ch->off + ch->len <= sizeof(c->attach)) {
+            memcpy(c->attach + ch->off, ch->data, ch->len);
+            c->attach_len = (size_t)ch->off + ch->len == ch->total ? ch->total : 0;
+        }
+        if (applayer_eve_asm_add(c->easm, ev))
+            write_record(c, ev);
+        return true;
+    }
     if (ev->type != EVENT_ALERT)
         return true;
     const struct event_alert *a = &ev->u.alert;
@@ -97,7 +98,7 @@ static bool emit(void *vctx, const struct event *ev)
         json_writer_init(&w, line, sizeof(line));
         jw_open_object(&w);
         jw_kv_str(&w, "event_type", "alert");
-        jw_kv_u64(&w, "pcap_cnt", c->pcap_cnt);
+        jw_kv_u64(&w, "pcap_cnt", ev->pcap_cnt ? ev->pcap_cnt : c->pcap_cnt);
         jw_kv_str(&w, "src_ip", s);
         jw_kv_u64(&w, "src_port", ev->ref.sport);
         jw_kv_str(&w, "dest_ip", d);
@@ -114,8 +115,8 @@ static bool emit(void *vctx, const struct event *ev)
         jw_kv_u64(&w, "severity", a->severity);
         jw_close_object(&w);
         /* the transaction's fields on alerts raised from its buffers, as Suricata adds them */
-        if (c->cur_snap_len)
-            applayer_eve_write(&w, c->cur_snap, c->cur_snap_len);
+        if (a->app_obj && c->attach_len)
+            applayer_eve_write(&w, c->attach, c->attach_len);
         jw_close_object(&w);
         if (json_writer_finish(&w) == 0)
             fprintf(c->eve, "%s\n", line);
@@ -125,96 +126,31 @@ static bool emit(void *vctx, const struct event *ev)
     return true;
 }
 
-/* An app-layer record (event_type http/dns/tls) for a complete transaction (on_log). */
-static void write_record(void *vctx, struct flow *f, const struct applayer_tx *tx)
+/* An app-layer record (event_type http/dns/tls) for a complete transaction: its chunks joined,
+ * tuple as the engine sends it (client -> server; a DNS response server -> client). */
+static void write_record(struct ctx *c, const struct event *ev)
 {
-    struct ctx *c = vctx;
     if (!c->eve)
         return;
-    /* DNS: the message's own direction; others are written from the request's side */
-    enum flow_dir dir = applayer_tx_has_side(tx, FLOW_TO_CLIENT) ? FLOW_TO_CLIENT : FLOW_TO_SERVER;
     char line[8192];
     struct json_writer w;
     json_writer_init(&w, line, sizeof(line));
     jw_open_object(&w);
-    jw_kv_str(&w, "event_type", app_proto_name(applayer_tx_proto(tx)));
-    /* DNS records go the message's way; others client -> server, as Suricata writes them */
-    int cs = f->client_side & 1;
-    int from = applayer_tx_proto(tx) == APP_PROTO_DNS && dir == FLOW_TO_CLIENT ? !cs : cs;
+    jw_kv_str(&w, "event_type", app_proto_name((enum app_proto)ev->u.applayer.proto));
     char a[64], b[64];
-    addr_str(f->key.addr[from], f->key.ip_version, a, sizeof(a));
-    addr_str(f->key.addr[!from], f->key.ip_version, b, sizeof(b));
+    addr_str(ev->ref.src, ev->ref.ip_version, a, sizeof(a));
+    addr_str(ev->ref.dst, ev->ref.ip_version, b, sizeof(b));
     jw_kv_str(&w, "src_ip", a);
-    jw_kv_u64(&w, "src_port", f->key.port[from]);
+    jw_kv_u64(&w, "src_port", ev->ref.sport);
     jw_kv_str(&w, "dest_ip", b);
-    jw_kv_u64(&w, "dest_port", f->key.port[!from]);
-    if (applayer_eve_tx(&w, tx, dir) != 0)
+    jw_kv_u64(&w, "dest_port", ev->ref.dport);
+    if (applayer_eve_asm_write(c->easm, &w, ev) != 0)
         return;
     jw_close_object(&w);
     if (json_writer_finish(&w) == 0) {
         fprintf(c->eve, "%s\n", line);
         c->records++;
     }
-}
-
-static void on_tx(void *vctx, struct flow *f, const struct applayer_tx *tx, enum flow_dir dir)
-{
-    struct ctx *c = vctx;
-    /* inspected after the packet's own matching: see applayer_pending in applayer.h */
-    unsigned idx = applayer_pending_count(c->pending);
-    if (applayer_pending_add(c->pending, f, tx, dir) && idx < PENDING_TX)
-        c->snap_len[idx] = applayer_eve_snapshot(tx, dir, c->snap[idx], APPLAYER_EVE_SNAPSHOT_MAX);
-
-}
-
-static void pseudo_meta(struct pkt_meta *pm, const struct flow *f, enum flow_dir d)
-{
-    memset(pm, 0, sizeof(*pm));
-    pm->ts_ns = f->last_ns;
-    pm->ip_version = f->key.ip_version;
-    pm->proto = f->key.proto;
-    pm->flags = PKT_HAS_L4 | (f->key.ip_version == 6 ? PKT_IPV6 : PKT_IPV4) |
-                (f->key.proto == 6 ? PKT_TCP : f->key.proto == 17 ? PKT_UDP : 0);
-    int cs = f->client_side & 1;
-    int s = d == FLOW_TO_SERVER ? cs : !cs;
-    memcpy(pm->src, f->key.addr[s], 16);
-    memcpy(pm->dst, f->key.addr[!s], 16);
-    pm->sport = f->key.port[s];
-    pm->dport = f->key.port[!s];
-}
-
-/* Inspects the transactions completed while handling the current packet (m, dir), or at the
- * end of a flow (m NULL). */
-static void run_pending(struct ctx *c, const struct pkt_meta *m, enum flow_dir mdir)
-{
-    unsigned n = applayer_pending_count(c->pending);
-    for (unsigned i = 0; i < n; i++) {
-        struct flow *f;
-        enum flow_dir dir;
-        uint64_t tx_id;
-        const struct applayer_buf_ref *bufs;
-        unsigned nb;
-        applayer_pending_get(c->pending, i, &f, &dir, &tx_id, &bufs, &nb);
-        struct pkt_meta pm;
-        const struct pkt_meta *use = m;
-        if (!m || mdir != dir) {
-            pseudo_meta(&pm, f, dir);
-            use = &pm;
-        }
-        c->cur_snap = c->snap[i];
-        c->cur_snap_len = c->snap_len[i];
-        detect_buffers(c->dt, use, f, dir, (const struct detect_buffer *)bufs, nb, tx_id, emit, c);
-        c->cur_snap_len = 0;
-    }
-    applayer_pending_clear(c->pending);
-}
-
-static void on_flow_end(void *vctx, struct flow *f)
-{
-    struct ctx *c = vctx;
-    detect_flow_end(c->dt, f, emit, c); /* may still deliver queued stream data */
-    applayer_flow_end(c->al, f);
-    run_pending(c, NULL, FLOW_TO_SERVER);
 }
 
 int main(int argc, char **argv)
@@ -308,59 +244,36 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: %s\n", eve, strerror(errno));
             return 1;
         }
-        c.dt = detect_thread_new(de);
-        c.al = applayer_ctx_new(NULL);
-        c.pending = applayer_pending_new(4u << 20, PENDING_TX);
-        c.snap = calloc(PENDING_TX, sizeof(*c.snap));
-        c.snap_len = calloc(PENDING_TX, sizeof(*c.snap_len));
-        if (!c.snap || !c.snap_len)
-            return 1;
-        struct decoder_config dcfg;
-        decoder_config_default(&dcfg);
-        struct decoder *dec = decoder_new(&dcfg);
-        struct flow_config fc;
-        flow_config_default(&fc);
-        struct flow_table *ft = flow_table_new(&fc, on_flow_end, &c);
-        struct dp_pcap *src = dp_pcap_open_file(pcap, err, sizeof(err));
-        if (!c.dt || !c.al || !c.pending || !dec || !ft || !src) {
+        c.easm = applayer_eve_asm_new(1);
+        struct pipeline_config pc;
+        pipeline_config_default(&pc);
+        pc.de = de;
+        struct pipeline *pl = pipeline_new(&pc);
+        struct pcap_bursts *src = pcap_bursts_open(pcap, err, sizeof(err));
+        if (!c.easm || !pl || !src) {
             fprintf(stderr, "setup failed: %s\n", src ? "" : err);
             return 1;
         }
-        applayer_ctx_set_callbacks(c.al, on_tx, &c, NULL, NULL);
-        applayer_ctx_set_log_callback(c.al, write_record, &c);
-        detect_thread_set_stream_hook(c.dt, applayer_stream_deliver, c.al);
-        struct dp_packet pkt;
-        struct pkt_meta m;
-        uint64_t n = 0;
-        while (dp_pcap_next(src, &pkt) == 1) {
-            n++;
-            c.pcap_cnt = n;
-            if (decode_packet(dec, &pkt, &m) == DECODE_HELD)
-                continue;
-            enum flow_dir dir = FLOW_TO_SERVER;
-            struct flow *f = m.ip_version ? flow_table_update(ft, &m, &dir) : NULL;
-            if (f && (m.flags & PKT_UDP) && m.payload_len)
-                applayer_udp_data(c.al, f, dir, m.payload, m.payload_len, m.ts_ns);
-            detect_packet(c.dt, &m, f, dir, emit, &c);
-            run_pending(&c, &m, dir);
+        const struct dp_packet *pkts;
+        const uint64_t *cnt;
+        unsigned k;
+        while ((k = pcap_bursts_next(src, &pkts, &cnt)) > 0) {
+            c.pcap_cnt = cnt[k - 1];
+            pipeline_burst(pl, pkts, cnt, k, emit, &c);
         }
-        flow_table_flush(ft);
+        pipeline_flush(pl, emit, &c);
+        uint64_t n = pcap_bursts_count(src);
         for (unsigned i = 0; i < c.n_sids; i++)
             printf("count sid:%" PRIu32 " %" PRIu64 "\n", c.sids[i], c.counts[i]);
-        const struct applayer_stats *st = applayer_get_stats(c.al);
+        const struct applayer_stats *st = pipeline_applayer_stats(pl);
         fprintf(stderr,
                 "packets %" PRIu64 " alerts %" PRIu64 " app records %" PRIu64 " tx http %" PRIu64
                 " dns %" PRIu64 " tls %" PRIu64 " pending dropped %" PRIu64 "\n",
                 n, c.alerts, c.records, st->http_tx, st->dns_tx, st->tls_tx,
-                applayer_pending_dropped(c.pending));
-        dp_pcap_close(src);
-        flow_table_free(ft);
-        decoder_free(dec);
-        detect_thread_free(c.dt);
-        applayer_pending_free(c.pending);
-        free(c.snap);
-        free(c.snap_len);
-        applayer_ctx_free(c.al);
+                pipeline_pending_dropped(pl));
+        pcap_bursts_close(src);
+        pipeline_free(pl);
+        applayer_eve_asm_free(c.easm);
         free(c.sids);
         free(c.counts);
         if (c.eve)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The bundled sample rules on the bundled SQL-injection capture give the alerts
-rules/sample.rules documents (detect_replay driver: decode -> flow -> detect)."""
+rules/sample.rules documents (detect_replay driver: the engine's worker stages, engine_burst.h)."""
 import os
 import subprocess
 import sys

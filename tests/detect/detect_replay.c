@@ -1,5 +1,7 @@
-/* detect_replay: replays a capture through decode -> flow -> detect and prints the alerts.
- * The detect stage's own driver (tests and the load report), independent of the engine.
+/* detect_replay: replays a capture through the engine's worker stages (engine_burst.h: decode
+ * -> flow -> stream / app layer -> detect, in bursts as a worker runs them) and prints the
+ * alerts. The detect stage's driver for tests and the load report: rule options (-S, -c, -T,
+ * --set, --cache) without the engine's configuration, outputs and threads.
  *
  *   detect_replay [-r FILE.pcap] -S RULES [-S RULES...] [-c classification.config]
  *                 [-T threshold.config] [--set stream.midstream=true] [--cache DIR] [-q]
@@ -15,14 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decode.h"
 #include "detect.h"
-#include "flow.h"
-#include "pcap_source.h"
+#include "engine_burst.h"
+#include "pcap_bursts.h"
 #include "rules.h"
 
 struct ctx {
-    struct detect_thread *dt;
     bool quiet;
     uint32_t *sids;
     uint64_t *counts;
@@ -41,7 +41,8 @@ static bool emit(void *vctx, const struct event *ev)
     struct ctx *c = vctx;
     if (ev->type == EVENT_ANOMALY) {
         c->anomalies++;
-        if (!c->quiet)
+        /* the stream's own (layer 1); decoder and app-layer anomalies are not this driver's */
+        if (!c->quiet && ev->u.anomaly.layer == 1)
             printf("anomaly layer:%u code:%s\n", ev->u.anomaly.layer,
                    ev->u.anomaly.layer == 1 ? stream_anomaly_name(ev->u.anomaly.code) : "?");
         return true;
@@ -83,12 +84,6 @@ static bool emit(void *vctx, const struct event *ev)
     }
     c->counts[i]++;
     return true;
-}
-
-static void on_flow_end(void *vctx, struct flow *f)
-{
-    struct ctx *c = vctx;
-    detect_flow_end(c->dt, f, emit, c);
 }
 
 int main(int argc, char **argv)
@@ -159,44 +154,34 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: %s\n", eve, strerror(errno));
             return 1;
         }
-        c.dt = detect_thread_new(de);
-        struct decoder_config dcfg;
-        decoder_config_default(&dcfg);
-        struct decoder *dec = decoder_new(&dcfg);
-        struct flow_config fc;
-        flow_config_default(&fc);
-        struct flow_table *ft = flow_table_new(&fc, on_flow_end, &c);
-        struct dp_pcap *src = dp_pcap_open_file(pcap, err, sizeof(err));
-        if (!c.dt || !dec || !ft || !src) {
+        struct pipeline_config pc;
+        pipeline_config_default(&pc);
+        pc.de = de;
+        struct pipeline *pl = pipeline_new(&pc);
+        struct pcap_bursts *src = pcap_bursts_open(pcap, err, sizeof(err));
+        if (!pl || !src) {
             fprintf(stderr, "setup failed: %s\n", src ? "" : err);
             return 1;
         }
-        struct dp_packet pkt;
-        struct pkt_meta m;
-        uint64_t n = 0;
-        while (dp_pcap_next(src, &pkt) == 1) {
-            n++;
-            if (decode_packet(dec, &pkt, &m) == DECODE_HELD)
-                continue;
-            enum flow_dir dir = FLOW_TO_SERVER;
-            struct flow *f = m.ip_version ? flow_table_update(ft, &m, &dir) : NULL;
-            detect_packet(c.dt, &m, f, dir, emit, &c);
-        }
-        flow_table_flush(ft);
+        const struct dp_packet *pkts;
+        const uint64_t *cnt;
+        unsigned k;
+        while ((k = pcap_bursts_next(src, &pkts, &cnt)) > 0)
+            pipeline_burst(pl, pkts, cnt, k, emit, &c);
+        pipeline_flush(pl, emit, &c);
+        uint64_t n = pcap_bursts_count(src);
         for (unsigned i = 0; i < c.n_sids; i++)
             printf("count sid:%" PRIu32 " %" PRIu64 "\n", c.sids[i], c.counts[i]);
         struct detect_stats st;
-        detect_thread_stats(c.dt, &st);
+        detect_thread_stats(pipeline_detect_thread(pl), &st);
         fprintf(stderr,
                 "packets %" PRIu64 " alerts %" PRIu64 " mpm_hits %" PRIu64 " checked %" PRIu64
                 " stream: chunks %" PRIu64 " gaps %" PRIu64 " overlaps_diff %" PRIu64
                 " midstream_skipped %" PRIu64 "\n",
                 n, st.alerts, st.mpm_hits, st.rules_checked, st.stream.chunks, st.stream.gaps,
                 st.stream.overlaps_different, st.stream.midstream_skipped);
-        dp_pcap_close(src);
-        flow_table_free(ft);
-        decoder_free(dec);
-        detect_thread_free(c.dt);
+        pcap_bursts_close(src);
+        pipeline_free(pl);
         free(c.sids);
         free(c.counts);
         if (c.eve)
