@@ -27,6 +27,7 @@ out = []
 for line in open(sys.argv[1]):
     e = json.loads(line)
     if e.get("event_type") in ("flow", "alert"):
+        e.pop("pcap_cnt", None)  # packet number in a capture file: -r only, as in Suricata
         out.append(json.dumps(e, sort_keys=True))
 out.sort()
 print("\n".join(out))' "$1"
@@ -117,6 +118,7 @@ def load(p):
         e = json.loads(line)
         t = e.get("event_type")
         if t == "alert":
+            e.pop("pcap_cnt", None)  # -r only
             alerts.append(json.dumps(e, sort_keys=True))
         elif t == "flow":
             flows[e["flow_id"]] = e
