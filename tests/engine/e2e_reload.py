@@ -20,7 +20,6 @@ new; the stats reply's counters match; stats event counters of reloads. A second
 unknown command) and exit codes. The waits poll counters (no fixed sleeps decide anything); the
 gaps only give the reloads room to land between two phases.
 """
-import calendar
 import json
 import os
 import signal
@@ -30,6 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from e2e_common import check, eve_ts_ns, failures, finish, step, udp_frame, write_pcap  # noqa: E402
 
 T0 = 1700000000  # packet time of the first packet (s)
 PHASES = [0.0, 4.5, 9.0, 13.5]  # phase starts, s after T0 (4 s gaps: room for slow sanitizer runs)
@@ -43,64 +45,17 @@ RULES = {
 SID_GEN = {101: 1, 201: 2, 301: 3}
 BROKEN = 'alert udp any any -> any any (msg:"broken"; sid:401; rev:1\n'
 
-failures = []
-T_START = time.monotonic()
-
-
-def step(what):
-    print(f"[{time.monotonic() - T_START:6.2f}s] {what}", file=sys.stderr)
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-    return cond
-
-
-def ip_checksum(h):
-    s = sum(struct.unpack("!10H", h))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return (~s) & 0xFFFF
-
-
 def packet(i):
     flow = i % 8
-    payload = struct.pack("!IIII", i, flow, 0xABCD, 0x1234)
-    udp = struct.pack("!HHHH", 10000 + flow, 5000, 8 + len(payload), 0) + payload
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF, 0, 64, 17, 0,
-                     bytes([10, 0, 0, 1 + flow]), bytes([10, 0, 1, 1]))
-    ip = ip[:10] + struct.pack("!H", ip_checksum(ip)) + ip[12:]
-    eth = bytes.fromhex("020000000002" "020000000001" "0800")
-    return eth + ip + udp
+    return udp_frame([10, 0, 0, 1 + flow], [10, 0, 1, 1], 10000 + flow, 5000,
+                     struct.pack("!IIII", i, flow, 0xABCD, 0x1234), ip_id=i)
 
 
-def write_pcap(path):
-    """Returns the packet timestamps (ns) in order."""
-    ts = []
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        n = 0
-        for start in PHASES:
-            for k in range(PER_PHASE):
-                us = int(start * 1e6) + k * STEP_US
-                sec, usec = T0 + us // 1000000, us % 1000000
-                data = packet(n)
-                f.write(struct.pack("<IIII", sec, usec, len(data), len(data)) + data)
-                ts.append(sec * 10**9 + usec * 1000)
-                n += 1
-    return ts
-
-
-def eve_ts_ns(s):
-    # 2023-11-14T22:13:20.005000+0000
-    base, frac = s[:19], s[20:26]
-    off = s[26:]
-    sec = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
-    sign = 1 if off[0] == "+" else -1
-    sec -= sign * (int(off[1:3]) * 3600 + int(off[3:5]) * 60)
-    return sec * 10**9 + int(frac) * 1000
+def write_pcap_phases(path):
+    """Writes the phases' packets; returns their timestamps (ns) in order."""
+    us_list = [int(start * 1e6) + k * STEP_US for start in PHASES for k in range(PER_PHASE)]
+    write_pcap(path, ((T0 * 1000000 + us, packet(n)) for n, us in enumerate(us_list)))
+    return [(T0 * 1000000 + us) * 1000 for us in us_list]
 
 
 class Run:
@@ -362,12 +317,11 @@ def main():
     tripline, ctl = sys.argv[1], sys.argv[2]
     with tempfile.TemporaryDirectory() as tmp:
         pcap = os.path.join(tmp, "phases.pcap")
-        ts = write_pcap(pcap)
+        ts = write_pcap_phases(pcap)
         ctl_errors(ctl, tmp)
         main_run(tripline, ctl, tmp, pcap, ts)
         shutdown_run(tripline, ctl, tmp, pcap)
-    if failures:
-        print(f"{len(failures)} check(s) failed", file=sys.stderr)
+    if finish():
         return 1
     print("e2e_reload: all checks passed")
     return 0

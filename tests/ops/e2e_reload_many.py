@@ -34,24 +34,13 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import prom_check  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from e2e_common import check, eve_ts_ns, failures, finish, step, udp_frame, write_pcap  # noqa: E402
 
 T0 = 1700000000
 STEP_US = 10000          # one packet per 10 ms of packet time
 DURATION_S = 300         # longer than the test needs: it ends by `shutdown`
 RELOADS = 20
-failures = []
-T_START = time.monotonic()
-
-
-def step(what):
-    print(f"[{time.monotonic() - T_START:6.2f}s] {what}", file=sys.stderr)
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-    return cond
 
 
 def msg_of(g):
@@ -65,35 +54,15 @@ def rules_of(g):
     return text, 1 + g % 3
 
 
-def ip_checksum(h):
-    s = sum(struct.unpack("!10H", h))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return (~s) & 0xFFFF
-
-
-def write_pcap(path):
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+def write_steady_pcap(path):
+    """One UDP packet per STEP_US from 8 flows for DURATION_S of packet time."""
+    def frames():
         for i in range(DURATION_S * 1000000 // STEP_US):
             flow = i % 8
-            payload = struct.pack("!II", i, flow)
-            udp = struct.pack("!HHHH", 10000 + flow, 5000, 8 + len(payload), 0) + payload
-            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF, 0, 64, 17, 0,
-                             bytes([10, 0, 0, 1 + flow]), bytes([10, 0, 1, 1]))
-            ip = ip[:10] + struct.pack("!H", ip_checksum(ip)) + ip[12:]
-            data = bytes.fromhex("020000000002" "020000000001" "0800") + ip + udp
-            us = i * STEP_US
-            f.write(struct.pack("<IIII", T0 + us // 1000000, us % 1000000, len(data), len(data)) + data)
-
-
-def eve_ts_ns(s):
-    import calendar
-    base, frac, off = s[:19], s[20:26], s[26:]
-    sec = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
-    sign = 1 if off[0] == "+" else -1
-    sec -= sign * (int(off[1:3]) * 3600 + int(off[3:5]) * 60)
-    return sec * 10**9 + int(frac) * 1000
+            yield (T0 * 1000000 + i * STEP_US,
+                   udp_frame([10, 0, 0, 1 + flow], [10, 0, 1, 1], 10000 + flow, 5000,
+                             struct.pack("!II", i, flow), ip_id=i))
+    write_pcap(path, frames())
 
 
 def request(sock, obj):
@@ -116,7 +85,7 @@ def main():
     tripline, ctl = sys.argv[1], sys.argv[2]
     with tempfile.TemporaryDirectory() as tmp:
         pcap = os.path.join(tmp, "steady.pcap")
-        write_pcap(pcap)
+        write_steady_pcap(pcap)
         rules = os.path.join(tmp, "live.rules")
         with open(rules, "w") as f:
             f.write(rules_of(1)[0])
@@ -266,8 +235,7 @@ def main():
             check(g in counts and s["detect"].get("rules_loaded") == counts[g],
                   f"EVE stats: generation {g}, rules_loaded {s['detect'].get('rules_loaded')}")
         check(stats_ev and stats_ev[-1]["detect"].get("rules_generation") == RELOADS + 1, "final stats generation")
-    if failures:
-        print(f"{len(failures)} check(s) failed", file=sys.stderr)
+    if finish():
         return 1
     print(f"e2e_reload_many: {RELOADS} reloads, all checks passed")
     return 0
