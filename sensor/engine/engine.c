@@ -125,6 +125,7 @@ struct sensor {
     atomic_bool out_stop;
     uint64_t out_written, out_errors; /* output thread only; read after join */
     _Atomic uint64_t out_pub_written;
+    _Atomic uint64_t out_pub_errors; /* out_errors as other threads may read it */
 
     /* reader (dispatch) */
     struct batch **cur; /* batch being filled, per worker */
@@ -557,6 +558,7 @@ static void *output_main(void *arg)
             got += n;
         }
         atomic_store_explicit(&s->out_pub_written, s->out_written, memory_order_relaxed);
+        atomic_store_explicit(&s->out_pub_errors, s->out_errors, memory_order_relaxed);
         uint64_t now = mono_ns();
         if (s->reopen) {
             /* SIGHUP (logrotate): the handler only counts; the reopen happens here */
@@ -674,6 +676,7 @@ static struct worker *worker_new(struct sensor *s, unsigned id, char *err, size_
     fc.timeout_new = cfg->to_default_new;
     fc.timeout_established = cfg->to_default_established;
     fc.timeout_closed = cfg->to_default_closed;
+    fc.midstream = cfg->stream_midstream; /* mid-stream direction as Suricata (flow_midstream.c) */
     pc.fc = fc;
     pc.de = s->de;   /* rules: stream, detect and the app layer */
     pc.ash = s->ash; /* anomaly stage */
@@ -883,6 +886,7 @@ struct sensor *sensor_new(const struct tl_config *cfg, const atomic_int *stop, c
     atomic_init(&s->qsrc_pub, NULL);
     atomic_init(&s->out_stop, false);
     atomic_init(&s->out_pub_written, 0);
+    atomic_init(&s->out_pub_errors, 0);
     for (int i = 0; i < RS_MAX; i++)
         atomic_init(&s->rpub[i], 0);
     if (cfg->cpus[0]) {
@@ -1022,6 +1026,7 @@ static void output_stop(struct sensor *s)
     uint64_t up = (uint64_t)(s->t1.tv_sec - s->t0.tv_sec);
     out_stats(s, ts ? ts : wall_ns(), up);
     atomic_store_explicit(&s->out_pub_written, s->out_written, memory_order_relaxed);
+    atomic_store_explicit(&s->out_pub_errors, s->out_errors, memory_order_relaxed);
     outputs_tick(s->outs, wall_ns());
     if (s->stats_hook)
         s->stats_hook(s->stats_ctx, s); /* final totals */
@@ -1450,7 +1455,8 @@ void sensor_get_totals(struct sensor *s, struct sensor_totals *t)
     t->bypass_capture = sum_w(s, WS_BYP + BYP_CAPTURE);
     t->bypass_local_pkts = sum_w(s, WS_BYP + BYP_LOCAL_PKTS);
     t->bypass_local_bytes = sum_w(s, WS_BYP + BYP_LOCAL_BYTES);
-    t->output_errors = s->out_started ? 0 : s->out_errors;
+    /* published by the writer: the final stats write after output_stop may still count one */
+    t->output_errors = atomic_load_explicit(&s->out_pub_errors, memory_order_relaxed);
     for (int k = 0; k < 4; k++)
         t->alerts_severity[k + 1] = sum_w(s, (enum wstat)(WS_SEV1 + k));
     if (s->rl) {

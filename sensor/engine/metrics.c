@@ -196,7 +196,7 @@ size_t metrics_format(const struct metrics_snapshot *s, char *out, size_t cap)
     metric(&b, "tripline_events_written_total", "counter",
            "Events handed to the outputs by the output thread.", t->events_written);
     metric(&b, "tripline_output_errors_total", "counter",
-           "Events that could not be formatted or written (final count, at exit).", t->output_errors);
+           "Events that could not be formatted or written.", t->output_errors);
     output_metric(&b, s, "tripline_output_queue_depth", "gauge",
                   "Records waiting in an output's in-memory queue.", offsetof(struct output_stats, queued));
     output_metric(&b, s, "tripline_output_spool_bytes", "gauge", "Bytes in an output's disk spool.",
