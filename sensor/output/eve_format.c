@@ -384,6 +384,44 @@ static const char *anomaly_type(uint8_t layer)
     }
 }
 
+/* Suricata's name (src/decode-events.c) for a decoder reason that has an exact counterpart, so
+ * tools keyed on Suricata's anomaly names (EveBox, dashboards, decode-event rules) see the same
+ * string; NULL for Tripline's own reasons (their "decoder." + decode_reason_name() form is
+ * listed in sensor/output/OUTPUTS.md). Fragment events carry the IP version as Suricata's do. */
+static const char *suricata_decoder_name(enum decode_reason r, uint8_t ipv)
+{
+    bool v6 = ipv == 6;
+    switch (r) {
+    case DEC_ETH_TRUNCATED: return "decoder.ethernet.pkt_too_small";
+    case DEC_VLAN_TRUNCATED: return "decoder.vlan.header_too_small";
+    case DEC_VLAN_TOO_MANY: return "decoder.vlan.too_many_layers";
+    case DEC_MPLS_TRUNCATED: return "decoder.mpls.header_too_small";
+    case DEC_SLL_TRUNCATED: return "decoder.sll.pkt_too_small";
+    case DEC_PPPOE_TRUNCATED: return "decoder.pppoe.pkt_too_small";
+    case DEC_IPV4_TRUNCATED: return "decoder.ipv4.pkt_too_small";
+    case DEC_IPV4_BAD_VERSION: return "decoder.ipv4.wrong_ip_version";
+    case DEC_IPV4_BAD_IHL: return "decoder.ipv4.hlen_too_small";
+    case DEC_IPV4_BAD_OPTIONS: return "decoder.ipv4.opt_malformed";
+    case DEC_IPV6_TRUNCATED: return "decoder.ipv6.pkt_too_small";
+    case DEC_IPV6_BAD_VERSION: return "decoder.ipv6.wrong_ip_version";
+    case DEC_IPV6_BAD_PAYLOAD_LEN: return "decoder.ipv6.trunc_pkt";
+    case DEC_IPV6_EXTHDR_TRUNCATED: return "decoder.ipv6.trunc_exthdr";
+    case DEC_TCP_TRUNCATED: return "decoder.tcp.pkt_too_small";
+    case DEC_TCP_BAD_OFFSET: return "decoder.tcp.hlen_too_small";
+    case DEC_TCP_BAD_OPTIONS: return "decoder.tcp.opt_invalid_len";
+    case DEC_UDP_TRUNCATED: return "decoder.udp.pkt_too_small";
+    case DEC_UDP_BAD_LEN: return "decoder.udp.hlen_invalid";
+    case DEC_ICMP_TRUNCATED: return "decoder.icmpv4.pkt_too_small";
+    case DEC_ICMPV6_TRUNCATED: return "decoder.icmpv6.pkt_too_small";
+    case DEC_GRE_TRUNCATED: return "decoder.gre.pkt_too_small";
+    case DEC_GRE_BAD_VERSION: return "decoder.gre.wrong_version";
+    case DEC_FRAG_OVERLAP: return v6 ? "decoder.ipv6.frag_overlap" : "decoder.ipv4.frag_overlap";
+    case DEC_FRAG_TOO_LARGE: return v6 ? "decoder.ipv6.frag_pkt_too_large" : "decoder.ipv4.frag_pkt_too_large";
+    case DEC_FRAG_TABLE_FULL: return v6 ? "decoder.ipv6.frag_ignored" : "decoder.ipv4.frag_ignored";
+    default: return NULL;
+    }
+}
+
 static void format_anomaly(struct json_writer *w, const struct eve_format_opts *o,
                            const struct event *ev, uint8_t ipv, const uint8_t *src, const uint8_t *dst)
 {
@@ -397,6 +435,9 @@ static void format_anomaly(struct json_writer *w, const struct eve_format_opts *
     const char *name = NULL, *layer = NULL;
     bool known = o->anomaly_name != NULL && o->anomaly_name(o->anomaly_name_ctx, a, &name, &layer);
     char dec[64];
+    if (!known && a->layer == 0 && a->code > DEC_NONE && a->code < DEC_REASON_MAX &&
+        (name = suricata_decoder_name((enum decode_reason)a->code, ipv)) != NULL)
+        known = true;
     if (!known && a->layer == 0 && a->code > DEC_NONE && a->code < DEC_REASON_MAX) {
         /* the decoder's own names, under Suricata's "decoder." prefix */
         int n = snprintf(dec, sizeof(dec), "decoder.%s", decode_reason_name((enum decode_reason)a->code));

@@ -2,7 +2,7 @@
 """Decoder notes on packets that stay valid reach EVE as `anomaly` events (type decode).
 
 Writes a small capture with: a datagram in three IPv4 fragments whose second one overlaps the
-first with different bytes (frag.overlap on a held fragment), a TCP SYN+FIN (tcp.bad_flags), a
+first with different bytes (decoder.ipv4.frag_overlap on a held fragment), a TCP SYN+FIN (tcp.bad_flags), a
 UDP packet cut by the snaplen (pkt.truncated_snaplen) and a plain valid packet (no event), then
 replays it through tripline with 1 and 2 workers and checks the anomaly records: one per noted
 packet, with the decoder's name under Suricata's "decoder." prefix and the packet's tuple.
@@ -91,7 +91,7 @@ def main():
             got = sorted((e["anomaly"]["type"], e["anomaly"]["event"], e.get("src_ip"), e.get("dest_ip"))
                          for e in an)
             want = sorted([
-                ("decode", "decoder.frag.overlap", "10.7.0.1", "10.7.0.2"),
+                ("decode", "decoder.ipv4.frag_overlap", "10.7.0.1", "10.7.0.2"),
                 ("decode", "decoder.tcp.bad_flags", "10.7.1.1", "10.7.1.2"),
                 ("decode", "decoder.pkt.truncated_snaplen", "10.7.2.1", "10.7.2.2"),
             ])

@@ -474,16 +474,33 @@ static void test_anomaly(void **state)
     assert_string_equal(jstr(an, "event"), "stream.code_77");
     json_decref(j);
 
-    /* no callback: decode anomalies take the decoder's names */
+    /* no callback: decode anomalies take Suricata's name where one matches exactly */
     o.anomaly_name = NULL;
     ev.u.anomaly.layer = 0;
     ev.u.anomaly.code = DEC_IPV4_BAD_IHL;
     j = fmt(&o, &ev, buf, sizeof(buf));
     an = json_object_get(j, "anomaly");
-    char want[80];
-    snprintf(want, sizeof(want), "decoder.%s", decode_reason_name(DEC_IPV4_BAD_IHL));
-    assert_string_equal(jstr(an, "event"), want);
+    assert_string_equal(jstr(an, "event"), "decoder.ipv4.hlen_too_small");
     assert_string_equal(jstr(an, "type"), "decode");
+    json_decref(j);
+    /* fragment events name the IP version of the packet, as Suricata's do */
+    ev.u.anomaly.code = DEC_FRAG_OVERLAP;
+    uint8_t ipv_was = ev.ref.ip_version;
+    ev.ref.ip_version = 4;
+    j = fmt(&o, &ev, buf, sizeof(buf));
+    assert_string_equal(jstr(json_object_get(j, "anomaly"), "event"), "decoder.ipv4.frag_overlap");
+    json_decref(j);
+    ev.ref.ip_version = 6;
+    j = fmt(&o, &ev, buf, sizeof(buf));
+    assert_string_equal(jstr(json_object_get(j, "anomaly"), "event"), "decoder.ipv6.frag_overlap");
+    json_decref(j);
+    ev.ref.ip_version = ipv_was;
+    /* Tripline's own reasons keep the decoder's name under the "decoder." prefix */
+    ev.u.anomaly.code = DEC_TUNNEL_TOO_DEEP;
+    j = fmt(&o, &ev, buf, sizeof(buf));
+    char want[80];
+    snprintf(want, sizeof(want), "decoder.%s", decode_reason_name(DEC_TUNNEL_TOO_DEEP));
+    assert_string_equal(jstr(json_object_get(j, "anomaly"), "event"), want);
     json_decref(j);
     /* an out-of-range code is not looked up */
     ev.u.anomaly.code = 60000;
