@@ -677,6 +677,7 @@ static struct worker *worker_new(struct sensor *s, unsigned id, char *err, size_
     fc.timeout_established = cfg->to_default_established;
     fc.timeout_closed = cfg->to_default_closed;
     fc.midstream = cfg->stream_midstream; /* mid-stream direction as Suricata (flow_midstream.c) */
+    fc.midstream = cfg->stream_midstream; /* mid-stream direction as Suricata (flow_midstream.c) */
     pc.fc = fc;
     pc.de = s->de;   /* rules: stream, detect and the app layer */
     pc.ash = s->ash; /* anomaly stage */

@@ -95,6 +95,7 @@ struct flow_table {
     uint64_t timeout_ns[TC_MAX];
     uint32_t timeout_s[TC_MAX];
     uint64_t id_seed;
+    bool midstream; /* flow_config.midstream */
     uint8_t gen; /* current update call: eviction spares flows with this touch_gen */
     uint64_t ends; /* flows ended so far: a burst's lookup hints are void once it moves */
     flow_end_fn on_end;
@@ -213,6 +214,7 @@ struct flow_table *flow_table_new(const struct flow_config *cfg, flow_end_fn on_
     memset(ft->tw_tail, 0xff, (size_t)nslots * sizeof(uint32_t));
     ft->tw_mask = nslots - 1;
     ft->id_seed = cfg->id_seed;
+    ft->midstream = cfg->midstream;
     ft->on_end = on_end;
     ft->ctx = ctx;
     return ft;
@@ -671,6 +673,8 @@ static struct flow *flow_create(struct flow_table *ft, const struct pkt_meta *m,
     /* the first packet's sender is the client, except a SYN/ACK (the server answering a SYN
      * we did not see), as Suricata does */
     bool synack = m->proto == IPPROTO_NUM_TCP && (m->tcp_flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK);
+    /* with stream.midstream, also a first packet carrying a server's response (flow_midstream.c) */
+    synack = synack || (ft->midstream && flow_midstream_reversed(m));
     f->client_side = synack ? (uint8_t)!src_side : src_side;
     *dir = synack ? FLOW_TO_CLIENT : FLOW_TO_SERVER;
     f->state = FLOW_STATE_NEW;

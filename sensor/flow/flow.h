@@ -126,6 +126,8 @@ struct flow_config {
     uint32_t udp_new, udp_established;
     uint32_t icmp_new, icmp_established;
     uint64_t id_seed; /* mixed into flow_id so two sensors' ids differ */
+    bool midstream;   /* stream.midstream: a TCP flow picked up mid-stream whose first packet
+                         is a server's response is reversed, as Suricata (flow_midstream.c) */
 };
 
 void flow_config_default(struct flow_config *cfg);
@@ -197,6 +199,13 @@ enum tcp_state flow_tcp_state_step(enum tcp_state st, uint8_t *fin_sides, uint8_
 /* The flow state a TCP state stands for (established; fin_wait / closing: closing; closed;
  * otherwise new). */
 enum flow_state flow_state_of_tcp_state(enum tcp_state st);
+
+/* Whether the first packet m of a TCP flow picked up mid-stream was sent by the server: its
+ * data starts with a response that Suricata's protocol detection registers only for the
+ * to-client direction (HTTP/1.x status line), so Suricata reverses the flow (app-layer.c
+ * TCPProtoDetect). A SYN/ACK is not covered here (the flow table always reverses it). The flow
+ * table asks when flow_config.midstream is set. Pure: any thread (flow_midstream.c). */
+bool flow_midstream_reversed(const struct pkt_meta *m);
 
 /* Endpoint helpers for events: source = the flow's client. */
 const uint8_t *flow_client_addr(const struct flow *f);
