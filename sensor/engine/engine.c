@@ -677,7 +677,6 @@ static struct worker *worker_new(struct sensor *s, unsigned id, char *err, size_
     fc.timeout_established = cfg->to_default_established;
     fc.timeout_closed = cfg->to_default_closed;
     fc.midstream = cfg->stream_midstream; /* mid-stream direction as Suricata (flow_midstream.c) */
-    fc.midstream = cfg->stream_midstream; /* mid-stream direction as Suricata (flow_midstream.c) */
     pc.fc = fc;
     pc.de = s->de;   /* rules: stream, detect and the app layer */
     pc.ash = s->ash; /* anomaly stage */
@@ -788,7 +787,7 @@ static int output_from_node(const struct tl_config *cfg, const struct cfg_node *
             return -EINVAL;
         }
     }
-    if (oc->kind == OUTPUT_EVE_FILE && oc->path[0] != '/') {
+    if ((oc->kind == OUTPUT_EVE_FILE || oc->kind == OUTPUT_FAST_LOG) && oc->path[0] != '/') {
         char full[sizeof(oc->path)];
         int w = snprintf(full, sizeof(full), "%s/%s", cfg->log_dir, oc->path);
         if (w < 0 || (size_t)w >= sizeof(full)) {

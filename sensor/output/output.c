@@ -16,6 +16,7 @@
 #include "cryptopan.h"
 #include "event.h"
 #include "eve_format.h"
+#include "fastlog.h"
 #include "json_writer.h"
 #include "keyfile.h"
 #include "output.h"
@@ -46,6 +47,7 @@ struct output {
     char *fbuf;
     uint64_t fbytes, fopened_ns;
     unsigned rot_idx;
+    bool fopened_once; /* append: no empties the file at the first open only */
 };
 
 struct outputs {
@@ -115,9 +117,16 @@ static void state_load(struct output *o)
 
 /* ---- files ---- */
 
+/* Outputs that write a file themselves (the others hand records to a network sender). */
+static bool kind_is_file(enum output_kind k)
+{
+    return k == OUTPUT_EVE_FILE || k == OUTPUT_FAST_LOG;
+}
+
 static int file_open(struct output *o)
 {
-    o->f = fopen(o->cfg.path, "a");
+    o->f = fopen(o->cfg.path, o->cfg.truncate && !o->fopened_once ? "w" : "a");
+    o->fopened_once = true;
     if (!o->f)
         return -errno;
     if (o->fbuf)
@@ -321,13 +330,15 @@ static int output_setup(struct outputs *outs, struct output *o, const struct out
         o->sign_on = true;
         o->cfg.chain = true;
     }
+    if (o->cfg.disabled)
+        return 0; /* enabled: no - kept for its name and counters, opens and writes nothing */
     o->chain_on = o->cfg.chain;
-    o->seq_on = o->chain_on || cfg->kind != OUTPUT_EVE_FILE;
+    o->seq_on = o->chain_on || !kind_is_file(cfg->kind);
     if (o->seq_on)
         snprintf(o->state_path, sizeof(o->state_path), "%s%s",
                  cfg->kind == OUTPUT_EVE_FILE ? o->cfg.path : o->cfg.spool_dir,
                  cfg->kind == OUTPUT_EVE_FILE ? ".seq" : "/seq.state");
-    if (cfg->kind == OUTPUT_EVE_FILE) {
+    if (kind_is_file(cfg->kind)) {
         o->fbuf = malloc(FILE_BUF);
         if (!o->fbuf) {
             snprintf(err, errlen, "output %s: out of memory", o->cfg.name);
@@ -379,10 +390,10 @@ struct outputs *outputs_new(const struct output_config *cfgs, unsigned n, char *
     }
     for (unsigned i = 0; i < n; i++)
         for (unsigned j = 0; j < i; j++) {
-            bool net_i = cfgs[i].kind != OUTPUT_EVE_FILE, net_j = cfgs[j].kind != OUTPUT_EVE_FILE;
+            bool net_i = !kind_is_file(cfgs[i].kind), net_j = !kind_is_file(cfgs[j].kind);
             const char *a = net_i ? cfgs[i].spool_dir : cfgs[i].path;
             const char *b = net_j ? cfgs[j].spool_dir : cfgs[j].path;
-            if (net_i == net_j && a[0] && !strcmp(a, b)) {
+            if (net_i == net_j && a[0] && !strcmp(a, b) && !cfgs[i].disabled && !cfgs[j].disabled) {
                 snprintf(err, errlen, "outputs %u and %u share %s %s: each output needs its own", j + 1,
                          i + 1, net_i ? "spool-dir" : "filename", a);
                 outputs_free(outs);
@@ -439,8 +450,22 @@ int outputs_write_event(struct outputs *outs, const struct event *ev)
             ret = -EINVAL;
             continue;
         }
-        if (!passes(o, &m)) {
+        if (!passes(o, &m) || o->cfg.disabled ||
+            (o->cfg.kind == OUTPUT_FAST_LOG && ev->type != EVENT_ALERT)) {
             o->st.filtered++;
+            continue;
+        }
+        if (o->cfg.kind == OUTPUT_FAST_LOG) {
+            /* its own text line, formatted here in the output thread; no JSON fields added */
+            size_t fl;
+            if (fastlog_format(&o->eopts, ev, outs->line, LINE_MAX_BYTES, &fl) < 0 || fl < 1) {
+                o->st.format_errors++;
+                ret = -EIO;
+                continue;
+            }
+            if (deliver(outs, o, &m, outs->line, fl - 1) < 0) /* deliver adds the newline */
+                ret = -EIO;
+            o->st.written++;
             continue;
         }
         if (!last || last->host != o->eopts.host || last->pseudonymise_ctx != o->eopts.pseudonymise_ctx ||
@@ -467,7 +492,8 @@ int outputs_write_json(struct outputs *outs, const struct output_record_meta *me
     int ret = 0;
     for (unsigned i = 0; i < outs->n; i++) {
         struct output *o = &outs->o[i];
-        if (!passes(o, meta)) {
+        /* preformatted JSON records (app layer, stats) have no fast.log line */
+        if (!passes(o, meta) || o->cfg.disabled || o->cfg.kind == OUTPUT_FAST_LOG) {
             o->st.filtered++;
             continue;
         }

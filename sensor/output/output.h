@@ -32,6 +32,8 @@ enum output_kind {
     OUTPUT_SYSLOG_TLS,   /* RFC 5424 over TLS (RFC 5425), server certificate verified */
     OUTPUT_REDIS,        /* Redis list / channel / stream, as Suricata writes them */
     OUTPUT_KAFKA,        /* Kafka through librdkafka, acks=all */
+    OUTPUT_FAST_LOG,     /* Suricata's fast.log: one text line per alert (fastlog.h); other
+                            events are not written to it. Rotation and reopen as eve-file */
     OUTPUT_KIND_COUNT
 };
 
@@ -97,6 +99,9 @@ struct output_config {
     bool tls_verify;           /* default true; turning it off is refused unless explicitly set */
     /* kafka */
     uint32_t kafka_message_timeout_ms; /* librdkafka message.timeout.ms (default 30000) */
+    /* Suricata's keys of every file output (fast, eve-log) */
+    bool disabled; /* enabled: no - the output is kept (stats, names) but writes nothing */
+    bool truncate; /* append: no - eve-file / fast: the file is emptied when first opened */
 };
 
 /* Per-output counters (read by outputs_stats(); summed by the caller as needed). */
@@ -140,8 +145,10 @@ void output_config_default(struct output_config *cfg);
  * spool-dir, spool-max (bytes), queue, retry-min-ms, retry-max-ms, resend-window, flush-timeout-ms,
  * pseudonymise-key, drop-payload (yes|no), sign-key, chain, checkpoint-records,
  * checkpoint-interval, sensor-id, hostname, facility, app-name, tls-ca, tls-cert, tls-key,
- * tls-server-name, tls-verify, kafka-message-timeout-ms.
- * Types: eve-file | unix-stream | unix-dgram | syslog-udp | syslog-tcp | syslog-tls | redis | kafka.
+ * tls-server-name, tls-verify, kafka-message-timeout-ms, enabled (yes|no), append (yes|no).
+ * Types: eve-file | unix-stream | unix-dgram | syslog-udp | syslog-tcp | syslog-tls | redis | kafka
+ * | fast. The name "fast" (Suricata's output name) also selects type fast and filename fast.log,
+ * which later keys may change.
  * Returns 0, -ENOENT (unknown key) or -EINVAL (bad value); err says which and why. */
 int output_config_set(struct output_config *cfg, const char *key, const char *value, char *err,
                       size_t errlen);

@@ -14,6 +14,7 @@ static const char *const kind_names[OUTPUT_KIND_COUNT] = {
     [OUTPUT_UNIX_DGRAM] = "unix-dgram",   [OUTPUT_SYSLOG_UDP] = "syslog-udp",
     [OUTPUT_SYSLOG_TCP] = "syslog-tcp",   [OUTPUT_SYSLOG_TLS] = "syslog-tls",
     [OUTPUT_REDIS] = "redis",             [OUTPUT_KAFKA] = "kafka",
+    [OUTPUT_FAST_LOG] = "fast",
 };
 
 static const char *const class_names[OUTPUT_CLASS_COUNT] = {
@@ -145,9 +146,23 @@ int output_config_set(struct output_config *cfg, const char *key, const char *va
                 return 0;
             }
         return bad(err, errlen, key, value,
-                   "expected eve-file, unix-stream, unix-dgram, syslog-udp, syslog-tcp, syslog-tls, redis or kafka");
+                   "expected eve-file, unix-stream, unix-dgram, syslog-udp, syslog-tcp, syslog-tls, redis, kafka or fast");
     }
-    if (KEY("name")) return STR(name);
+    if (KEY("name")) {
+        /* Suricata names its fast.log output "fast": that name alone selects it */
+        if (!strcasecmp(value, "fast")) {
+            cfg->kind = OUTPUT_FAST_LOG;
+            snprintf(cfg->path, sizeof(cfg->path), "fast.log");
+        }
+        return STR(name);
+    }
+    if (KEY("enabled") || KEY("append")) {
+        if (parse_bool(value, &b) < 0)
+            return bad(err, errlen, key, value, "expected yes or no");
+        if (KEY("enabled")) cfg->disabled = !b;
+        else cfg->truncate = !b;
+        return 0;
+    }
     if (KEY("filename") || KEY("path") || KEY("socket")) return STR(path);
     if (KEY("address") || KEY("server") || KEY("brokers")) return STR(address);
     if (KEY("key") || KEY("channel") || KEY("stream")) return STR(key);
@@ -235,10 +250,11 @@ int output_config_set(struct output_config *cfg, const char *key, const char *va
 int output_config_validate(const struct output_config *c, char *err, size_t errlen)
 {
     const char *n = c->name[0] ? c->name : output_kind_name(c->kind);
-    bool net = c->kind != OUTPUT_EVE_FILE;
+    bool net = c->kind != OUTPUT_EVE_FILE && c->kind != OUTPUT_FAST_LOG;
     if (c->kind >= OUTPUT_KIND_COUNT)
         goto fail_kind;
-    if ((c->kind == OUTPUT_EVE_FILE || c->kind == OUTPUT_UNIX_STREAM || c->kind == OUTPUT_UNIX_DGRAM) &&
+    if ((c->kind == OUTPUT_EVE_FILE || c->kind == OUTPUT_UNIX_STREAM || c->kind == OUTPUT_UNIX_DGRAM ||
+         c->kind == OUTPUT_FAST_LOG) &&
         !c->path[0]) {
         snprintf(err, errlen, "output %s: 'filename' is required", n);
         return -EINVAL;
@@ -270,6 +286,10 @@ int output_config_validate(const struct output_config *c, char *err, size_t errl
     }
     if (!c->queue_records || !c->retry_min_ms || c->retry_max_ms < c->retry_min_ms) {
         snprintf(err, errlen, "output %s: 'queue' must be > 0 and retry-min-ms <= retry-max-ms", n);
+        return -EINVAL;
+    }
+    if (c->kind == OUTPUT_FAST_LOG && (c->sign_key_file[0] || c->chain)) {
+        snprintf(err, errlen, "output %s: fast.log lines cannot be chained or signed (use an EVE output)", n);
         return -EINVAL;
     }
     if (c->sign_key_file[0] && !c->checkpoint_records && !c->checkpoint_interval_s) {

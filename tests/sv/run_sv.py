@@ -18,6 +18,10 @@ skipped, a filter whose requirement fails is not evaluated. Requirements about S
 build or host (features, files, script, ...) cannot be answered for tripline: the test is
 skipped with that reason.
 
+A test's own suricata.yaml (suricata-verify runs Suricata with -c on it) is translated into a
+tripline configuration passed with -c: its outputs (fast, eve-log with their types, enabled,
+filename, append) and stream.midstream / stream.reassembly.depth; the rest is Suricata's.
+
 Checks: `filter` (count of EVE records, or of the JSON lines of its `filename`, whose every
 `match` key, a dotted path with optional [i] list indexes, equals the given value; `has-key` /
 `not-has-key` test presence), `stats` (each dotted counter equals its value in the last
@@ -179,6 +183,67 @@ def read_json_lines(path):
     return out, ""
 
 
+# EVE record types of a Suricata eve-log `types:` list that tripline writes (output classes).
+EVE_TYPES = ("alert", "flow", "anomaly", "stats", "http", "dns", "tls")
+
+
+def tripline_config(suricata_yaml, out_path):
+    """Translates what tripline has of a test's own suricata.yaml (which suricata-verify passes
+    to Suricata with -c) into a tripline configuration at out_path: the `outputs` list (fast ->
+    a fast output, eve-log with a regular file -> an eve-file output whose `types` keep the
+    record types tripline writes; enabled, filename and append as given; other outputs are
+    Suricata's own) and stream.midstream / stream.reassembly.depth. Returns out_path, or None
+    when there is nothing to translate (tripline's defaults then apply, as before)."""
+    with open(suricata_yaml) as f:
+        sy = yaml.safe_load(f) or {}
+    conf = {}
+    outs = {}
+    for item in sy.get("outputs") or []:
+        if not isinstance(item, dict) or len(item) != 1:
+            continue
+        (name, o), = item.items()
+        o = o if isinstance(o, dict) else {}
+        out = {}
+        if name == "fast":
+            out["type"] = "fast"
+        elif name == "eve-log" and str(o.get("filetype", "regular")) in ("regular", "file"):
+            out["type"] = "eve-file"
+            if o.get("types") is not None:
+                names = [t if isinstance(t, str) else next(iter(t)) for t in o["types"]
+                         if isinstance(t, (str, dict)) and t]
+                kept = [t for t in names if t in EVE_TYPES]
+                if kept:
+                    out["types"] = kept
+                else:
+                    out["enabled"] = False  # none of its record types is one tripline writes
+        else:
+            continue
+        for key in ("filename", "append", "enabled"):
+            if key in o and key not in out:
+                out[key] = o[key]
+        if name in outs:
+            continue
+        outs[name] = out
+    if outs:
+        conf["outputs"] = outs
+    stream = sy.get("stream") or {}
+    if isinstance(stream, dict):
+        st = {}
+        if "midstream" in stream:
+            st["midstream"] = stream["midstream"]
+        depth = (stream.get("reassembly") or {}).get("depth") \
+            if isinstance(stream.get("reassembly"), dict) else None
+        if depth is not None:
+            st["reassembly"] = {"depth": depth}
+        if st:
+            conf["stream"] = st
+    if not conf:
+        return None
+    with open(out_path, "w") as f:
+        yaml.safe_dump(conf, f, default_flow_style=False)
+    return out_path
+
+
 def find_pcap(test_dir, spec):
     if spec.get("pcap"):
         p = os.path.normpath(os.path.join(test_dir, spec["pcap"]))
@@ -225,6 +290,11 @@ def run_test(name, test_dir, args, workdir):
             i += 1
     else:
         cmd = [args.binary, "-r", pcap, "-l", workdir]
+        sy = os.path.join(test_dir, "suricata.yaml")
+        if os.path.exists(sy):
+            conf = tripline_config(sy, os.path.join(workdir, "tripline-from-suricata.yaml"))
+            if conf:
+                cmd += ["-c", conf]
         for r in rules:
             cmd += ["-S", r]
         cmd += extra

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Unit tests of run_sv.py's suricata-verify semantics: version requirements (only the
-components a test names count), the `stats` check (last stats event) and has-key filters."""
+components a test names count), the `stats` check (last stats event), has-key filters and the
+translation of a test's own suricata.yaml."""
 import os
 import sys
 import unittest
@@ -67,6 +68,68 @@ class Checks(unittest.TestCase):
         self.assertTrue(run_sv.record_matches(rec, {"not-has-key": "alert.rev"}))
         self.assertTrue(run_sv.record_matches(rec, {"pcap_cnt": 3, "alert.signature_id": 2}))
         self.assertFalse(run_sv.record_matches(rec, {"pcap_cnt": 1}))
+
+
+class SuricataConfig(unittest.TestCase):
+    """A test's own suricata.yaml becomes a tripline configuration (outputs, stream keys)."""
+
+    def translate(self, text):
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "suricata.yaml")
+            with open(src, "w") as f:
+                f.write(text)
+            out = run_sv.tripline_config(src, os.path.join(d, "tripline.yaml"))
+            if out is None:
+                return None
+            with open(out) as f:
+                return run_sv.yaml.safe_load(f)
+
+    def test_outputs(self):
+        got = self.translate("""%YAML 1.1
+---
+logging:
+  default-log-level: notice
+outputs:
+  - fast:
+      enabled: yes
+      filename: fast.log
+      append: yes
+  - eve-log:
+      enabled: yes
+      filetype: regular
+      filename: eve.json
+      types:
+        - alert:
+            payload: yes
+        - flow
+        - ssh
+        - http
+  - stats:
+      enabled: yes
+  - eve-log:
+      filetype: unix_stream
+      filename: /x.sock
+stream:
+  midstream: true
+  reassembly:
+    depth: 1mb
+exception-policy: auto
+""")
+        self.assertEqual(got, {
+            "outputs": {
+                "fast": {"type": "fast", "enabled": True, "filename": "fast.log", "append": True},
+                "eve-log": {"type": "eve-file", "enabled": True, "filename": "eve.json",
+                            "types": ["alert", "flow", "http"]},
+            },
+            "stream": {"midstream": True, "reassembly": {"depth": "1mb"}},
+        })
+
+    def test_nothing_to_translate(self):
+        self.assertIsNone(self.translate("logging:\n  default-log-level: info\n"))
+        # an eve-log whose types tripline does not write is turned off, not widened to all
+        got = self.translate("outputs:\n  - eve-log:\n      types: [ssh, smtp]\n")
+        self.assertEqual(got["outputs"]["eve-log"]["enabled"], False)
 
 
 if __name__ == "__main__":
