@@ -1,6 +1,7 @@
 /* bench_detect: detection throughput per core, all cases in one run so the ratios hold.
  *
  *   bench_detect [-n PACKETS] [-f FLOWS] [-e ET_RULES_GLOB] [-p PCAP | -P] [-r REPEAT] [-k CASE]
+ *                [-H]
  *
  * Generated traffic: TCP packets with 512-byte text payloads (pseudo-words) spread over FLOWS
  * established flows (three-way handshake first), each in sequence, so every packet goes
@@ -22,7 +23,9 @@
  * shape on HTTP-like requests and natural-language-like text with rules on ET Open's own 8-24
  * byte contents (some planted in the text so alerts fire). For every generated rule case the
  * bench prints the Hyperscan-alone floor and the text's texture (near misses and matches per
- * packet). -k CASE runs only the cases whose name holds CASE (profiling).
+ * packet). -k CASE runs only the cases whose name holds CASE (profiling). -H adds the floor
+ * under other Hyperscan set-ups (singlematch off, hs_compile_multi, split databases, 8-byte
+ * pieces, vectored mode; see hs_variant), also with -k (-k zzz: those alone).
  */
 #include <glob.h>
 #include <inttypes.h>
@@ -457,6 +460,126 @@ static double hs_alone(const struct patset *ps, unsigned n, const uint8_t *paylo
     return rate;
 }
 
+/* -H: the floor's Hyperscan set-ups side by side (which one raises it). Variant 0 is the floor
+ * above (literal API, singlematch); 1 literal without singlematch; 2 hs_compile_multi on the
+ * escaped patterns, singlematch; 3 literal, the patterns split by length (< 12 and >= 12
+ * bytes) into two databases, both scanned; 4 literal, each pattern's rarest 8-byte piece as the
+ * prefilter (the rest would be verified; counts are not comparable); 5 literal in vectored mode,
+ * the window tail and the new bytes scanned as two pieces (no copy to make them one run);
+ * 6 the same 2 pieces copied into one buffer first, then a block scan. Packets per CPU
+ * second. */
+static const char *const hs_variant_name[] = {
+    "literal, singlematch (floor)", "literal, no singlematch", "hs_compile_multi, singlematch",
+    "literal, split <12 / >=12 bytes", "literal, 8-byte piece of each",
+    "vectored, tail + data", "copy tail + data, block"};
+#define HS_VARIANTS 7
+
+static double hs_variant(const struct patset *ps, unsigned n, const uint8_t *payloads,
+                         unsigned n_payloads, unsigned n_pkts, int variant)
+{
+    const char **pats = malloc(n * sizeof(char *));
+    char *esc = malloc((size_t)n * 32 * 4 + 1);
+    size_t *lens = malloc(n * sizeof(size_t));
+    unsigned *flags = malloc(n * sizeof(unsigned)), *ids = malloc(n * sizeof(unsigned));
+    hs_database_t *db[2] = {NULL, NULL};
+    hs_scratch_t *scr = NULL;
+    hs_compile_error_t *ce = NULL;
+    double rate = 0;
+    size_t longest = 0;
+    uint64_t hits = 0;
+    /* byte frequencies of the payloads: a piece's rarity is the product of its bytes' */
+    static double freq[256];
+    memset(freq, 0, sizeof(freq));
+    for (size_t i = 0; i < (size_t)n_payloads * PAYLOAD; i++)
+        freq[payloads[i]] += 1;
+    for (int c = 0; c < 256; c++)
+        freq[c] = (freq[c] + 1) / ((double)n_payloads * PAYLOAD + 256);
+    unsigned nd = variant == 3 ? 2 : 1;
+    for (unsigned d = 0; d < nd; d++) {
+        unsigned k = 0;
+        char *e = esc;
+        for (unsigned i = 0; i < n; i++) {
+            size_t l = ps->len[i];
+            if (l > longest)
+                longest = l;
+            if (variant == 3 && (d == 0) != (l < 12))
+                continue;
+            pats[k] = (const char *)ps->pat[i];
+            lens[k] = l;
+            if (variant == 4 && l > 8) {
+                size_t best = 0;
+                double bp = 2;
+                for (size_t o = 0; o + 8 <= l; o++) {
+                    double pr = 1;
+                    for (size_t j = 0; j < 8; j++)
+                        pr *= freq[ps->pat[i][o + j]];
+                    if (pr < bp) {
+                        bp = pr;
+                        best = o;
+                    }
+                }
+                pats[k] += best;
+                lens[k] = 8;
+            }
+            if (variant == 2) {
+                pats[k] = e;
+                for (size_t j = 0; j < l; j++)
+                    e += sprintf(e, "\\x%02x", ps->pat[i][j]);
+                *e++ = 0;
+            }
+            flags[k] = variant == 1 ? 0 : HS_FLAG_SINGLEMATCH;
+            ids[k] = i;
+            k++;
+        }
+        int rc = variant == 2 ? hs_compile_multi(pats, flags, ids, k, HS_MODE_BLOCK, NULL, &db[d],
+                                                 &ce)
+                              : hs_compile_lit_multi(pats, flags, ids, lens, k,
+                                                     variant == 5 ? HS_MODE_VECTORED
+                                                                  : HS_MODE_BLOCK,
+                                                     NULL, &db[d], &ce);
+        if (rc != HS_SUCCESS || hs_alloc_scratch(db[d], &scr) != HS_SUCCESS) {
+            fprintf(stderr, "variant %d: %s\n", variant, ce ? ce->message : "compile failed");
+            goto out;
+        }
+    }
+    size_t span = PAYLOAD + longest - 1;
+    static uint8_t cbuf[PAYLOAD + 64];
+    double t0 = now_s();
+    for (unsigned k = 0; k < n_pkts; k++) {
+        const uint8_t *p = payloads + (size_t)(k % (n_payloads - 1)) * PAYLOAD + PAYLOAD -
+                           (longest - 1);
+        if (variant == 5) {
+            /* the tail from another payload than the data: two places in memory */
+            const char *pc[2] = {(const char *)payloads + (size_t)((k + 7) % n_payloads) *
+                                     PAYLOAD + PAYLOAD - (longest - 1),
+                                 (const char *)p + longest - 1};
+            unsigned pl[2] = {(unsigned)(longest - 1), PAYLOAD};
+            hs_scan_vector(db[0], pc, pl, 2, 0, scr, hs_count, &hits);
+            continue;
+        }
+        if (variant == 6) {
+            memcpy(cbuf, payloads + (size_t)((k + 7) % n_payloads) * PAYLOAD + PAYLOAD -
+                             (longest - 1), longest - 1);
+            memcpy(cbuf + longest - 1, p + longest - 1, PAYLOAD);
+            p = cbuf;
+        }
+        for (unsigned d = 0; d < nd; d++)
+            hs_scan(db[d], (const char *)p, (unsigned)span, 0, scr, hs_count, &hits);
+    }
+    rate = n_pkts / (now_s() - t0) / 1e6;
+out:
+    hs_free_compile_error(ce);
+    hs_free_scratch(scr);
+    hs_free_database(db[0]);
+    hs_free_database(db[1]);
+    free(pats);
+    free(esc);
+    free(lens);
+    free(flags);
+    free(ids);
+    return rate;
+}
+
 static int u32_cmp(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -642,6 +765,8 @@ static struct result run_pcap(const char *name, struct ruleset *rs, struct mempk
 
 /* -k: only the cases whose name holds this (for profiling one case) */
 static const char *only_case;
+/* -H: Hyperscan set-up variants of the floor (hs_variant) */
+static bool hs_variants;
 
 /* Best (highest packet rate) of `repeat` runs: the machine is shared, a slow run says little. */
 static struct result best_generated(const char *name, struct ruleset *rs, const uint8_t *payloads,
@@ -699,8 +824,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-p") && i + 1 < argc) pcap = argv[++i];
         else if (!strcmp(argv[i], "-P")) pcap = NULL;
         else if (!strcmp(argv[i], "-k") && i + 1 < argc) only_case = argv[++i];
+        else if (!strcmp(argv[i], "-H")) hs_variants = true;
         else {
-            fprintf(stderr, "usage: %s [-n packets] [-f flows] [-e et-glob] [-p pcap | -P] [-r repeat] [-k case]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-n packets] [-f flows] [-e et-glob] [-p pcap | -P] [-r repeat] [-k case] [-H]\n", argv[0]);
             return 2;
         }
     }
@@ -884,6 +1010,18 @@ int main(int argc, char **argv)
                "occurrences %6.3f\n", fl[c].name, h, 100 * res[fl[c].res].mpps / h,
                prefix4_per_packet(fl[c].ps, fl[c].n, fl[c].pl, n_payloads),
                (double)occ / n_payloads);
+    }
+    for (unsigned c = 0; c < (rw1k ? 4u : 2u) && hs_variants; c++) {
+        printf("  %-28s", fl[c].name);
+        for (int v = 0; v < HS_VARIANTS; v++) {
+            double h = 0;
+            for (unsigned i = 0; i < repeat; i++) {
+                double a = hs_variant(fl[c].ps, fl[c].n, fl[c].pl, n_payloads, n_pkts, v);
+                h = a > h ? a : h;
+            }
+            printf(" | %s %.3f", hs_variant_name[v], h);
+        }
+        printf(" Mpps\n");
     }
     patset_free(&w1k);
     patset_free(&w10k);

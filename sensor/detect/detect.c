@@ -81,6 +81,8 @@ struct detect_engine {
     const struct rule *rules;
     unsigned n_rules;
     uint8_t *rank;                  /* flowbits ordering rank per rule */
+    uint8_t *fp_only;               /* per rule: its payload list is its fast pattern alone
+                                       (rule_fp_only), so a Hyperscan hit proves the list */
     bool has_flowbits;
     const struct rule_addrs **aset; /* distinct address sets of the rules */
     uint32_t n_aset;
@@ -127,6 +129,8 @@ struct detect_thread {
     void *hook_ctx;
     struct rules_xform_scratch *xf; /* transformed sticky buffers (dotprefix, ...) */
     uint32_t *seen;   /* generation per rule: candidate already evaluated */
+    uint32_t *proven; /* generation per rule: a fast-pattern-only rule's pattern was found
+                         where its content may match (no need to search it again) */
     uint32_t *alerted;/* generation per rule: already alerted on this packet */
     uint32_t gen, agen;
     uint32_t *cand;
@@ -139,6 +143,9 @@ struct detect_thread {
     int64_t sbuf_base;
     bool sbuf_active;
     bool sbuf_inplace; /* sptr points into the stream's buffer */
+    const uint8_t *lazy_src; /* window bytes still to be copied to sbuf[0, lazy_n) before any
+                                rule is verified on sbuf (on_chunk's one-chunk path) */
+    uint32_t lazy_n;
     /* the packet being inspected */
     const struct pkt_meta *m;
     struct flow *f;
@@ -203,6 +210,23 @@ static const struct rule_content *rule_fp(const struct rule *r)
     return &r->lists[r->fp_list].items[r->fp_item].u.c;
 }
 
+/* The rule's only payload condition is its fast pattern, searched anywhere (no offset, depth,
+ * relative or negated part, whole content as the Hyperscan pattern, with the same case rule):
+ * a Hyperscan match of the pattern that ends where a match may end proves the list, so the
+ * candidate needs its header conditions only. */
+static bool rule_fp_only(const struct rule *r)
+{
+    const struct rule_content *c = rule_fp(r);
+    if (!c || r->n_lists != 1 || r->fp_list != 0 || r->fp_item != 0)
+        return false;
+    const struct rule_list *l = &r->lists[0];
+    if (l->buffer != RULE_BUF_PAYLOAD || l->n != 1 || l->bsize.op != NUM_NONE)
+        return false;
+    if (l->items[0].type != RI_CONTENT || l->items[0].relative)
+        return false;
+    return (c->flags & ~(CF_NOCASE | CF_FAST_PATTERN | CF_FP_ONLY)) == 0 && c->len > 0;
+}
+
 /* Whether a rule's payload may be inspected on packets / on the stream. */
 static bool rule_on_packets(const struct rule *r)
 {
@@ -247,6 +271,8 @@ static void group_take(struct mpm_group *g, struct u32vec *mpm)
     mpm->v = NULL;
 }
 
+#define MPM_SINGLE_BELOW 8u /* fast patterns shorter than this: singlematch (compile_group) */
+
 static int compile_group(struct mpm_group *g, const struct rule *rules, char *err, size_t errlen)
 {
     if (g->n == 0)
@@ -267,7 +293,12 @@ static int compile_group(struct mpm_group *g, const struct rule *rules, char *er
             pats[i] = (const char *)c->pat;
             lens[i] = c->len;
         }
-        flags[i] = HS_FLAG_SINGLEMATCH | ((c->flags & CF_NOCASE) ? HS_FLAG_CASELESS : 0);
+        /* HS_FLAG_SINGLEMATCH on short patterns only (frequent in real traffic: one report
+         * each is enough); long ones report every occurrence (add_cand keeps the first, a
+         * later one may prove a fast-pattern-only rule): the literal matcher ran 3-8% faster
+         * without singlematch on bench_detect's texts (-H) */
+        flags[i] = ((c->flags & CF_NOCASE) ? HS_FLAG_CASELESS : 0) |
+                   (lens[i] < MPM_SINGLE_BELOW ? HS_FLAG_SINGLEMATCH : 0);
         ids[i] = i;
     }
     hs_compile_error_t *ce = NULL;
@@ -791,10 +822,14 @@ static uint8_t flowbit_rank(const struct rule *r)
 /* Cache file: "TLHS" u32 format 3, u32 ndb, then per database u32 pattern count, u64 len and
  * the serialized bytes, then the same for each group's per-port databases (port_mpm_split). The groups' rule lists are rebuilt from the ruleset (cheap); only
  * compilation is cached. A file that does not fit is ignored and rewritten. */
+/* how compile_group sets pattern flags (part of the cache key): 2 = without singlematch */
+#define MPM_FLAGS_LAYOUT 3u
+
 static void cache_path(const struct detect_engine *de, char *p, size_t n)
 {
     /* hs_version() names the library build: a database is only valid for the same one */
     uint64_t vh = 1469598103934665603ull;
+    vh = (vh ^ MPM_FLAGS_LAYOUT) * 1099511628211ull;
     for (const char *v = hs_version(); *v; v++)
         vh = (vh ^ (uint8_t)*v) * 1099511628211ull;
     snprintf(p, n, "%s/tripline-%016" PRIx64 "-%08" PRIx32 ".hsdb", de->cfg.cache_dir,
@@ -970,11 +1005,13 @@ struct detect_engine *detect_engine_new_cfg(const struct ruleset *rs,
     de->cfg = *cfg;
     de->rules = ruleset_rules(rs, &de->n_rules);
     de->rank = calloc(de->n_rules ? de->n_rules : 1, 1);
-    if (!de->rank)
+    de->fp_only = calloc(de->n_rules ? de->n_rules : 1, 1);
+    if (!de->rank || !de->fp_only)
         goto nomem;
     for (unsigned i = 0; i < de->n_rules; i++) {
         const struct rule *r = &de->rules[i];
         de->rank[i] = flowbit_rank(r);
+        de->fp_only[i] = rule_fp_only(r);
         if (r->n_flowbits)
             de->has_flowbits = true;
         unsigned groups = rule_groups(r);
@@ -1214,6 +1251,7 @@ void detect_engine_free(struct detect_engine *de)
     free(de->iponly.rules);
     free(de->iponly_generic);
     free(de->rank);
+    free(de->fp_only);
     free(de->aset);
     free(de->src_set);
     free(de->dst_set);
@@ -1236,6 +1274,7 @@ struct detect_thread *detect_thread_new(const struct detect_engine *de)
     dt->de = de;
     unsigned n = de->n_rules ? de->n_rules : 1;
     dt->seen = calloc(n, sizeof(uint32_t));
+    dt->proven = calloc(n, sizeof(uint32_t));
     dt->alerted = calloc(n, sizeof(uint32_t));
     dt->cand = malloc(n * sizeof(uint32_t));
     dt->md = pcre2_match_data_create(32, NULL);
@@ -1257,7 +1296,7 @@ struct detect_thread *detect_thread_new(const struct detect_engine *de)
     dt->th = calloc(te, sizeof(*dt->th));
     dt->th_mask = te - 1;
     dt->xf = rules_xform_scratch_new(de->rs, 256 * 1024, 512);
-    if (!dt->seen || !dt->alerted || !dt->cand || !dt->md || !dt->sc || !dt->sbuf || !dt->th ||
+    if (!dt->seen || !dt->proven || !dt->alerted || !dt->cand || !dt->md || !dt->sc || !dt->sbuf || !dt->th ||
         !dt->xf)
         goto fail;
     if (de->proto_scratch && hs_clone_scratch(de->proto_scratch, &dt->scratch) != HS_SUCCESS)
@@ -1277,6 +1316,7 @@ void detect_thread_free(struct detect_thread *dt)
     pcre2_match_context_free(dt->mctx);
     stream_ctx_free(dt->sc);
     free(dt->seen);
+    free(dt->proven);
     free(dt->alerted);
     free(dt->cand);
     free(dt->sbuf);
@@ -1982,6 +2022,13 @@ static void eval_rule(struct detect_thread *dt, const struct rule *r, uint16_t b
     dt->st.rules_checked++;
     if (!header_match(dt, r, on_stream))
         return;
+    if (dt->lazy_n && buf == dt->sbuf && r->n_lists) {
+        /* a rule is to be verified on the stream buffer: it may look anywhere in the window,
+         * whose older part on_chunk left out */
+        memcpy(dt->sbuf, dt->lazy_src, dt->lazy_n);
+        dt->lazy_n = 0;
+        dt->st.window_copies++;
+    }
     for (unsigned li = 0; li < r->n_lists; li++) {
         const struct rule_list *l = &r->lists[li];
         if (l->buffer != buffer)
@@ -2034,6 +2081,8 @@ static inline void add_cand(struct detect_thread *dt, uint32_t rule)
 struct scan_ctx {
     struct detect_thread *dt;
     const struct mpm_group *g;
+    int64_t min_to; /* a hit whose end offset (in the scanned bytes) is past this proves a
+                       fast-pattern-only rule: min_end - the scan's start */
 };
 
 static int on_group_match(unsigned id, unsigned long long from, unsigned long long to,
@@ -2043,8 +2092,15 @@ static int on_group_match(unsigned id, unsigned long long from, unsigned long lo
     (void)to;
     (void)flags;
     struct scan_ctx *s = ctx;
-    s->dt->st.mpm_hits++;
-    add_cand(s->dt, s->g->rule_of[id]);
+    struct detect_thread *dt = s->dt;
+    uint32_t rule = s->g->rule_of[id];
+    dt->st.mpm_hits++;
+    /* with singlematch (databases of other set-ups) only the pattern's first hit would be
+     * reported: when a hit lies in old bytes the rule is verified as usual (it searches the
+     * whole buffer) */
+    if (dt->de->fp_only[rule] && (int64_t)to > s->min_to)
+        dt->proven[rule] = dt->gen;
+    add_cand(dt, rule);
     return 0;
 }
 
@@ -2052,6 +2108,7 @@ static void new_gen(struct detect_thread *dt)
 {
     if (++dt->gen == 0) {
         memset(dt->seen, 0, dt->de->n_rules * sizeof(uint32_t));
+        memset(dt->proven, 0, dt->de->n_rules * sizeof(uint32_t));
         dt->gen = 1;
     }
     dt->n_cand = 0;
@@ -2101,7 +2158,7 @@ static void scan_ports(struct detect_thread *dt, const struct port_mpm *pm, cons
     for (int i = 0; i < 3; i++) {
         if (!k[i] || (i >= 1 && k[i] == k[0]) || (i == 2 && k[2] == k[1]))
             continue;
-        struct scan_ctx s = {dt, &pm->subs[k[i] - 1]};
+        struct scan_ctx s = {dt, &pm->subs[k[i] - 1], min_end - (int64_t)from};
         hs_scan(s.g->db, (const char *)buf + from, len - from, 0, dt->scratch, on_group_match,
                 &s);
     }
@@ -2114,12 +2171,12 @@ static void inspect_group(struct detect_thread *dt, const struct mpm_group *g, u
     const struct detect_engine *de = dt->de;
     new_gen(dt);
     if (g->db && buf && len) {
-        struct scan_ctx s = {dt, g};
         /* on a stream buffer, a fast pattern that ends in the new data starts at most
          * (longest - 1) bytes before it: older bytes were scanned with the earlier chunk */
         uint32_t from = 0;
         if (min_end > 0 && (uint64_t)min_end + 1 > de->stream_fp_max)
             from = (uint32_t)(min_end + 1 - de->stream_fp_max);
+        struct scan_ctx s = {dt, g, min_end - (int64_t)from};
         dt->st.payload_bytes += len - from;
         hs_scan(g->db, (const char *)buf + from, len - from, 0, dt->scratch, on_group_match, &s);
     }
@@ -2145,6 +2202,16 @@ static void inspect_group(struct detect_thread *dt, const struct mpm_group *g, u
                 continue;
             if (want && !want(r, arg))
                 continue;
+            if (dt->proven[r->idx] == dt->gen && buffer == RULE_BUF_PAYLOAD) {
+                /* its one content was found where it may match: header conditions only */
+                if (dt->alerted[r->idx] != dt->agen) {
+                    dt->st.rules_checked++;
+                    dt->st.mpm_proven++;
+                    if (header_match(dt, r, on_stream))
+                        rule_matched(dt, r, on_stream);
+                }
+                continue;
+            }
             eval_rule(dt, r, buffer, buf, len, base, min_end, on_stream);
         }
         /* rules without fast pattern: runs sharing address sets, in rank order */
@@ -2354,6 +2421,29 @@ static void on_chunk(void *ctx, struct flow *f, enum flow_dir dir, const struct 
     }
     stream_inspect_buf(dt);
     uint32_t prev = ch->prev_len;
+    if (ch->last && !ch->inplace && prev + ch->len <= dt->sbuf_cap) {
+        /* the packet's only chunk: inspected now, while ch->prev is valid. The scan needs
+         * only the window's last (longest fast pattern - 1) bytes before the new data; the
+         * rest of the window is copied when some rule is to be verified (inspect_group), on
+         * most packets none is */
+        uint32_t t = dt->de->stream_fp_max ? dt->de->stream_fp_max - 1 : 0;
+        if (t > prev)
+            t = prev;
+        if (t)
+            memcpy(dt->sbuf + prev - t, ch->prev + prev - t, t);
+        memcpy(dt->sbuf + prev, ch->data, ch->len);
+        dt->lazy_src = ch->prev;
+        dt->lazy_n = prev - t;
+        dt->sptr = dt->sbuf;
+        dt->sbuf_inplace = false;
+        dt->sbuf_len = prev + ch->len;
+        dt->sbuf_prev = prev;
+        dt->sbuf_base = -(int64_t)prev;
+        dt->sbuf_active = true;
+        stream_inspect_buf(dt);
+        dt->lazy_n = 0;
+        return;
+    }
     if (prev + ch->len > dt->sbuf_cap) {
         /* larger than the buffer: inspect the chunk alone */
         prev = 0;
@@ -2539,7 +2629,7 @@ unsigned detect_buffers(struct detect_thread *dt, const struct pkt_meta *m, stru
             new_gen(dt);
             const struct mpm_group *g = &de->app[a].g;
             if (g->db && bufs[b].len) {
-                struct scan_ctx s = {dt, g};
+                struct scan_ctx s = {dt, g, -1};
                 hs_scan(g->db, (const char *)bufs[b].data, bufs[b].len, 0, dt->scratch,
                         on_group_match, &s);
             }

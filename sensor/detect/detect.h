@@ -146,6 +146,11 @@ struct detect_stats {
     uint64_t suppressed;    /* alerts not emitted: pass rules, thresholds, suppress */
     uint64_t emit_failed;   /* emit returned false */
     uint64_t threshold_full;/* threshold table full: rule alerted as without threshold */
+    uint64_t mpm_proven;    /* of rules_checked: fast-pattern-only rules whose prefilter hit
+                               proved the content (not searched again) */
+    uint64_t window_copies; /* one-chunk stream inspections (an in-order segment with
+                               nothing queued) that copied the whole window to verify a rule
+                               whose header matched; the others copied its last bytes only */
     struct stream_stats stream;
 };
 

@@ -43,6 +43,7 @@ struct stream_ctx {
     uint32_t buf_size;           /* window + room */
     bool inplace_out;            /* an in-place chunk was delivered during this call: buffers
                                     are not compacted before the call returns */
+    bool last_hint;              /* the next deliver_run() is the call's last chunk */
     struct stream_dir untracked; /* f->stream[] marker: flow not reassembled */
     struct stream_stats st;
 };
@@ -201,6 +202,7 @@ static void deliver_run(struct stream_ctx *sc, struct stream_dir *sd, struct flo
             .offset = sd->offset,
             .gap_before = sd->gap_pending,
             .inplace = inplace,
+            .last = sc->last_hint,
         };
         deliver(dctx, f, dir, &ch);
     }
@@ -388,7 +390,9 @@ enum stream_result stream_packet(struct stream_ctx *sc, struct flow *f, enum flo
         d = 0;
     }
     if (d == 0) {
+        sc->last_hint = sd->ooo_head == NIL; /* drain() then delivers nothing */
         deliver_run(sc, sd, f, dir, data, len, deliver, dctx);
+        sc->last_hint = false;
         drain(sc, sd, f, dir, false, deliver, dctx);
         return STREAM_ADDED;
     }

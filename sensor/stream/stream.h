@@ -78,6 +78,10 @@ struct stream_chunk {
      * call (its delivery is the last moment to read this one). Otherwise data and prev are
      * valid only during the deliver call. */
     bool inplace;
+    /* no other chunk follows in this stream_packet() call (an in-order segment with nothing
+     * queued behind it): a consumer may inspect this one at once, while prev is valid, instead
+     * of copying it to merge with the next ones. false when unknown. */
+    bool last;
 };
 
 typedef void (*stream_deliver_fn)(void *ctx, struct flow *f, enum flow_dir dir,

@@ -19,6 +19,8 @@ struct got {
     uint32_t last_prev_len;
     unsigned anomalies;
     uint16_t last_anomaly;
+    unsigned lasts;  /* chunks flagged last */
+    bool last_last;  /* the latest chunk's flag */
 };
 
 static void deliver(void *ctx, struct flow *f, enum flow_dir dir, const struct stream_chunk *ch)
@@ -33,6 +35,8 @@ static void deliver(void *ctx, struct flow *f, enum flow_dir dir, const struct s
     g->gaps += ch->gap_before;
     g->last_offset = ch->offset;
     g->last_prev_len = ch->prev_len;
+    g->lasts += ch->last;
+    g->last_last = ch->last;
 }
 
 static bool emit(void *ctx, const struct event *ev)
@@ -139,6 +143,36 @@ static void test_out_of_order_gap_and_overlap(void **state)
     stream_ctx_free(sc);
 }
 
+/* stream_chunk.last: set only for an in-order segment with nothing queued behind it (the
+ * consumer then inspects it at once, without merging it with chunks that follow) */
+static void test_last_chunk_flag(void **state)
+{
+    (void)state;
+    struct stream_ctx *sc = ctx_new(4, 4, 8, 0, false);
+    struct flow f;
+    memset(&f, 0, sizeof(f));
+    struct got g = {0};
+    feed(sc, &f, &g, 0x02, 0, NULL);
+    feed(sc, &f, &g, 0x18, 1, "abc");
+    assert_int_equal(g.chunks, 1);
+    assert_int_equal(g.lasts, 1);
+    feed(sc, &f, &g, 0x18, 7, "ghi"); /* queued */
+    feed(sc, &f, &g, 0x18, 4, "def"); /* in order, then the queued one: two chunks */
+    assert_int_equal(g.chunks, 3);
+    assert_int_equal(g.lasts, 1);
+    assert_memory_equal(g.data, "abcdefghi", 9);
+    feed(sc, &f, &g, 0x18, 10, "jkl");
+    assert_int_equal(g.chunks, 4);
+    assert_int_equal(g.lasts, 2);
+    assert_true(g.last_last);
+    feed(sc, &f, &g, 0x18, 20, "xyz"); /* queued; flushed at the end */
+    stream_flow_end(sc, &f, deliver, &g);
+    assert_int_equal(g.chunks, 5);
+    assert_int_equal(g.lasts, 2);
+    assert_false(g.last_last);
+    stream_ctx_free(sc);
+}
+
 static void test_flow_end_flushes_holes(void **state)
 {
     (void)state;
@@ -226,6 +260,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_order_and_window),
         cmocka_unit_test(test_out_of_order_gap_and_overlap),
+        cmocka_unit_test(test_last_chunk_flag),
         cmocka_unit_test(test_flow_end_flushes_holes),
         cmocka_unit_test(test_midstream_depth_pool),
         cmocka_unit_test(test_seq_wrap_and_bad_config),
