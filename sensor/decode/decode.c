@@ -38,6 +38,7 @@
  */
 #include <stdlib.h>
 
+#include "decode_flowkey.h"
 #include "decode_priv.h"
 
 struct dctx {
@@ -920,12 +921,13 @@ static inline void meta_zero(struct pkt_meta *m)
 }
 
 /* The common case in one pass, without the layer functions: Ethernet with at most one 802.1Q
- * tag, IPv4 without options and not a fragment, TCP (options walked as dec_tcp does) or UDP (not
- * on the VXLAN port), the whole packet captured, checksums not checked, no note to make. It
- * writes exactly what the full decoder writes for such a packet (tests/decode test_decode_fastpath
- * compares the two on crafted, mutated and real packets). Anything else, or any length that does
- * not add up, returns false before a counter is touched, and decode_packet_full() starts over
- * (it zeroes the meta again). */
+ * tag, then IPv4 without options and not a fragment, or IPv6 without extension headers, then TCP
+ * (options walked as dec_tcp does) or UDP (not on the VXLAN port), the whole packet captured,
+ * checksums not checked, no note to make. It writes exactly what the full decoder writes for such
+ * a packet, the flow key and hash included (built here from the header words, in the same pass;
+ * tests/decode test_decode_fastpath compares the two on crafted, mutated and real packets).
+ * Anything else, or any length that does not add up, returns false before a counter is touched,
+ * and decode_packet_full() starts over (it zeroes the meta again). */
 static inline bool decode_fast(struct decoder *d, const struct dp_packet *pkt, struct pkt_meta *m)
 {
     const uint8_t *p = pkt->data;
@@ -942,15 +944,35 @@ static inline bool decode_fast(struct decoder *d, const struct dp_packet *pkt, s
         tags = 1;
     }
     const uint8_t *ip = p + off;
-    if (unlikely(et != ETH_P_IPV4 || ip[0] != 0x45))
+    const uint8_t *l4;
+    uint32_t tot, l4_len;
+    uint8_t proto;
+    bool v6;
+    if (likely(et == ETH_P_IPV4)) {
+        if (unlikely(ip[0] != 0x45))
+            return false;
+        tot = rd16(ip + 2);
+        /* total length within the capture (the rest is link padding), no MF flag, no offset */
+        if (unlikely(tot < 20 || tot > len - off || (rd16(ip + 6) & 0x3fff) != 0))
+            return false;
+        l4 = ip + 20;
+        l4_len = tot - 20;
+        proto = ip[9];
+        v6 = false;
+    } else if (et == ETH_P_IPV6) {
+        /* the fixed header and 8 bytes after it present; payload within the capture */
+        if (unlikely(len - off < 40 + 8 || (ip[0] >> 4) != 6))
+            return false;
+        tot = 40 + (uint32_t)rd16(ip + 4);
+        if (unlikely(tot > len - off))
+            return false;
+        l4 = ip + 40;
+        l4_len = tot - 40;
+        proto = ip[6]; /* an extension header (or anything but TCP/UDP) is declined below */
+        v6 = true;
+    } else {
         return false;
-    uint32_t tot = rd16(ip + 2);
-    /* total length within the capture (the rest is link padding), no MF flag, no offset */
-    if (unlikely(tot < 20 || tot > len - off || (rd16(ip + 6) & 0x3fff) != 0))
-        return false;
-    const uint8_t *l4 = ip + 20;
-    uint32_t l4_len = tot - 20;
-    uint8_t proto = ip[9];
+    }
     uint32_t flags, hl;
     uint16_t sport = rd16(l4), dport = rd16(l4 + 2);
     if (proto == 17) {
@@ -961,7 +983,7 @@ static inline bool decode_fast(struct decoder *d, const struct dp_packet *pkt, s
             return false;
         l4_len = ulen; /* a shorter UDP length trims the payload */
         hl = 8;
-        flags = PKT_IPV4 | PKT_UDP | PKT_HAS_L4;
+        flags = PKT_UDP | PKT_HAS_L4;
     } else if (proto == 6) {
         if (unlikely(l4_len < 20))
             return false;
@@ -970,32 +992,87 @@ static inline bool decode_fast(struct decoder *d, const struct dp_packet *pkt, s
         /* bad data offset (invalid), or SYN with FIN or RST (a note): the full decoder's */
         if (unlikely(hl < 20 || hl > l4_len || ((fl & 0x02) && (fl & 0x05))))
             return false;
-        flags = PKT_IPV4 | PKT_TCP | PKT_HAS_L4;
+        flags = PKT_TCP | PKT_HAS_L4;
     } else {
         return false;
     }
 
     meta_zero(m);
     m->ts_ns = pkt->ts_ns;
-    m->flags = flags;
     m->wirelen = len;
-    m->ip_version = 4;
     m->proto = proto;
-    m->ttl = ip[8];
     m->vlan_count = (uint8_t)tags;
     m->vlan[0] = vlan;
-    memcpy(m->src, ip + 12, 4);
-    memcpy(m->dst, ip + 16, 4);
     m->sport = sport;
     m->dport = dport;
     m->tcp_wscale = 0xff;
-    m->ip_id = rd16(ip + 4);
     m->l3 = ip;
     m->l3_len = tot;
     m->l4 = l4;
     m->l4_len = l4_len;
     m->payload = l4 + hl;
     m->payload_len = l4_len - hl;
+    /* the flow key (decode_flowkey.h flowkey_build() of this meta, from the header words),
+     * without branches on the packet's direction (random per packet: a mispredicted branch cost
+     * more than the whole key) */
+    struct flow_key *k = &m->flow_key;
+    uint64_t a0, a1, b0, b1;
+    unsigned swap;
+    if (!v6) {
+        m->flags = flags | PKT_IPV4;
+        m->ip_version = 4;
+        m->ttl = ip[8];
+        m->ip_id = rd16(ip + 4);
+        memcpy(m->src, ip + 12, 4);
+        memcpy(m->dst, ip + 16, 4);
+        uint32_t sa = rd32(ip + 12), da = rd32(ip + 16);
+        swap = (unsigned)(sa > da) | ((unsigned)(sa == da) & (unsigned)(sport > dport));
+        uint32_t x = (sa ^ da) & (0 - (uint32_t)swap), a = sa ^ x, b = da ^ x;
+        uint32_t an = __builtin_bswap32(a), bn = __builtin_bswap32(b);
+        memcpy(k->addr[0], &an, 4);
+        memcpy(k->addr[1], &bn, 4);
+        a0 = (uint64_t)a << 32;
+        b0 = (uint64_t)b << 32;
+        a1 = b1 = 0;
+    } else {
+        m->flags = flags | PKT_IPV6;
+        m->ip_version = 6;
+        m->ttl = ip[7];
+        memcpy(m->src, ip + 8, 16);
+        memcpy(m->dst, ip + 24, 16);
+        uint64_t s0 = flowkey_be64(ip + 8), s1 = flowkey_be64(ip + 16), d0 = flowkey_be64(ip + 24),
+                 d1 = flowkey_be64(ip + 32);
+        swap = flowkey_swap(s0, s1, d0, d1, sport, dport);
+        uint64_t mask = 0 - (uint64_t)swap, x0 = (s0 ^ d0) & mask, x1 = (s1 ^ d1) & mask;
+        a0 = s0 ^ x0;
+        b0 = d0 ^ x0;
+        a1 = s1 ^ x1;
+        b1 = d1 ^ x1;
+        uint64_t r[4], x; /* the addresses as they lie in memory */
+        memcpy(r, ip + 8, 32);
+        x = (r[0] ^ r[2]) & mask;
+        r[0] ^= x;
+        r[2] ^= x;
+        x = (r[1] ^ r[3]) & mask;
+        r[1] ^= x;
+        r[3] ^= x;
+        memcpy(k->addr[0], r, 16);
+        memcpy(k->addr[1], r + 2, 16);
+    }
+    uint32_t xp = (uint32_t)(sport ^ dport) & (0 - (uint32_t)swap);
+    uint16_t pa = (uint16_t)(sport ^ xp), pb = (uint16_t)(dport ^ xp);
+    /* ports and VLANs, then proto, version and padding, as two stores (stores bound this loop) */
+    uint64_t w4 = (uint64_t)pa | (uint64_t)pb << 16 | (uint64_t)vlan << 32;
+    uint32_t w5 = (uint32_t)proto | (v6 ? 6u : 4u) << 8;
+    _Static_assert(offsetof(struct flow_key, vlan) == offsetof(struct flow_key, port) + 4 &&
+                       offsetof(struct flow_key, proto) == offsetof(struct flow_key, port) + 8 &&
+                       offsetof(struct flow_key, ip_version) == offsetof(struct flow_key, port) + 9,
+                   "key tail layout");
+    memcpy(k->port, &w4, 8);
+    memcpy(&k->proto, &w5, 4);
+    m->flow_src_side = (uint8_t)swap;
+    m->flow_hash = v6 ? flowkey_hash_words(a0, a1, b0, b1, w4, w5)
+                      : flowkey_hash_v4((uint32_t)(a0 >> 32), (uint32_t)(b0 >> 32), w4, w5);
     if (proto == 6) {
         m->tcp_seq = rd32(l4 + 4);
         m->tcp_ack = rd32(l4 + 8);
@@ -1010,7 +1087,10 @@ static inline bool decode_fast(struct decoder *d, const struct dp_packet *pkt, s
     d->stats.packets++;
     d->stats.bytes += len;
     d->stats.vlan += tags;
-    d->stats.ipv4++;
+    if (v6)
+        d->stats.ipv6++;
+    else
+        d->stats.ipv4++;
     return true;
 }
 
@@ -1093,5 +1173,7 @@ enum decode_result decode_packet_full(struct decoder *d, const struct dp_packet 
         d->stats.invalid++;
     if (unlikely(m->reason != DEC_NONE))
         d->stats.reason[m->reason]++;
+    if (r == DECODE_OK && (m->ip_version == 4 || m->ip_version == 6))
+        flowkey_set_meta(m); /* what the fast path builds in its pass */
     return r;
 }

@@ -84,6 +84,17 @@ enum decode_result {
 #define PKT_HAS_L4 (1u << 8)      /* ports / L4 fields valid */
 #define PKT_SNAPLEN_CUT (1u << 9)
 
+/* Canonical flow key: addresses and ports ordered so both directions give the same key (the flow
+ * table's key; declared here because the decoder builds it, see pkt_meta.flow_key). */
+struct flow_key {
+    uint8_t addr[2][16]; /* [0] = lower (addr,port) endpoint, [1] = higher */
+    uint16_t port[2];
+    uint16_t vlan[2];
+    uint8_t proto;
+    uint8_t ip_version;
+    uint8_t pad[2];
+};
+
 /* pkt_meta.frag_off: the More Fragments flag (offset bits 3.. are the offset in bytes). */
 #define PKT_FRAG_MF 1u
 
@@ -129,6 +140,16 @@ struct pkt_meta {
     uint32_t l4_len;
     const uint8_t *payload; /* L4 payload */
     uint32_t payload_len;
+
+    /* Set by the decoder on every DECODE_OK packet with an IP layer: the packet's canonical flow
+     * key, the flow table's hash of it and which key endpoint (0/1) sent the packet, built in the
+     * decoder's pass over the headers so the flow table does not rebuild them (decode_flowkey.h).
+     * flow_hash 0: not set (a zeroed meta built by hand): the flow table builds them itself. Code
+     * that changes the addresses, ports, VLANs, proto or version of a decoded meta must set
+     * flow_hash to 0. */
+    uint32_t flow_hash;
+    struct flow_key flow_key __attribute__((aligned(8))); /* its words stored whole, none split */
+    uint8_t flow_src_side;
 };
 
 struct decoder_config {

@@ -16,15 +16,7 @@
 
 #include "decode.h"
 
-/* Canonical key: addresses and ports ordered so both directions give the same key. */
-struct flow_key {
-    uint8_t addr[2][16]; /* [0] = lower (addr,port) endpoint, [1] = higher */
-    uint16_t port[2];
-    uint16_t vlan[2];
-    uint8_t proto;
-    uint8_t ip_version;
-    uint8_t pad[2];
-};
+/* struct flow_key (the canonical key) is declared in decode.h: the decoder builds it. */
 
 enum flow_state {
     FLOW_STATE_NEW = 0,     /* only one direction seen (or SYN sent) */
@@ -137,6 +129,8 @@ struct flow_table_stats {
     uint64_t active; /* current */
     uint64_t tcp, udp, icmp, other;
     uint64_t lookups, probes;
+    uint64_t keyed;         /* packets whose key and hash came with the meta (the decoder's) */
+    uint64_t counters_only; /* updates of a known flow that changed only counters and time */
 };
 
 struct flow_table;

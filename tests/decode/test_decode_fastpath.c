@@ -1,5 +1,6 @@
 /* The decoder's fast path (decode_packet_fast: Ethernet [+ one 802.1Q tag] / IPv4 without options,
- * not a fragment / TCP or UDP) against the full decoder (decode_packet_full), packet by packet:
+ * not a fragment, or IPv6 without extension headers / TCP or UDP; with the flow key and hash it
+ * builds, pkt_meta.flow_key) against the full decoder (decode_packet_full), packet by packet:
  * whenever the fast path takes a packet, the full decoder must return DECODE_OK with the same
  * pkt_meta bit for bit (each meta is first filled with a different garbage pattern, so a field
  * one of them leaves unwritten shows) and the same counters; when it declines, it must not have
@@ -105,7 +106,7 @@ static bool cmp_buf(struct cmp *c, const uint8_t *data, uint32_t caplen, uint32_
 
 /* ---- crafted packets ---- */
 
-#define N_BASE 24
+#define N_BASE 48
 static struct pb base[N_BASE];
 static unsigned n_base;
 
@@ -161,6 +162,72 @@ static struct pb *craft(unsigned vlan, uint8_t proto, uint8_t tcp_flags, const u
     return p;
 }
 
+/* IPv6 (the fast path since session 4): vlan as craft(), ext an 8-byte hop-by-hop header first,
+ * the addresses' last bytes (equal: the key orders the endpoints by port). */
+static struct pb *craft6(unsigned vlan, uint8_t proto, bool ext, uint8_t tcp_flags, const uint8_t *opts,
+                         uint32_t optlen, uint16_t sport, uint16_t dport, uint32_t payload, uint32_t pad,
+                         uint8_t last_src, uint8_t last_dst)
+{
+    assert_true(n_base < N_BASE);
+    struct pb *p = &base[n_base++];
+    p->n = 0;
+    if (vlan == 0) {
+        pb_eth(p, 0x86dd);
+    } else if (vlan == 1) {
+        pb_eth(p, 0x8100);
+        pb_vlan(p, 0x2000 | 42, 0x86dd);
+    } else {
+        pb_eth(p, 0x8100);
+        pb_vlan(p, 7, 0x8100);
+        pb_vlan(p, 8, 0x86dd);
+    }
+    uint32_t ip = pb_ip6(p, ext ? 0 : proto, last_src, last_dst);
+    if (ext)
+        pb_ext6(p, proto, 0);
+    uint32_t l4 = p->n;
+    if (proto == 6)
+        pb_tcp(p, sport, dport, 1000, 2000, tcp_flags, opts, optlen);
+    else if (proto == 17)
+        pb_udp(p, sport, dport);
+    else
+        pb_fill(p, 0, 8);
+    for (uint32_t i = 0; i < payload; i++)
+        pb_u8(p, (uint8_t)('a' + i % 26));
+    if (proto == 17)
+        pb_udp_fix(p, l4);
+    pb_ip6_fix(p, ip);
+    if (proto == 6)
+        pb_l4_csum(p, ip, l4, 16, 6);
+    else if (proto == 17)
+        pb_l4_csum(p, ip, l4, 6, 17);
+    pb_fill(p, 0, pad);
+    return p;
+}
+
+/* IPv4 with other addresses than craft()'s (which puts the higher address first). */
+static struct pb *craft_addrs(uint8_t proto, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
+{
+    assert_true(n_base < N_BASE);
+    struct pb *p = &base[n_base++];
+    p->n = 0;
+    pb_eth(p, 0x0800);
+    uint32_t ip = pb_ip4(p, proto, src, dst, NULL, 0);
+    uint32_t l4 = p->n;
+    if (proto == 6)
+        pb_tcp(p, sport, dport, 1, 2, 0x10, NULL, 0);
+    else
+        pb_udp(p, sport, dport);
+    pb_fill(p, 'x', 12);
+    if (proto == 17)
+        pb_udp_fix(p, l4);
+    pb_ip4_fix(p, ip, 0);
+    pb_l4_csum(p, ip, l4, proto == 6 ? 16 : 6, proto);
+    return p;
+}
+
+/* Crafted packets the fast path takes whole (see test_crafted's count). */
+#define N_NEW_COMMON 12
+
 static void craft_all(void)
 {
     n_base = 0;
@@ -189,6 +256,27 @@ static void craft_all(void)
     pb_set16(f, 14 + 6, 0x2000);
     f = craft(0, 17, 0, NULL, 0, NULL, 0, 53, 64, 0);
     pb_set16(f, 14 + 6, 0x0003);
+    /* IPv6: taken (9, one of them padded) ... */
+    craft6(0, 17, false, 0, NULL, 0, 5353, 53, 22, 0, 1, 2);
+    craft6(0, 17, false, 0, NULL, 0, 5353, 53, 0, 6, 1, 2);          /* empty UDP, padded */
+    craft6(1, 17, false, 0, NULL, 0, 5353, 443, 100, 0, 9, 2);       /* 802.1Q, src higher */
+    craft6(0, 6, false, 0x02, tcp_opts_all, sizeof(tcp_opts_all), 40000, 80, 0, 0, 1, 2);
+    craft6(0, 6, false, 0x18, NULL, 0, 40000, 80, 200, 0, 3, 2);
+    craft6(1, 6, false, 0x10, tcp_opts_sack, sizeof(tcp_opts_sack), 40000, 22, 40, 0, 2, 3);
+    craft6(0, 6, false, 0x10, NULL, 0, 40000, 80, 10, 0, 5, 5);      /* same address: by port */
+    craft6(0, 17, false, 0, NULL, 0, 5353, 60000, 10, 0, 5, 5);
+    craft6(0, 6, false, 0x11, NULL, 0, 80, 40000, 0, 0, 2, 1);       /* FIN ACK */
+    /* ... and declined: extension header, QinQ, SYN+FIN, VXLAN port, ICMPv6, bad options */
+    craft6(0, 17, true, 0, NULL, 0, 5353, 53, 10, 0, 1, 2);
+    craft6(2, 17, false, 0, NULL, 0, 5353, 53, 10, 0, 1, 2);
+    craft6(0, 6, false, 0x03, NULL, 0, 40000, 80, 0, 0, 1, 2);
+    craft6(0, 17, false, 0, NULL, 0, 5353, 4789, 30, 0, 1, 2);
+    craft6(0, 58, false, 0, NULL, 0, 0, 0, 8, 0, 1, 2);
+    craft6(0, 6, false, 0x02, tcp_opts_bad, sizeof(tcp_opts_bad), 40000, 80, 0, 0, 1, 2);
+    /* IPv4 endpoint orders: lower address first, same address with either port order */
+    craft_addrs(17, B4, A4, 5353, 53);
+    craft_addrs(6, A4, A4, 40000, 80);
+    craft_addrs(17, A4, A4, 53, 5353);
 }
 
 static void test_crafted(void **state)
@@ -211,16 +299,94 @@ static void test_crafted(void **state)
                 cmp_buf(&c, p->b, cut, cut, DP_LINK_ETHERNET, ts++);
         }
         if (ck == 0) {
-            /* 10 crafted packets are of the common case: each whole and with a wire length below
-             * the capture (or equal, at 60 bytes or less): 20; the capture cut inside their
-             * Ethernet padding: 18 + 6 + 6 more. */
-            assert_int_equal(c.taken, 50);
+            /* 10 IPv4 crafted packets are of the common case: each whole and with a wire length
+             * below the capture (or equal, at 60 bytes or less): 20; the capture cut inside their
+             * Ethernet padding: 18 + 6 + 6 more. 9 IPv6 and 3 more IPv4 ones: 24, and 6 cuts in
+             * the padded IPv6 one's padding. */
+            assert_int_equal(c.taken, 50 + 2 * N_NEW_COMMON + 6);
         } else {
             assert_int_equal(c.taken, 0); /* checksums on: always the full decoder */
         }
         assert_true(c.declined > 1000);
         cmp_fini(&c);
     }
+}
+
+/* The flow key the decoder builds (pkt_meta.flow_key / flow_hash / flow_src_side): both
+ * directions of a flow give the same key and hash and opposite sides, the key's endpoints are in
+ * (address, port) order, VLAN, protocol and version are in it, and the fast path and the full
+ * decoder agree (also held bit for bit by cmp_packet). */
+static void key_of(struct decoder *d, const struct pb *p, bool fast, struct pkt_meta *m)
+{
+    struct dp_packet pkt = {.data = p->b, .caplen = p->n, .wirelen = p->n, .ts_ns = 1, .linktype = DP_LINK_ETHERNET};
+    if (fast)
+        assert_true(decode_packet_fast(d, &pkt, m));
+    else
+        assert_int_equal(decode_packet_full(d, &pkt, m), DECODE_OK);
+    assert_int_not_equal(m->flow_hash, 0);
+}
+
+static void test_flow_key(void **state)
+{
+    (void)state;
+    struct decoder_config cfg;
+    decoder_config_default(&cfg);
+    struct decoder *d = decoder_new(&cfg);
+    assert_non_null(d);
+    struct {
+        unsigned v6, vlan;
+        uint8_t proto;
+        uint16_t sp, dp;
+        uint8_t s, t; /* IPv6 last address bytes; IPv4: 0 A4, 1 B4 */
+    } cases[] = {
+        {1, 0, 17, 5353, 53, 1, 2}, {1, 1, 6, 40000, 80, 9, 2}, {1, 0, 6, 40000, 80, 5, 5},
+        {1, 0, 17, 53, 60000, 5, 5}, {0, 0, 17, 5353, 53, 0, 1}, {0, 0, 6, 40000, 80, 1, 1},
+    };
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        n_base = 0;
+        const struct pb *fw, *bw;
+        if (cases[i].v6) {
+            fw = craft6(cases[i].vlan, cases[i].proto, false, 0x10, NULL, 0, cases[i].sp, cases[i].dp, 4, 0,
+                        cases[i].s, cases[i].t);
+            bw = craft6(cases[i].vlan, cases[i].proto, false, 0x10, NULL, 0, cases[i].dp, cases[i].sp, 4, 0,
+                        cases[i].t, cases[i].s);
+        } else {
+            uint32_t a = cases[i].s ? B4 : A4, b = cases[i].t ? B4 : A4;
+            fw = craft_addrs(cases[i].proto, a, b, cases[i].sp, cases[i].dp);
+            bw = craft_addrs(cases[i].proto, b, a, cases[i].dp, cases[i].sp);
+        }
+        for (int fast = 0; fast < 2; fast++) {
+            struct pkt_meta m1, m2;
+            key_of(d, fw, fast, &m1);
+            key_of(d, bw, fast, &m2);
+            assert_memory_equal(&m1.flow_key, &m2.flow_key, sizeof(m1.flow_key));
+            assert_int_equal(m1.flow_hash, m2.flow_hash);
+            bool same = cases[i].s == cases[i].t && cases[i].sp == cases[i].dp;
+            if (!same)
+                assert_int_equal(m1.flow_src_side, !m2.flow_src_side);
+            const struct flow_key *k = &m1.flow_key;
+            int c = memcmp(k->addr[0], k->addr[1], 16);
+            assert_true(c < 0 || (c == 0 && k->port[0] <= k->port[1]));
+            /* the sender's endpoint is the side it names */
+            assert_memory_equal(k->addr[m1.flow_src_side], m1.src, 16);
+            assert_int_equal(k->port[m1.flow_src_side], m1.sport);
+            assert_int_equal(k->port[!m1.flow_src_side], m1.dport);
+            assert_int_equal(k->vlan[0], cases[i].vlan ? 42 : 0);
+            assert_int_equal(k->proto, cases[i].proto);
+            assert_int_equal(k->ip_version, cases[i].v6 ? 6 : 4);
+            /* another VLAN is another flow (another key; its hash too, here) */
+            if (cases[i].v6 && cases[i].vlan == 0) {
+                n_base = 2;
+                const struct pb *tagged = craft6(1, cases[i].proto, false, 0x10, NULL, 0, cases[i].sp,
+                                                 cases[i].dp, 4, 0, cases[i].s, cases[i].t);
+                struct pkt_meta m3;
+                key_of(d, tagged, fast, &m3);
+                assert_memory_not_equal(&m1.flow_key, &m3.flow_key, sizeof(m1.flow_key));
+                assert_int_not_equal(m1.flow_hash, m3.flow_hash);
+            }
+        }
+    }
+    decoder_free(d);
 }
 
 /* xorshift64*: deterministic mutations */
@@ -323,6 +489,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crafted),
         cmocka_unit_test(test_mutated),
+        cmocka_unit_test(test_flow_key),
         cmocka_unit_test(test_captures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
