@@ -35,10 +35,13 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "decode_flowkey.h"
 #include "event.h"
 #include "flow.h"
 
 #define FLOW_NIL UINT32_MAX
+
+#define likely(x) __builtin_expect(!!(x), 1)
 
 #define BUCKET_WAYS 7
 /* One cache line: hash[w] == 0 marks an empty way (key_build never returns 0). */
@@ -51,7 +54,6 @@ struct flow_bucket {
 } __attribute__((aligned(64)));
 _Static_assert(sizeof(struct flow_bucket) == 64, "a bucket is one cache line");
 
-_Static_assert(sizeof(struct flow_key) == 44, "key_eq() compares 44 bytes");
 _Static_assert(offsetof(struct flow, icmp_seen) < 64 && offsetof(struct flow, last_ns) == 64 &&
                    offsetof(struct flow, applayer_flags) < 128,
                "the per-packet fields must stay in the flow's first two cache lines");
@@ -249,67 +251,17 @@ const struct flow_table_stats *flow_table_get_stats(const struct flow_table *ft)
 
 /* ---- keys and hashes ---- */
 
-static inline uint64_t ld64(const void *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static inline uint64_t be64(const uint8_t *p)
-{
-    return __builtin_bswap64(ld64(p));
-}
-
-static inline bool proto_has_ports(uint8_t proto)
-{
-    /* ICMP flows are keyed on the address pair only, as Suricata does, so echo request and
-     * reply (and other types between the same hosts) share a flow. */
-    return proto == IPPROTO_NUM_TCP || proto == IPPROTO_NUM_UDP || proto == 132 /* SCTP */;
-}
-
-/* 64x64 -> 128 multiply folded to 64 bits (the mixing step of wyhash). */
-static inline uint64_t mum(uint64_t a, uint64_t b)
-{
-    __uint128_t r = (__uint128_t)a * b;
-    return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-
-/* Builds the key; *src_side = which key endpoint (0/1) sent the packet. Returns the bucket hash.
- * This runs once per packet: the endpoints are ordered with big-endian word compares (the same
- * order as memcmp of address, then port) and the hash is three independent 128-bit multiplies
- * over the canonical words (a general-purpose hash of the 44-byte key cost 2/3 of the whole
- * update). The flow id still uses XXH3 over the key bytes (flow_make_id). */
+/* The key and its hash come with the meta (pkt_meta.flow_key / flow_hash: the decoder builds them
+ * in its pass over the headers); flowkey_build() (decode_flowkey.h) builds them for a meta made
+ * by hand (flow_hash 0). The flow id still uses XXH3 over the key bytes (flow_make_id). */
 static inline uint32_t key_build(const struct pkt_meta *m, struct flow_key *key, uint8_t *src_side)
 {
-    uint16_t sp = 0, dp = 0;
-    if (proto_has_ports(m->proto) && (m->flags & PKT_HAS_L4)) {
-        sp = m->sport;
-        dp = m->dport;
-    }
-    uint64_t s0 = be64(m->src), s1 = be64(m->src + 8), d0 = be64(m->dst), d1 = be64(m->dst + 8);
-    bool swap = s0 != d0 ? s0 > d0 : s1 != d1 ? s1 > d1 : sp > dp;
-    uint64_t a0 = swap ? d0 : s0, a1 = swap ? d1 : s1, b0 = swap ? s0 : d0, b1 = swap ? s1 : d1;
-    uint16_t pa = swap ? dp : sp, pb = swap ? sp : dp;
-    memcpy(key->addr[0], swap ? m->dst : m->src, 16);
-    memcpy(key->addr[1], swap ? m->src : m->dst, 16);
-    key->port[0] = pa;
-    key->port[1] = pb;
-    key->vlan[0] = m->vlan_count > 0 ? m->vlan[0] : 0;
-    key->vlan[1] = m->vlan_count > 1 ? m->vlan[1] : 0;
-    key->proto = m->proto;
-    key->ip_version = m->ip_version;
-    key->pad[0] = key->pad[1] = 0;
-    *src_side = (uint8_t)swap;
-    uint64_t w4 = (uint64_t)pa | (uint64_t)pb << 16 | (uint64_t)key->vlan[0] << 32 |
-                  (uint64_t)key->vlan[1] << 48;
-    uint64_t w5 = (uint64_t)m->proto | (uint64_t)m->ip_version << 8;
-    uint64_t h = mum(a0 ^ 0xa0761d6478bd642full, a1 ^ 0xe7037ed1a0b428dbull) ^
-                 mum(b0 ^ 0x8ebc6af09c88c6e3ull, b1 ^ 0x589965cc75374cc3ull) ^
-                 mum(w4 ^ 0x1d8e4e27c47d124full, w5 ^ 0xa0761d6478bd642full);
-    h = mum(h, 0xe7037ed1a0b428dbull ^ (h >> 29));
-    uint32_t r = (uint32_t)(h ^ (h >> 32));
-    return r != 0 ? r : 1; /* 0 marks an empty bucket way */
+    return flowkey_build(m, key, src_side);
+}
+
+static inline uint64_t ld64(const void *p)
+{
+    return flowkey_ld64(p);
 }
 
 /* Key equality on words (the key has no padding bytes that differ: pad is always zero). */
@@ -714,6 +666,22 @@ static inline uint32_t flow_lookup(struct flow_table *ft, const struct flow_key 
     return FLOW_NIL;
 }
 
+/* The common packet: flow f (live, found by key) is not timed out, and the packet can change
+ * neither its state nor its timeout class: a UDP flow already established both ways, or an
+ * established TCP session with no FIN seen and no SYN, FIN or RST in the packet (tcp_step then
+ * returns TCP_ESTABLISHED and records nothing). Then the update is the counters and the time
+ * alone; the timer wheel is not touched (lazy: flow_table_expire() re-checks last_ns). */
+static inline bool flow_packet_steady(const struct flow_table *ft, const struct flow *f,
+                                      const struct pkt_meta *m)
+{
+    if (m->ts_ns > f->last_ns + ft->timeout_ns[f->timeout_class])
+        return false;
+    if (m->proto == IPPROTO_NUM_UDP)
+        return f->state == FLOW_STATE_ESTABLISHED;
+    return m->proto == IPPROTO_NUM_TCP && f->tcp_state == TCP_ESTABLISHED && f->tcp_fin_sides == 0 &&
+           f->state == FLOW_STATE_ESTABLISHED && !(m->tcp_flags & (TH_SYN | TH_FIN | TH_RST));
+}
+
 /* Inlined into the burst loop: the common packet (a known flow, no state change) then costs no
  * call and no timeout-class switch. */
 static inline __attribute__((always_inline)) struct flow *
@@ -727,6 +695,25 @@ flow_update_keyed(struct flow_table *ft, const struct pkt_meta *m, const struct 
         ft->stats.lookups++;
         ft->stats.probes++;
         idx = hint;
+        struct flow *f = &ft->flows[idx];
+        if (likely(flow_packet_steady(ft, f, m))) {
+            /* counters only: no state, class or timer-wheel work */
+            ft->stats.counters_only++;
+            enum flow_dir d = (src_side == f->client_side) ? FLOW_TO_SERVER : FLOW_TO_CLIENT;
+            if (m->ts_ns > f->last_ns)
+                f->last_ns = m->ts_ns;
+            f->pkts[d]++;
+            f->bytes[d] += m->wirelen;
+            f->touch_gen = ft->gen;
+            if (m->proto == IPPROTO_NUM_TCP) {
+                if (d == FLOW_TO_SERVER)
+                    f->tcp_flags_ts |= m->tcp_flags;
+                else
+                    f->tcp_flags_tc |= m->tcp_flags;
+            }
+            *dir = d;
+            return f;
+        }
     } else {
         idx = flow_lookup(ft, key, hash);
     }
@@ -805,6 +792,10 @@ struct flow *flow_table_update(struct flow_table *ft, const struct pkt_meta *m, 
     if (!meta_has_ip(m))
         return NULL;
     ft->gen++;
+    if (m->flow_hash != 0) {
+        ft->stats.keyed++;
+        return flow_update_keyed(ft, m, &m->flow_key, m->flow_hash, m->flow_src_side, dir, FLOW_NIL);
+    }
     struct flow_key key;
     uint8_t side;
     uint32_t hash = key_build(m, &key, &side);
@@ -850,24 +841,35 @@ static inline uint32_t prefetch_flow(const struct flow_table *ft, uint32_t hash)
 unsigned flow_table_update_burst(struct flow_table *ft, const struct pkt_meta *const *m, unsigned n,
                                  struct flow **flows, enum flow_dir *dirs)
 {
-    struct flow_key keys[BURST_CHUNK];
+    struct flow_key keys[BURST_CHUNK]; /* built here only for metas without a key */
+    const struct flow_key *kp[BURST_CHUNK];
     uint32_t hashes[BURST_CHUNK];
     uint8_t sides[BURST_CHUNK];
     uint32_t hints[BURST_CHUNK];
     unsigned got = 0;
+    uint64_t keyed = 0;
 
     ft->gen++;
     for (unsigned base = 0; base < n; base += BURST_CHUNK) {
         unsigned cnt = n - base < BURST_CHUNK ? n - base : BURST_CHUNK;
         const struct pkt_meta *const *mm = m + base;
-        /* stage 1: keys, hashes, bucket prefetch for the whole chunk */
+        /* stage 1: keys, hashes (the decoder's), bucket prefetch for the whole chunk */
         for (unsigned i = 0; i < cnt; i++) {
-            if (!meta_has_ip(mm[i])) {
+            const struct pkt_meta *x = mm[i];
+            uint32_t h = x->flow_hash;
+            if (likely(h != 0)) {
+                kp[i] = &x->flow_key;
+                sides[i] = x->flow_src_side;
+                keyed++;
+            } else if (meta_has_ip(x)) {
+                h = key_build(x, &keys[i], &sides[i]);
+                kp[i] = &keys[i];
+            } else {
                 hashes[i] = 0;
                 continue;
             }
-            hashes[i] = key_build(mm[i], &keys[i], &sides[i]);
-            __builtin_prefetch(&ft->buckets[hashes[i] & ft->mask], 0, 3);
+            hashes[i] = h;
+            __builtin_prefetch(&ft->buckets[h & ft->mask], 0, 3);
         }
         /* stage 2: the flows of the first packets */
         unsigned ahead = cnt < PF_AHEAD ? cnt : PF_AHEAD;
@@ -878,16 +880,17 @@ unsigned flow_table_update_burst(struct flow_table *ft, const struct pkt_meta *c
         for (unsigned i = 0; i < cnt; i++) {
             if (i + PF_AHEAD < cnt)
                 hints[i + PF_AHEAD] = hashes[i + PF_AHEAD] != 0 ? prefetch_flow(ft, hashes[i + PF_AHEAD]) : FLOW_NIL;
-            if (!meta_has_ip(mm[i])) {
+            if (hashes[i] == 0) { /* no IP layer */
                 flows[base + i] = NULL;
                 continue;
             }
             uint32_t hint = ft->ends == ends ? hints[i] : FLOW_NIL;
-            flows[base + i] = flow_update_keyed(ft, mm[i], &keys[i], hashes[i], sides[i], &dirs[base + i], hint);
+            flows[base + i] = flow_update_keyed(ft, mm[i], kp[i], hashes[i], sides[i], &dirs[base + i], hint);
             if (flows[base + i] != NULL)
                 got++;
         }
     }
+    ft->stats.keyed += keyed;
     return got;
 }
 

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "decode_flowkey.h"
 #include "event.h"
 #include "flow.h"
 
@@ -629,6 +630,196 @@ static void test_burst_matches_single(void **state)
     flow_table_free(b);
 }
 
+/* A packet sequence exercising every state path: TCP handshake, data both ways, a FIN close, a
+ * RST, port reuse after close, a SYN/ACK-first flow, UDP one way then both, ICMP, a timeout
+ * at lookup, and packets out of time order. */
+static unsigned state_mix(struct pkt_meta *pk, unsigned max)
+{
+    unsigned n = 0;
+#define P(...) do { assert_true(n < max); pk[n++] = pkt4(__VA_ARGS__); } while (0)
+    uint64_t t = T0;
+    P(A, B, 40000, 80, 6, SYN, t);
+    P(B, A, 80, 40000, 6, SYN | ACK, t + 1);
+    P(A, B, 40000, 80, 6, ACK, t + 2);
+    for (unsigned i = 0; i < 20; i++) {
+        P(A, B, 40000, 80, 6, ACK | 0x08, t + 10 + i); /* PSH ACK */
+        P(B, A, 80, 40000, 6, ACK, t + 11 + i);
+        P(A, B, 5000 + i % 3, 53, 17, 0, t + 12 + i);
+        if (i >= 5)
+            P(B, A, 53, 5000 + i % 3, 17, 0, t + 13 + i);
+        P(B, A, 41000, 443, 6, ACK, t + 14 + i); /* mid-stream pickup */
+        P(A, B, 443, 41000, 6, ACK, t + 15 + i);
+    }
+    P(A, B, 40000, 80, 6, ACK, t + 5); /* older than the flow's last packet */
+    P(A, B, 40000, 80, 6, FIN | ACK, t + 100);
+    P(B, A, 80, 40000, 6, ACK, t + 101);
+    P(B, A, 80, 40000, 6, ACK, t + 102);
+    P(B, A, 80, 40000, 6, FIN | ACK, t + 103);
+    P(A, B, 40000, 80, 6, ACK, t + 104);
+    P(A, B, 40000, 80, 6, SYN, t + 200); /* port reuse after close: a new flow */
+    P(B, A, 443, 41000, 6, RST, t + 201);
+    P(A, B, 443, 41000, 6, ACK, t + 202);
+    P(B, A, 7000, 8000, 6, SYN | ACK, t + 300);
+    P(A, B, 8000, 7000, 6, ACK, t + 301);
+    P(A, B, 8, 0, 1, 0, t + 400);
+    P(B, A, 0, 0, 1, 0, t + 401);
+    P(A, B, 8, 0, 1, 0, t + 402);
+    P(A, B, 5000, 53, 17, 0, t + S(400)); /* past the UDP timeout: a new flow at lookup */
+    P(B, A, 53, 5000, 17, 0, t + S(400) + 1);
+    P(A, B, 41000, 443, 6, ACK, t + S(400) + 2);
+#undef P
+    return n;
+}
+
+static void flows_equal(const struct ended *x, const struct ended *y)
+{
+    assert_int_equal(x->n, y->n);
+    for (unsigned i = 0; i < x->n && i < 64; i++) {
+        struct event a, b;
+        flow_to_event(&x->last[i], &a);
+        flow_to_event(&y->last[i], &b);
+        assert_memory_equal(&a, &b, sizeof(a));
+        assert_int_equal(x->reasons[i], y->reasons[i]);
+    }
+}
+
+/* The decoder's key (pkt_meta.flow_key / flow_hash / flow_src_side) is used as given: the table
+ * gives the same flows with it as from a meta without it (flow_hash 0: built from the fields),
+ * counts the keyed packets, and a meta whose given key differs from its fields goes by the key
+ * (so the key is not rebuilt). */
+static void test_keyed_meta(void **state)
+{
+    (void)state;
+    static struct pkt_meta pk[256], kk[256];
+    unsigned n = state_mix(pk, 256);
+    const struct pkt_meta *pp[256], *kp[256];
+    for (unsigned i = 0; i < n; i++) {
+        kk[i] = pk[i];
+        flowkey_set_meta(&kk[i]);
+        assert_int_not_equal(kk[i].flow_hash, 0);
+        struct flow_key k;
+        assert_int_equal(flow_key_from_meta(&pk[i], &k), kk[i].flow_hash);
+        assert_memory_equal(&k, &kk[i].flow_key, sizeof(k));
+        pp[i] = &pk[i];
+        kp[i] = &kk[i];
+    }
+    struct ended e1, e2, e3;
+    struct flow_table *a = mk(&e1, 64), *b = mk(&e2, 64), *c = mk(&e3, 64);
+    struct flow *fa[256], *fb[256];
+    enum flow_dir da[256], db[256];
+    for (unsigned i = 0; i < n; i += 16) {
+        unsigned k = n - i < 16 ? n - i : 16;
+        flow_table_update_burst(a, pp + i, k, fa + i, da + i);
+        flow_table_update_burst(b, kp + i, k, fb + i, db + i);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        enum flow_dir d;
+        flow_table_update(c, &kk[i], &d);
+        assert_int_equal(da[i], db[i]);
+        assert_int_equal(d, db[i]);
+    }
+    assert_int_equal(flow_table_get_stats(a)->keyed, 0);
+    assert_int_equal(flow_table_get_stats(b)->keyed, n);
+    assert_int_equal(flow_table_get_stats(c)->keyed, n);
+    flow_table_flush(a);
+    flow_table_flush(b);
+    flow_table_flush(c);
+    flows_equal(&e1, &e2);
+    flows_equal(&e1, &e3);
+    flow_table_free(a);
+    flow_table_free(b);
+    flow_table_free(c);
+
+    /* the given key wins over the fields: a meta claiming another flow's key joins that flow */
+    struct ended e;
+    struct flow_table *t = mk(&e, 16);
+    enum flow_dir d;
+    struct pkt_meta x = pkt4(A, B, 1000, 53, 17, 0, T0), y = pkt4(B, A, 2000, 53, 17, 0, T0 + 1);
+    flowkey_set_meta(&x);
+    struct flow *fx = flow_table_update(t, &x, &d);
+    y.flow_key = x.flow_key;
+    y.flow_hash = x.flow_hash;
+    y.flow_src_side = (uint8_t)!x.flow_src_side;
+    assert_ptr_equal(flow_table_update(t, &y, &d), fx);
+    assert_int_equal(d, FLOW_TO_CLIENT);
+    assert_int_equal(flow_table_get_stats(t)->active, 1);
+    flow_table_free(t);
+}
+
+/* Established packets that change no state take the counters-only update, packets that may
+ * change it (SYN, FIN, RST, the first packet back, a timed-out flow) do not, and the flows
+ * come out the same as through the full update (flow_table_update, which never takes it). */
+static void test_counters_only_update(void **state)
+{
+    (void)state;
+    static struct pkt_meta pk[256];
+    unsigned n = state_mix(pk, 256);
+    const struct pkt_meta *pp[256];
+    for (unsigned i = 0; i < n; i++) {
+        flowkey_set_meta(&pk[i]);
+        pp[i] = &pk[i];
+    }
+    struct ended e1, e2;
+    struct flow_table *a = mk(&e1, 64), *b = mk(&e2, 64);
+    struct flow *fa[256];
+    enum flow_dir da[256];
+    flow_table_update_burst(a, pp, n, fa, da);
+    for (unsigned i = 0; i < n; i++) {
+        enum flow_dir d;
+        assert_non_null(flow_table_update(b, &pk[i], &d));
+        assert_int_equal(d, da[i]); /* (fa[i] may be a later flow: flows end within the burst) */
+    }
+    assert_int_equal(flow_table_get_stats(b)->counters_only, 0);
+    /* most of the data packets (counted exactly in the small case below) */
+    uint64_t co = flow_table_get_stats(a)->counters_only;
+    assert_true(co > 60);
+    assert_true(co < n);
+    flow_table_flush(a);
+    flow_table_flush(b);
+    flows_equal(&e1, &e2);
+    flow_table_free(a);
+    flow_table_free(b);
+
+    /* exactly which packets: one established UDP flow and one TCP session */
+    struct ended e;
+    struct flow_table *t = mk(&e, 16);
+    struct pkt_meta q[8];
+    q[0] = pkt4(A, B, 5000, 53, 17, 0, T0);          /* new */
+    q[1] = pkt4(B, A, 53, 5000, 17, 0, T0 + 1);      /* establishes */
+    q[2] = pkt4(A, B, 5000, 53, 17, 0, T0 + 2);      /* counters only */
+    q[3] = pkt4(A, B, 6000, 80, 6, ACK, T0 + 3);     /* mid-stream: established */
+    q[4] = pkt4(B, A, 80, 6000, 6, ACK | 0x08, T0 + 4); /* counters only */
+    q[5] = pkt4(B, A, 80, 6000, 6, FIN | ACK, T0 + 5);  /* FIN: full update */
+    q[6] = pkt4(A, B, 6000, 80, 6, ACK, T0 + 6);     /* a FIN seen: full update */
+    q[7] = pkt4(A, B, 5000, 53, 17, 0, T0 + S(301)); /* timed out: a new flow */
+    const struct pkt_meta *qp[8];
+    for (unsigned i = 0; i < 8; i++) {
+        flowkey_set_meta(&q[i]);
+        qp[i] = &q[i];
+    }
+    struct flow *fl[8];
+    enum flow_dir dirs[8];
+    /* the flows exist before the burst that finds them (a flow made in a burst is not yet in
+     * the bucket the burst read ahead, so its later packets there take the full update) */
+    const struct pkt_meta *first[3] = {qp[0], qp[1], qp[3]};
+    flow_table_update_burst(t, first, 3, fl, dirs);
+    assert_int_equal(flow_table_get_stats(t)->counters_only, 0);
+    const struct pkt_meta *second[5] = {qp[2], qp[4], qp[5], qp[6], qp[7]};
+    flow_table_update_burst(t, second, 5, fl + 3, dirs + 3);
+    /* fl[3..7]: q[2], q[4], q[5], q[6], q[7] */
+    assert_int_equal(flow_table_get_stats(t)->counters_only, 2);
+    assert_int_equal(fl[4]->pkts[FLOW_TO_CLIENT], 2);
+    assert_int_equal(fl[4]->tcp_flags_tc, ACK | 0x08 | FIN);
+    assert_int_equal(fl[4]->state, FLOW_STATE_CLOSING);
+    assert_int_equal(fl[7]->key.proto, 17);
+    assert_int_equal(fl[7]->pkts[FLOW_TO_SERVER], 1);
+    assert_int_equal(e.n, 1);
+    assert_int_equal(e.last[0].pkts[FLOW_TO_SERVER], 2);
+    assert_int_equal(e.last[0].bytes[FLOW_TO_SERVER], 120);
+    assert_int_equal(e.last[0].last_ns, T0 + 2);
+    flow_table_free(t);
+}
+
 static void test_burst_spares_its_flows(void **state)
 {
     (void)state;
@@ -731,6 +922,8 @@ int main(void)
         cmocka_unit_test(test_flow_id_deterministic),
         cmocka_unit_test(test_burst_matches_single),
         cmocka_unit_test(test_burst_spares_its_flows),
+        cmocka_unit_test(test_keyed_meta),
+        cmocka_unit_test(test_counters_only_update),
         cmocka_unit_test(test_flow_to_event_icmp),
         cmocka_unit_test(test_bad_config),
     };
