@@ -3,8 +3,10 @@
  *   bench_anomaly [-r ROUNDS] [-e] [-s] [-x TIMES] [-t EVE_TYPES|all] PCAP...
  *
  * 1. Stage alone: loads the captures into memory, then replays them ROUNDS times (default 5)
- *    through decode -> flow table (detectors off) and decode -> flow table -> anomaly_packet +
- *    ticks every 100 ms of packet time (detectors on), alternating, fresh state each round;
+ *    through decode -> flow table (detectors off) and decode -> flow table -> anomaly stage +
+ *    ticks every 100 ms of packet time (detectors on), in bursts of up to ENGINE_BATCH packets
+ *    as the engine's worker runs them (flow_table_update_burst, anomaly_burst), alternating,
+ *    fresh state each round;
  *    thread CPU time. (-s: skip this part)
  * 2. With -e, the whole sensor (sensor/engine: pcap reader, decode, flow, stream, stages, EVE
  *    output to a temporary directory), runmode single, anomaly.enabled no / yes, in ROUNDS
@@ -129,30 +131,42 @@ static double run(const struct capture *c, bool detectors, uint64_t *events)
         exit(1);
     }
     uint64_t last_tick = 0;
-    struct pkt_meta m;
+    /* bursts as the engine's worker runs them (engine_burst.c): up to ENGINE_BATCH packets
+     * decoded, the flow table updated for the burst, then the anomaly stage for the burst */
+    struct pkt_meta meta[ENGINE_BATCH];
+    const struct pkt_meta *mp[ENGINE_BATCH];
+    struct flow *flows[ENGINE_BATCH];
+    enum flow_dir dirs[ENGINE_BATCH];
+    uint8_t res[ENGINE_BATCH];
     if (detectors == perf_side())
         perf_ctl("enable\n");
     double t0 = cpu_s(CLOCK_THREAD_CPUTIME_ID);
-    for (size_t i = 0; i < c->n; i++) {
+    for (size_t i = 0; i < c->n;) {
         const struct dp_packet *p = &c->pk[i];
-        enum decode_result r = decode_packet(d, p, &m);
         if (p->ts_ns >= last_tick + 100000000ull) {
             last_tick = p->ts_ns;
             flow_table_expire(ft, p->ts_ns, 4096);
             if (w)
                 anomaly_tick(w, p->ts_ns, count_emit, events);
         }
-        if (r == DECODE_INVALID) {
-            if (w)
-                anomaly_decode_invalid(w, &m);
-            continue;
+        unsigned k = 0, ok = 0;
+        while (i + k < c->n && k < ENGINE_BATCH) {
+            const struct dp_packet *pk = &c->pk[i + k];
+            if (k > 0 && pk->ts_ns >= last_tick + 100000000ull)
+                break;
+            struct pkt_meta *m = &meta[k];
+            enum decode_result r = decode_packet(d, pk, m);
+            res[k++] = (uint8_t)r;
+            if (r == DECODE_OK)
+                mp[ok++] = m;
+            if (r == DECODE_OK && (m->flags & PKT_REASSEMBLED))
+                break; /* its meta points into the decoder's buffer until the next decode */
         }
-        if (r != DECODE_OK || m.ip_version == 0)
-            continue;
-        enum flow_dir dir;
-        struct flow *f = flow_table_update(ft, &m, &dir);
+        if (ok)
+            flow_table_update_burst(ft, mp, ok, flows, dirs);
         if (w)
-            anomaly_packet(w, &m, f, dir);
+            anomaly_burst(w, meta, res, k, flows, dirs);
+        i += k;
     }
     double t = cpu_s(CLOCK_THREAD_CPUTIME_ID) - t0;
     if (detectors == perf_side())

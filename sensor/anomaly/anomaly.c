@@ -236,15 +236,63 @@ static inline struct ahdr *atab_get(struct atab *t, const void *key, uint32_t ha
     return atab_get_idx(t, key, hash, create, evict, now, NULL);
 }
 
-/* The entry at index hint if it is live and holds key (a window table: no LRU time), else
- * NULL. Hints come from earlier lookups (kept per flow) and may be stale or from another
- * table: checked, never trusted. */
+/* A flow's hint for an entry: its index in the low 24 bits (tables hold at most 2^23 slots) and
+ * the table's generation (low 8 bits) above, so a hint from an earlier window is rejected
+ * without reading the entry (the burst's prefetch pass relies on that). */
+#define HINT_IDX_BITS 24
+#define HINT_IDX_MASK ((1u << HINT_IDX_BITS) - 1)
+
+static inline uint32_t hint_of(const struct atab *t, uint32_t idx)
+{
+    return idx | t->gen << HINT_IDX_BITS;
+}
+
+/* The index a hint names in t if it may be live there (generation and range), else UINT32_MAX. */
+static inline uint32_t hint_idx(const struct atab *t, uint32_t hint)
+{
+    uint32_t idx = hint & HINT_IDX_MASK;
+    return (hint >> HINT_IDX_BITS) == (t->gen & 0xffu) && idx < t->n_used ? idx : UINT32_MAX;
+}
+
+/* The entry a hint names if it is live and holds key (a window table: no LRU time), else NULL.
+ * Hints come from earlier lookups (kept per flow) and may be stale or from another table:
+ * checked, never trusted. */
 static inline struct ahdr *atab_hint(const struct atab *t, uint32_t hint, const void *key)
 {
-    if (hint >= t->n_used)
+    uint32_t idx = hint_idx(t, hint);
+    if (idx == UINT32_MAX)
         return NULL;
-    struct ahdr *h = atab_at(t, hint);
+    struct ahdr *h = atab_at(t, idx);
     return key_eq(ekey(h), key, t->ksz) ? h : NULL;
+}
+
+/* Detectors walk a window table and look each key up in a long-lived table (its tags and
+ * entries are large and cold: ~2 cache misses a key). Called at entry i of the walk, this
+ * prefetches the probe line of entry i + 16's key and, where entry i + 8's key is found in
+ * its first probe slot, that long-lived entry (the window entries' hash is the long-lived
+ * tables' hash too). Only loads and prefetches: results are unchanged. ll2 (may be NULL): a
+ * second long-lived table (pairs: brute force or beacon entries, by the pair's kind byte at
+ * kind_off of the key; ll for kind 1, ll2 otherwise). */
+#define LL_AHEAD 16
+static inline void ll_prefetch(const struct atab *win, uint32_t i, const struct atab *ll,
+                               const struct atab *ll2, uint32_t kind_off)
+{
+    uint32_t a = i + LL_AHEAD, b = i + LL_AHEAD / 2;
+    if (a < win->n_used) {
+        const struct ahdr *e = atab_at(win, a);
+        const struct atab *t = ll2 == NULL || ekey((struct ahdr *)e)[kind_off] == 1 ? ll : ll2;
+        __builtin_prefetch(&t->tags[e->hash & t->mask], 0);
+    }
+    if (b < win->n_used) {
+        const struct ahdr *e = atab_at(win, b);
+        const struct atab *t = ll2 == NULL || ekey((struct ahdr *)e)[kind_off] == 1 ? ll : ll2;
+        const struct atag *g = &t->tags[e->hash & t->mask];
+        if (g->gen == t->gen && g->hash == e->hash && g->idx < t->cap) {
+            const uint8_t *x = (const uint8_t *)atab_at(t, g->idx);
+            __builtin_prefetch(x, 1);
+            __builtin_prefetch(x + 64, 1);
+        }
+    }
 }
 
 /* every live entry, in creation order */
@@ -287,11 +335,11 @@ struct dst_ent {
     uint32_t opens; /* flows opened towards it (first packet each way) */
     uint8_t top_n;
     uint64_t bytes, udp_bytes, icmp_bytes, refl_bytes;
-    /* lazy */
+    /* lazy; top first: updated per packet, next to the counters */
+    struct sketch_topk_item top[TOPK];
     uint32_t hist[16];
     uint8_t src_hll[HLL_M];
     uint8_t refl_hll[HLL_M];
-    struct sketch_topk_item top[TOPK];
 };
 
 struct src_ent {
@@ -519,7 +567,7 @@ static int shard_init(struct shard *s, const struct anomaly_config *c, uint32_t 
     rc |= atab_init(&s->host, c->shard_hosts * mult, sizeof(struct host_ent), sizeof(struct akey));
     rc |= atab_init(&s->dns, c->shard_dns * mult, sizeof(struct dns_ent), sizeof(struct dkey));
     rc |= sketch_cms_init(&s->ovf_cms, 4, 1024);
-    s->dst.zsz = offsetof(struct dst_ent, hist);
+    s->dst.zsz = offsetof(struct dst_ent, top);
     s->src.zsz = offsetof(struct src_ent, sample);
     atomic_init(&s->wid, NONE);
     return rc ? -ENOMEM : 0;
@@ -794,16 +842,23 @@ static inline bool port_in(const uint16_t *ports, unsigned n, uint16_t p)
     return false;
 }
 
-/* The window entry of key k in t (created if absent). hint (may be NULL): the flow's index of
+/* The window entry of key k in t (created if absent). hint (may be NULL): the flow's hint for
  * this entry from an earlier packet, tried first and updated; most packets of a flow then cost
- * no hash and no probe. */
+ * no hash and no probe. hash: the key's hash if the caller has it (the burst's prefetch pass),
+ * else NO_HASH. */
+#define NO_HASH UINT64_MAX
 static inline struct ahdr *win_get(struct atab *t, const struct akey *k, uint32_t seed,
-                                   uint32_t *hint)
+                                   uint32_t *hint, uint64_t hash)
 {
     struct ahdr *h;
     if (hint != NULL && (h = atab_hint(t, *hint, k)) != NULL)
         return h;
-    return atab_get_idx(t, k, h32(sketch_hash(k, sizeof(*k), seed)), true, false, 0, hint);
+    uint32_t hv = hash != NO_HASH ? (uint32_t)hash : h32(sketch_hash(k, sizeof(*k), seed));
+    uint32_t idx;
+    h = atab_get_idx(t, k, hv, true, false, 0, &idx);
+    if (h != NULL && hint != NULL)
+        *hint = hint_of(t, idx);
+    return h;
 }
 
 static void sample_add(uint8_t (*sample)[16], uint8_t *n, const uint8_t *a, bool v6);
@@ -951,8 +1006,10 @@ static bool tcp_flags_illegal(uint8_t f)
     return false;
 }
 
-void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct flow *f,
-                    enum flow_dir dir)
+/* One packet (anomaly_packet); hash_dst / hash_host: the hashes of its destination and inside-host keys if
+ * the burst's prefetch pass computed them, else NO_HASH. */
+static inline void packet_one(struct anomaly_worker *w, const struct pkt_meta *m, struct flow *f,
+                              enum flow_dir dir, uint64_t hash_dst, uint64_t hash_host)
 {
     const struct anomaly_config *c = w->cfg;
     if (!c->enabled || (m->ip_version != 4 && m->ip_version != 6))
@@ -999,12 +1056,12 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
     struct dst_ent *d;
     if (f != NULL) {
         d = (struct dst_ent *)win_get(&s->dst, &dk, 1,
-                                      &f->anomaly_slot[dir == FLOW_TO_SERVER ? 0 : 1]);
+                                      &f->anomaly_slot[dir == FLOW_TO_SERVER ? 0 : 1], hash_dst);
     } else if (w->last_dst != NULL && w->last_dst_shard == s && w->last_dst_gen == s->dst.gen &&
                key_eq(&w->last_dst_key, &dk, sizeof(dk))) {
         d = w->last_dst;
     } else {
-        d = (struct dst_ent *)win_get(&s->dst, &dk, 1, NULL);
+        d = (struct dst_ent *)win_get(&s->dst, &dk, 1, NULL, hash_dst);
         w->last_dst = d;
         w->last_dst_shard = s;
         w->last_dst_gen = s->dst.gen;
@@ -1135,7 +1192,7 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
             if (dir == FLOW_TO_CLIENT && f != NULL) {
                 struct akey sk;
                 akey_set(&sk, m->src, v6);
-                struct dst_ent *server = (struct dst_ent *)win_get(&s->dst, &sk, 1, &f->anomaly_slot[0]);
+                struct dst_ent *server = (struct dst_ent *)win_get(&s->dst, &sk, 1, &f->anomaly_slot[0], NO_HASH);
                 if (server != NULL)
                     server->udp_reply++;
                 if (first_reply && (af & AF_ATTEMPT) && !(af & AF_ANSWERED)) {
@@ -1182,12 +1239,12 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
         akey_set(&hk, src_in ? m->src : m->dst, v6);
         struct host_ent *he;
         if (f != NULL) {
-            he = (struct host_ent *)win_get(&s->host, &hk, 4, &f->anomaly_slot[2]);
+            he = (struct host_ent *)win_get(&s->host, &hk, 4, &f->anomaly_slot[2], hash_host);
         } else if (w->last_host != NULL && w->last_host_shard == s && w->last_host_gen == s->host.gen &&
                    key_eq(&w->last_host_key, &hk, sizeof(hk))) {
             he = w->last_host;
         } else {
-            he = (struct host_ent *)win_get(&s->host, &hk, 4, NULL);
+            he = (struct host_ent *)win_get(&s->host, &hk, 4, NULL, hash_host);
             w->last_host = he;
             w->last_host_shard = s;
             w->last_host_gen = s->host.gen;
@@ -1216,6 +1273,98 @@ void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct f
     }
     if (f != NULL)
         f->anomaly_flags = af;
+}
+
+void anomaly_packet(struct anomaly_worker *w, const struct pkt_meta *m, struct flow *f,
+                    enum flow_dir dir)
+{
+    packet_one(w, m, f, dir, NO_HASH, NO_HASH);
+}
+
+static inline void prefetch_entry(const struct atab *t, uint32_t idx, uint32_t bytes)
+{
+    const uint8_t *e = (const uint8_t *)atab_at(t, idx);
+    for (uint32_t o = 0; o < bytes; o += 64)
+        __builtin_prefetch(e + o, 1);
+    __builtin_prefetch(e + bytes - 1, 1);
+}
+
+/* Prefetch pass of a burst (see anomaly_burst): per packet with a flow, the entries its hints
+ * name, or, where a hint is stale (a new flow or a new window), the key's hash (kept for the
+ * lookup) and its probe line. Needs the flows' anomaly lines: a first loop prefetches them. */
+static void burst_prefetch(struct anomaly_worker *w, const struct pkt_meta *m, const uint8_t *res,
+                           unsigned n, struct flow *const *flows, const enum flow_dir *dirs,
+                           uint64_t *hd, uint64_t *hh)
+{
+    struct shard *s = w->cur;
+    unsigned j = 0;
+    for (unsigned x = 0; x < n; x++) {
+        hd[x] = hh[x] = NO_HASH;
+        if (res[x] == DECODE_OK && flows[j++] != NULL)
+            __builtin_prefetch(&flows[j - 1]->anomaly_flags, 1);
+    }
+    /* a burst lies within one engine tick; the shard is the one its packets go to unless the
+     * burst starts a new window (then nothing is prefetched: once per window) */
+    if (s == NULL || m[0].ts_ns >= w->win_end)
+        return;
+    j = 0;
+    for (unsigned x = 0; x < n; x++) {
+        if (res[x] != DECODE_OK)
+            continue;
+        struct flow *f = flows[j];
+        enum flow_dir dir = dirs[j++];
+        if (f == NULL || (m[x].ip_version != 4 && m[x].ip_version != 6))
+            continue;
+        bool v6 = m[x].ip_version == 6;
+        uint32_t idx = hint_idx(&s->dst, f->anomaly_slot[dir == FLOW_TO_SERVER ? 0 : 1]);
+        if (idx != UINT32_MAX) {
+            prefetch_entry(&s->dst, idx, offsetof(struct dst_ent, hist));
+        } else {
+            struct akey dk;
+            akey_set(&dk, m[x].dst, v6);
+            hd[x] = h32(sketch_hash(&dk, sizeof(dk), 1));
+            __builtin_prefetch(&s->dst.tags[hd[x] & s->dst.mask], 0);
+        }
+        /* the inside host of a flow across the boundary (membership known after its first
+         * packet) */
+        uint32_t af = f->anomaly_flags;
+        if ((af & AF_NET) && !(af & AF_CIN) != !(af & AF_SIN)) {
+            idx = hint_idx(&s->host, f->anomaly_slot[2]);
+            if (idx != UINT32_MAX) {
+                prefetch_entry(&s->host, idx, sizeof(struct host_ent));
+            } else {
+                bool src_in = dir == FLOW_TO_SERVER ? (af & AF_CIN) : (af & AF_SIN);
+                struct akey hk;
+                akey_set(&hk, src_in ? m[x].src : m[x].dst, v6);
+                hh[x] = h32(sketch_hash(&hk, sizeof(hk), 4));
+                __builtin_prefetch(&s->host.tags[hh[x] & s->host.mask], 0);
+            }
+        }
+    }
+}
+
+void anomaly_burst(struct anomaly_worker *w, const struct pkt_meta *m, const uint8_t *res, unsigned n,
+                   struct flow *const *flows, const enum flow_dir *dirs)
+{
+    if (!w->cfg->enabled || n == 0)
+        return;
+    uint64_t hd[ANOMALY_BURST_MAX], hh[ANOMALY_BURST_MAX];
+    unsigned done = 0, j = 0;
+    while (done < n) {
+        unsigned k = n - done < ANOMALY_BURST_MAX ? n - done : ANOMALY_BURST_MAX;
+        unsigned j0 = j;
+        burst_prefetch(w, m + done, res + done, k, flows + j0, dirs + j0, hd, hh);
+        for (unsigned x = 0; x < k; x++) {
+            const struct pkt_meta *pm = &m[done + x];
+            if (res[done + x] == DECODE_OK) {
+                packet_one(w, pm, flows[j], dirs[j], hd[x], hh[x]);
+                j++;
+            } else if (res[done + x] == DECODE_INVALID) {
+                anomaly_decode_invalid(w, pm);
+            }
+        }
+        done += k;
+    }
 }
 
 void anomaly_decode_invalid(struct anomaly_worker *w, const struct pkt_meta *m)
@@ -1538,6 +1687,7 @@ static void detect_floods(struct anomaly_shared *sh, uint64_t now)
     if ((double)c->refl_bps < min_bps)
         min_bps = (double)c->refl_bps;
     ATAB_FOREACH(&sh->cur->dst, h) {
+        ll_prefetch(&sh->cur->dst, _i, &sh->base, NULL, 0);
         struct dst_ent *e = (struct dst_ent *)h;
         bool v6 = e->k.v6;
         /* below every floor nothing can alarm, and baselines only ever raise thresholds above
@@ -1718,6 +1868,7 @@ static void detect_scans(struct anomaly_shared *sh, uint64_t now)
         sh->scan_cms_epoch = ep;
     }
     ATAB_FOREACH(&sh->cur->src, h) {
+        ll_prefetch(&sh->cur->src, _i, &sh->scan, NULL, 0);
         const struct src_ent *e = (const struct src_ent *)h;
         /* a source gets a scan entry once it made a few attempts in the last two epochs (Count-Min
          * estimate): one-packet sources (spoofed floods, ordinary clients) stay in the sketch and
@@ -1833,6 +1984,7 @@ static void detect_pairs(struct anomaly_shared *sh, uint64_t now)
     const struct anomaly_config *c = &sh->cfg;
     uint64_t ep = now / ((uint64_t)c->bf_epoch_s * 1000000000ull);
     ATAB_FOREACH(&sh->cur->pair, h) {
+        ll_prefetch(&sh->cur->pair, _i, &sh->bf, &sh->beacon, offsetof(struct pkey, kind));
         const struct pair_ent *e = (const struct pair_ent *)h;
         bool v6 = e->k.v6;
         if (e->k.kind == PAIR_AUTH) {
@@ -1957,6 +2109,7 @@ static void detect_dns(struct anomaly_shared *sh, uint64_t now)
     const struct anomaly_config *c = &sh->cfg;
     uint64_t ep = now / ((uint64_t)c->dns_epoch_s * 1000000000ull);
     ATAB_FOREACH(&sh->cur->dns, h) {
+        ll_prefetch(&sh->cur->dns, _i, &sh->dnsl, NULL, 0);
         const struct dns_ent *e = (const struct dns_ent *)h;
         struct dnsl_ent *t = (struct dnsl_ent *)atab_get(&sh->dnsl, &e->k, h->hash, true, true, now);
         if (t == NULL)
@@ -2014,6 +2167,7 @@ static void detect_exfil(struct anomaly_shared *sh, uint64_t now, uint64_t wid)
     if (af > 1)
         af = 1;
     ATAB_FOREACH(&sh->cur->host, h) {
+        ll_prefetch(&sh->cur->host, _i, &sh->hostb, NULL, 0);
         struct host_ent *e = (struct host_ent *)h;
         struct hostb_ent *b = (struct hostb_ent *)atab_get(&sh->hostb, &e->k, h->hash, true, true, now);
         if (b == NULL)

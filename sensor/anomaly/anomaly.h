@@ -177,6 +177,16 @@ void anomaly_shared_free(struct anomaly_shared *s);
 struct anomaly_worker *anomaly_worker_new(struct anomaly_shared *s, unsigned worker_id);
 void anomaly_worker_free(struct anomaly_worker *w);
 
+#define ANOMALY_BURST_MAX 64
+/* A burst of n packets in packet order, as the engine's worker holds them after the flow
+ * table's burst update: m[x] with the decoder's result res[x] (enum decode_result); each
+ * DECODE_OK packet takes the next of flows[] / dirs[] (flow may be NULL) and is accounted as by
+ * anomaly_packet(), each DECODE_INVALID one as by anomaly_decode_invalid(), others are skipped.
+ * Same result as those calls one by one; first prefetches the entries the packets will update
+ * (the flows' hints) or the probe lines of their keys. No allocation, no lock, no syscall. */
+void anomaly_burst(struct anomaly_worker *w, const struct pkt_meta *m, const uint8_t *res, unsigned n,
+                   struct flow *const *flows, const enum flow_dir *dirs);
+
 /* Accounts one decoded packet (DECODE_OK) of flow f (may be NULL) in direction dir, in packet
  * order, after the flow table saw it (a burst update of several packets first is fine: the
  * stage keeps its own per-flow marks in f->anomaly_flags and reads neither the flow's packet

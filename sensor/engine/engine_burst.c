@@ -231,6 +231,11 @@ unsigned pipeline_burst(struct pipeline *p, const struct dp_packet *pkts, const 
         }
         if (ok)
             flow_table_update_burst(p->ft, p->mp, ok, p->flows, p->dirs);
+        /* the anomaly stage takes the run at once (it prefetches its entries for the run, then
+         * accounts the packets in order; it emits nothing per packet and reads no other
+         * stage's state, so running it before them is the same) */
+        if (p->an)
+            anomaly_burst(p->an, p->meta, p->res, k, p->flows, p->dirs);
         unsigned j = 0;
         for (unsigned x = 0; x < k; x++) {
             const struct pkt_meta *m = &p->meta[x];
@@ -251,13 +256,9 @@ unsigned pipeline_burst(struct pipeline *p, const struct dp_packet *pkts, const 
                     if (f)
                         engine_bypass_check(&p->bp, p->dt, f); /* rule `bypass`, bypass-after */
                 }
-                if (p->an)
-                    anomaly_packet(p->an, m, f, d);
             } else if (p->res[x] == DECODE_INVALID) {
                 p->st.invalid++;
                 emit_decode_anomaly(p, m);
-                if (p->an)
-                    anomaly_decode_invalid(p->an, m);
                 continue;
             }
             /* a note on a valid or held packet (frag.overlap, tcp.bad_flags, snaplen cut...) */

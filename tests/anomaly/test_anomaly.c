@@ -284,7 +284,11 @@ static void h_tick(struct harness *h)
 #define BURST 16
 static bool burst_mode;
 static struct pkt_meta burst_m[4][BURST];
+static uint8_t burst_res[4][BURST];
 static unsigned burst_n[4];
+/* with burst_mode: hand each burst to anomaly_burst() (the engine's call) instead of
+ * anomaly_packet() / anomaly_decode_invalid() one by one */
+static bool burst_api;
 
 /* Scramble mode: every flow's entry hints (f->anomaly_slot) are overwritten with arbitrary
  * values before each packet, small ones (live indices holding other keys) and large ones. */
@@ -304,20 +308,33 @@ static void scramble(struct flow *f)
 
 static void h_flush(struct harness *h, unsigned i)
 {
-    const struct pkt_meta *mp[BURST];
+    const struct pkt_meta *mp[BURST] = {NULL};
     struct flow *fl[BURST];
     enum flow_dir dirs[BURST];
+    unsigned ok = 0;
     for (unsigned k = 0; k < burst_n[i]; k++)
-        mp[k] = &burst_m[i][k];
-    flow_table_update_burst(h->ft[i], mp, burst_n[i], fl, dirs);
-    for (unsigned k = 0; k < burst_n[i]; k++) {
+        if (burst_res[i][k] == DECODE_OK)
+            mp[ok++] = &burst_m[i][k];
+    flow_table_update_burst(h->ft[i], mp, ok, fl, dirs);
+    for (unsigned k = 0; k < ok; k++)
         scramble(fl[k]);
-        anomaly_packet(h->w[i], &burst_m[i][k], fl[k], dirs[k]);
+    if (burst_api) {
+        anomaly_burst(h->w[i], burst_m[i], burst_res[i], burst_n[i], fl, dirs);
+    } else {
+        for (unsigned k = 0, j = 0; k < burst_n[i]; k++) {
+            if (burst_res[i][k] == DECODE_OK) {
+                anomaly_packet(h->w[i], &burst_m[i][k], fl[j], dirs[j]);
+                j++;
+            } else {
+                anomaly_decode_invalid(h->w[i], &burst_m[i][k]);
+            }
+        }
     }
     burst_n[i] = 0;
 }
 
-static void h_pkt(struct harness *h, struct pkt_meta *m)
+/* One packet in packet order; res: DECODE_OK or DECODE_INVALID (a decoder anomaly). */
+static void h_pkt_res(struct harness *h, struct pkt_meta *m, uint8_t res)
 {
     if (m->ts_ns > h->now)
         h->now = m->ts_ns;
@@ -329,15 +346,25 @@ static void h_pkt(struct harness *h, struct pkt_meta *m)
     }
     unsigned i = h->n > 1 ? pkt_meta_flow_hash(m) % h->n : 0;
     if (burst_mode) {
+        burst_res[i][burst_n[i]] = res;
         burst_m[i][burst_n[i]++] = *m;
         if (burst_n[i] == BURST)
             h_flush(h, i);
+        return;
+    }
+    if (res != DECODE_OK) {
+        anomaly_decode_invalid(h->w[i], m);
         return;
     }
     enum flow_dir dir;
     struct flow *f = flow_table_update(h->ft[i], m, &dir);
     scramble(f);
     anomaly_packet(h->w[i], m, f, dir);
+}
+
+static void h_pkt(struct harness *h, struct pkt_meta *m)
+{
+    h_pkt_res(h, m, DECODE_OK);
 }
 
 static void h_finish(struct harness *h)
@@ -875,6 +902,94 @@ static void test_burst_flow_updates(void **st)
     burst_mode = false;
 }
 
+static void assert_same_events(const struct harness *a, const struct harness *b)
+{
+    assert_true(a->nev > 0);
+    assert_int_equal(a->nev, b->nev);
+    for (unsigned i = 0; i < a->nev; i++) {
+        const struct event_detection *x = &a->ev[i].u.detection, *y = &b->ev[i].u.detection;
+        assert_string_equal(x->class_name, y->class_name);
+        assert_int_equal(x->phase, y->phase);
+        assert_int_equal(a->ev[i].ts_ns, b->ev[i].ts_ns);
+        assert_int_equal(x->n_attackers, y->n_attackers);
+        assert_memory_equal(x->attacker, y->attacker, sizeof(x->attacker));
+        assert_memory_equal(x->victim, y->victim, sizeof(x->victim));
+        assert_int_equal(x->n_metrics, y->n_metrics);
+        for (unsigned j = 0; j < x->n_metrics; j++)
+            assert_true(x->metric[j].value == y->metric[j].value);
+    }
+}
+
+/* The interleaved victims with illegal-flag packets the decoder rejected (DECODE_INVALID) in
+ * the same bursts: anomaly_burst() must account them in packet order too. */
+static void run_interleaved_invalid(struct harness *h)
+{
+    unsigned k = 0;
+    for (uint64_t t = T0; t < T0 + 3 * SEC; t += SEC / 2000, k++) {
+        uint32_t c = ip(198, 18, (k >> 4) & 255, k & 15);
+        uint16_t cp = (uint16_t)(1024 + (k >> 3) % 60000);
+        tcp_pkt(h, t, ip(100, 64 + k % 50, (k >> 3) & 255, k & 255), (uint16_t)(1024 + k % 60000),
+                ip(10, 0, 0, 10), 80, 0x02);
+        udp_pkt(h, t + 100, c, cp, ip(10, 0, 0, 80), 27015, 100 + k % 7, NULL, 0);
+        udp_pkt(h, t + 200, ip(10, 0, 0, 80), 27015, c, cp, 200, NULL, 0);
+        /* an inside host sending out (exfiltration's host entries, prefetched per burst) */
+        udp_pkt(h, t + 250, ip(10, 0, 5, 1 + k % 4), 5000, ip(192, 0, 2, 9), 443, 1200, NULL, 0);
+        icmp_pkt(h, t + 300, ip(203, 0, 113, 5 + k % 3), ip(10, 0, 0, 82), 8);
+        if (k % 16 == 0) { /* 125/s: 31 per 250 ms window, threshold 20 */
+            struct pkt_meta m;
+            meta_ip(&m, t + 400, ip(203, 0, 113, 77), ip(10, 0, 0, 90), 6, 60);
+            m.flags |= PKT_TCP;
+            m.tcp_flags = 0x03; /* SYN+FIN */
+            m.reason = DEC_TCP_BAD_FLAGS;
+            h_pkt_res(h, &m, DECODE_INVALID);
+        }
+    }
+    h_finish(h);
+}
+
+/* anomaly_burst() (the engine's call: prefetch pass, then the packets in order) gives exactly
+ * the events of anomaly_packet() / anomaly_decode_invalid() one by one: with right hints and
+ * scrambled ones, with 1 s windows and with 250 ms windows (bursts then cross window ends:
+ * the prefetch pass looks at the old window's tables), for floods, the mix of every class
+ * (run_mix) and decoder-rejected packets inside bursts. */
+static void test_burst_api_equals_per_packet(void **st)
+{
+    (void)st;
+    void (*runs[3])(struct harness *) = {run_interleaved_invalid, run_mix, run_interleaved};
+    for (unsigned win = 0; win < 2; win++) {
+        for (unsigned r = 0; r < 3; r++) {
+            for (unsigned scr = 0; scr < 2; scr++) {
+                struct anomaly_config c;
+                anomaly_config_default(&c);
+                c.shard_dsts = 1024;
+                c.shard_pairs = 1024;
+                c.shard_hosts = 512;
+                c.shard_dns = 256;
+                c.track_entries = 4096;
+                c.window_ms = win ? 250 : 1000;
+                struct harness a, b;
+                h_init(&a, 1, &c);
+                h_init(&b, 1, &c);
+                burst_mode = true;
+                runs[r](&a);
+                burst_api = true;
+                scramble_hints = scr;
+                runs[r](&b);
+                burst_api = false;
+                scramble_hints = false;
+                burst_mode = false;
+                assert_same_events(&a, &b);
+                if (r == 0) {
+                    assert_non_null(first_start(&a, "protocol-anomaly"));
+                    assert_non_null(first_start(&a, "syn-flood"));
+                }
+                h_free(&a);
+                h_free(&b);
+            }
+        }
+    }
+}
+
 static void test_api_edges(void **st)
 {
     (void)st;
@@ -919,6 +1034,7 @@ int main(void)
         cmocka_unit_test(test_bounded_tables_count_overflow),
         cmocka_unit_test(test_burst_flow_updates),
         cmocka_unit_test(test_stale_flow_hints),
+        cmocka_unit_test(test_burst_api_equals_per_packet),
         cmocka_unit_test(test_api_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
