@@ -288,7 +288,7 @@ static void handle_reopen(struct outputs *outs)
     if (!atomic_exchange_explicit(&outs->reopen, false, memory_order_acq_rel))
         return;
     for (unsigned i = 0; i < outs->n; i++)
-        if (!outs->o[i].net)
+        if (!outs->o[i].net && !outs->o[i].cfg.disabled)
             file_rotate(&outs->o[i], outs->now_ns, false);
 }
 
