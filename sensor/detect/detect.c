@@ -271,8 +271,6 @@ static void group_take(struct mpm_group *g, struct u32vec *mpm)
     mpm->v = NULL;
 }
 
-#define MPM_SINGLE_BELOW 8u /* fast patterns shorter than this: singlematch (compile_group) */
-
 static int compile_group(struct mpm_group *g, const struct rule *rules, char *err, size_t errlen)
 {
     if (g->n == 0)
@@ -293,12 +291,10 @@ static int compile_group(struct mpm_group *g, const struct rule *rules, char *er
             pats[i] = (const char *)c->pat;
             lens[i] = c->len;
         }
-        /* HS_FLAG_SINGLEMATCH on short patterns only (frequent in real traffic: one report
-         * each is enough); long ones report every occurrence (add_cand keeps the first, a
-         * later one may prove a fast-pattern-only rule): the literal matcher ran 3-8% faster
-         * without singlematch on bench_detect's texts (-H) */
-        flags[i] = ((c->flags & CF_NOCASE) ? HS_FLAG_CASELESS : 0) |
-                   (lens[i] < MPM_SINGLE_BELOW ? HS_FLAG_SINGLEMATCH : 0);
+        /* singlematch kept: without it bench_detect's mix pcap with ET Open fell (1.4-1.7 ->
+         * 1.2-1.3 Mpps), and on the generated texts the floor without it (-H) was within the
+         * load's noise (-1% to +8%) */
+        flags[i] = HS_FLAG_SINGLEMATCH | ((c->flags & CF_NOCASE) ? HS_FLAG_CASELESS : 0);
         ids[i] = i;
     }
     hs_compile_error_t *ce = NULL;
@@ -822,14 +818,10 @@ static uint8_t flowbit_rank(const struct rule *r)
 /* Cache file: "TLHS" u32 format 3, u32 ndb, then per database u32 pattern count, u64 len and
  * the serialized bytes, then the same for each group's per-port databases (port_mpm_split). The groups' rule lists are rebuilt from the ruleset (cheap); only
  * compilation is cached. A file that does not fit is ignored and rewritten. */
-/* how compile_group sets pattern flags (part of the cache key): 2 = without singlematch */
-#define MPM_FLAGS_LAYOUT 3u
-
 static void cache_path(const struct detect_engine *de, char *p, size_t n)
 {
     /* hs_version() names the library build: a database is only valid for the same one */
     uint64_t vh = 1469598103934665603ull;
-    vh = (vh ^ MPM_FLAGS_LAYOUT) * 1099511628211ull;
     for (const char *v = hs_version(); *v; v++)
         vh = (vh ^ (uint8_t)*v) * 1099511628211ull;
     snprintf(p, n, "%s/tripline-%016" PRIx64 "-%08" PRIx32 ".hsdb", de->cfg.cache_dir,
@@ -2095,9 +2087,8 @@ static int on_group_match(unsigned id, unsigned long long from, unsigned long lo
     struct detect_thread *dt = s->dt;
     uint32_t rule = s->g->rule_of[id];
     dt->st.mpm_hits++;
-    /* with singlematch (databases of other set-ups) only the pattern's first hit would be
-     * reported: when a hit lies in old bytes the rule is verified as usual (it searches the
-     * whole buffer) */
+    /* singlematch: only the pattern's first hit is reported; when that one lies in old bytes
+     * the rule is verified as usual (it searches the whole buffer for a later one) */
     if (dt->de->fp_only[rule] && (int64_t)to > s->min_to)
         dt->proven[rule] = dt->gen;
     add_cand(dt, rule);
