@@ -1,6 +1,6 @@
 /* bench_anomaly: cost of the anomaly detectors, detectors off and on, in one run.
  *
- *   bench_anomaly [-r ROUNDS] [-e] [-s] [-x TIMES] [-t EVE_TYPES|all] PCAP...
+ *   bench_anomaly [-r ROUNDS] [-e] [-s] [-x TIMES] [-t EVE_TYPES|all] [-q EVENT_RING] PCAP...
  *
  * 1. Stage alone: loads the captures into memory, then replays them ROUNDS times (default 5)
  *    through decode -> flow table (detectors off) and decode -> flow table -> anomaly stage +
@@ -30,6 +30,9 @@
  *    the sums compared: overhead = 1 - off/on CPU per packet = the throughput an operator loses;
  *  - also printed: per-run steady-state, whole-run and process CPU medians with best..worst and
  *    the per-pair overhead range, so the spread is visible.
+ * -q EVENT_RING sets pipeline.event-ring: under load the output thread may not be scheduled for
+ * a while; once the ring is full the packet thread copies events into its overflow buffer, CPU
+ * time that depends on the scheduler (the ring-full count is printed).
  * The EVE output gets `alert,detection` by default (-t all: every type, the sensor's default).
  * With every type, the tripgen captures make ~0.56 EVE records per packet (flow records and the
  * decoder's per-packet snaplen-cut anomaly: tripgen cuts bulk packets at 192 bytes), the one
@@ -90,6 +93,11 @@ static void perf_ctl(const char *cmd)
     if (fa >= 0)
         close(fa);
 }
+
+/* -q: events the packet thread may queue towards the output thread (pipeline.event-ring; 0:
+ * the sensor's default). A larger ring lets the output thread fall behind for longer before the
+ * packet thread spills events into its overflow buffer (copies counted in its CPU time). */
+static unsigned event_ring;
 
 /* the side profiled: detectors on, or off with BENCH_PERF_SIDE=off */
 static bool perf_side(void)
@@ -283,6 +291,13 @@ static int run_engine(char *const *files, unsigned n, bool detectors, const char
         fprintf(stderr, "bench_anomaly: config: %s\n", err);
         goto out;
     }
+    if (event_ring > 0) {
+        snprintf(kv, sizeof(kv), "pipeline.event-ring=%u", event_ring);
+        if (config_set(&cfg, kv, err, sizeof(err)) < 0) {
+            fprintf(stderr, "bench_anomaly: config: %s\n", err);
+            goto out;
+        }
+    }
     if (eve_types != NULL) {
         snprintf(kv, sizeof(kv), "outputs.eve-log.types=%s", eve_types);
         if (config_set(&cfg, "outputs.eve-log.type=eve-file", err, sizeof(err)) < 0 ||
@@ -394,8 +409,8 @@ int main(int argc, char **argv)
     const char *eve_types = "alert,detection";
     bool engine = false;
     bool stage = true;
-    const char *usage = "usage: bench_anomaly [-r ROUNDS] [-e] [-s] [-x TIMES] [-t EVE_TYPES] PCAP...\n";
-    while ((opt = getopt(argc, argv, "r:esx:t:")) != -1) {
+    const char *usage = "usage: bench_anomaly [-r ROUNDS] [-e] [-s] [-x TIMES] [-t EVE_TYPES] [-q EVENT_RING] PCAP...\n";
+    while ((opt = getopt(argc, argv, "r:esx:t:q:")) != -1) {
         if (opt == 'r')
             rounds = atoi(optarg);
         else if (opt == 'e')
@@ -404,6 +419,8 @@ int main(int argc, char **argv)
             stage = false;
         else if (opt == 'x')
             times = atoi(optarg);
+        else if (opt == 'q')
+            event_ring = (unsigned)atoi(optarg);
         else if (opt == 't')
             eve_types = strcmp(optarg, "all") == 0 ? NULL : optarg;
         else {
@@ -501,6 +518,9 @@ int main(int argc, char **argv)
             for (int q = 0; q < 2; q++)
                 v[k][q] = calloc((size_t)rounds, sizeof(double));
         }
+        char ring_txt[24] = "default";
+        if (event_ring > 0)
+            snprintf(ring_txt, sizeof(ring_txt), "%u", event_ring);
         struct erun e;
         uint64_t npk = 0, spk = 0, ev[2] = {0, 0}, full[2] = {0, 0}, waits[2] = {0, 0};
         uint64_t total = (uint64_t)c.n * (uint64_t)times;
@@ -558,9 +578,9 @@ int main(int argc, char **argv)
                    " overhead %.1f %% median of the pairs (range %.1f .. %.1f), best vs best %.1f %%\n",
                    what[k], m[0], l[0], h[0], m[1], l[1], h[1], vm, vl, vh, 100.0 * (1.0 - l[0] / l[1]));
         }
-        printf("  events written per run  off %" PRIu64 ", on %" PRIu64 " (EVE types: %s); event ring full"
+        printf("  events written per run  off %" PRIu64 ", on %" PRIu64 " (EVE types: %s, event ring %s); event ring full"
                " %" PRIu64 " / %" PRIu64 ", worker waited %" PRIu64 " / %" PRIu64 " times (all runs, off / on)\n",
-               ev[0], ev[1], eve_types ? eve_types : "all", full[0], full[1], waits[0], waits[1]);
+               ev[0], ev[1], eve_types ? eve_types : "all", ring_txt, full[0], full[1], waits[0], waits[1]);
         getloadavg(load, 3);
         printf("  load after             %.1f %.1f %.1f\n", load[0], load[1], load[2]);
         if (times > 1)
