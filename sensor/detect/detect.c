@@ -146,6 +146,9 @@ struct detect_thread {
     const uint8_t *lazy_src; /* window bytes still to be copied to sbuf[0, lazy_n) before any
                                 rule is verified on sbuf (on_chunk's one-chunk path) */
     uint32_t lazy_n;
+    uint32_t size_adj;       /* on_chunk's one-chunk path inspects during the delivery, before
+                                the stream counts the chunk: stream_size adds it (size_dir) */
+    enum flow_dir size_dir;
     /* the packet being inspected */
     const struct pkt_meta *m;
     struct flow *f;
@@ -1834,6 +1837,13 @@ static bool header_match(struct detect_thread *dt, const struct rule *r, bool on
             return false;
         bool hc = stream_dir_size(dt->sc, f, FLOW_TO_SERVER, &cs);
         bool hs = stream_dir_size(dt->sc, f, FLOW_TO_CLIENT, &ss);
+        if (dt->size_adj) {
+            /* as once stream_packet() has returned, when the other inspections run */
+            if (dt->size_dir == FLOW_TO_SERVER && hc)
+                cs += dt->size_adj;
+            else if (dt->size_dir == FLOW_TO_CLIENT && hs)
+                ss += dt->size_adj;
+        }
         bool okc = hc && rule_num_match(&r->stream_size, cs);
         bool oks = hs && rule_num_match(&r->stream_size, ss);
         switch (r->stream_size_side) {
@@ -2431,7 +2441,10 @@ static void on_chunk(void *ctx, struct flow *f, enum flow_dir dir, const struct 
         dt->sbuf_prev = prev;
         dt->sbuf_base = -(int64_t)prev;
         dt->sbuf_active = true;
+        dt->size_adj = ch->len;
+        dt->size_dir = dir;
         stream_inspect_buf(dt);
+        dt->size_adj = 0;
         dt->lazy_n = 0;
         return;
     }

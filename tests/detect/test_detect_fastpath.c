@@ -269,12 +269,36 @@ static void test_stream_fp_only_boundaries(void **state)
     env_close(&e);
 }
 
+/* stream_size on a stream match sees the stream with this packet's bytes counted, as when the
+ * stream was inspected after stream_packet() returned: the one-chunk path inspects during the
+ * delivery, before the stream counts the chunk. */
+static void test_stream_size_counts_the_chunk(void **state)
+{
+    (void)state;
+    struct env e;
+    /* client stream size = bytes + 1 (the SYN): 8 after "hello X" */
+    env_open(&e, "alert tcp any any -> any any (content:\"hello X\"; stream_size:client,>,7; "
+                 "sid:1;)\n"
+                 "alert tcp any any -> any any (content:\"hello X\"; stream_size:client,<,9; "
+                 "sid:2;)\n"
+                 "alert tcp any any -> any any (content:\"hello X\"; stream_size:client,>,8; "
+                 "sid:3;)\n");
+    struct tcpconv a;
+    tcp_open(&e, &a, 1);
+    tcp_send(&e, &a, 0x18, "hello X");
+    assert_int_equal(alerts_for(&e.sink, 1), 1);
+    assert_int_equal(alerts_for(&e.sink, 2), 1);
+    assert_int_equal(alerts_for(&e.sink, 3), 0);
+    env_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fp_only_rules),
         cmocka_unit_test(test_stream_window_copied_for_verification),
         cmocka_unit_test(test_stream_fp_only_boundaries),
+        cmocka_unit_test(test_stream_size_counts_the_chunk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
